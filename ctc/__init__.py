@@ -1,0 +1,1 @@
+"""The Cell Tracking Challenge file format: read, write, validate, evaluate, statistics. No torch here."""

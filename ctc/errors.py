@@ -1,0 +1,15 @@
+"""Errors raised by the CTC format layer. Each message names the offending file and what is wrong."""
+
+from __future__ import annotations
+
+
+class CTCError(ValueError):
+    """Base class: bad CTC input (folder, TIFF, man_track.txt) or an invalid result."""
+
+
+class CTCFormatError(CTCError):
+    """A file or folder does not follow the CTC layout or format."""
+
+
+class CTCResultExistsError(CTCError, FileExistsError):
+    """The result folder exists and overwriting was not requested."""

@@ -1,0 +1,54 @@
+"""The `embedtrack` command line: a click group whose commands are imported only when used.
+
+Each command lives in its own module `embedtrack/cli/<name>.py` exposing a click command named `command`,
+so `embedtrack --help` stays instant (no torch import).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import click
+
+# command name -> (module, one-line help shown by `embedtrack --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("embedtrack.cli.demo", "Run the bundled model on a synthetic sequence and score it (no data needed)."),
+    "run": ("embedtrack.cli.run", "Segment and track a CTC sequence folder into <SEQ>_RES."),
+    "train": ("embedtrack.cli.train", "Train a model on a CTC training dataset."),
+    "models": ("embedtrack.cli.models", "List the bundled models and their provenance."),
+    "synth": ("embedtrack.cli.synth", "Write a synthetic CTC dataset with full ground truth."),
+    "validate": ("embedtrack.cli.validate", "Check a CTC result folder against the CTC consistency rules."),
+    "evaluate": ("embedtrack.cli.evaluate", "Score a CTC result against ground truth (SEG, TRA, DET, ...)."),
+    "stats": ("embedtrack.cli.stats", "Cell counts and motility of a CTC dataset (paper Table 1, right half)."),
+    "show": ("embedtrack.cli.show", "Render a result as an animated GIF with outlines and a lineage plot."),
+    "download": ("embedtrack.cli.download", "Download a CTC dataset zip and unpack it."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a command's module only when that command runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(COMMANDS[cmd_name][0])
+        return module.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-v info is default, -vv debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.version_option(package_name="embedtrack")
+def main(verbose: int, quiet: bool) -> None:
+    """EmbedTrack: simultaneous cell segmentation and tracking for the Cell Tracking Challenge."""
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose >= 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
