@@ -1,0 +1,140 @@
+"""Score a CTC result against ground truth with py-ctcmetrics (the measures are not re-implemented here).
+
+py-ctcmetrics prints progress to stdout and raises bare assertions on bad input; this wrapper checks the
+folders first, silences its stdout (logged at debug level), turns its warnings into log records and its
+failures into one :class:`~ctc.errors.CTCError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import numbers
+import re
+import warnings
+from pathlib import Path
+from typing import Iterable
+
+from ctc.errors import CTCError, CTCFormatError
+from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, discover_frames
+from ctc.validate import errors_only, validate_result
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_METRICS: tuple[str, ...] = ("SEG", "TRA", "DET")
+#: Metrics py-ctcmetrics computes on request; ``BC(i)`` with an integer i is accepted as well.
+KNOWN_METRICS: tuple[str, ...] = ("SEG", "TRA", "DET", "LNK", "CT", "TF", "BC", "CCA", "CHOTA", "HOTA", "MOTA",
+                                  "IDF1", "MTML", "FAF", "BIO", "OP_CTB", "OP_CSB", "OP_CLB", "Valid")
+_BC = re.compile(r"^BC\((\d+)\)$")
+
+
+def parse_metrics(metrics: str | Iterable[str]) -> list[str]:
+    """Normalise a metric list (``"SEG,TRA"`` or an iterable); names are case-insensitive except ``Valid``."""
+    names = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+    canonical = {m.upper(): m for m in KNOWN_METRICS}
+    out: list[str] = []
+    for raw in names:
+        name = raw.strip()
+        if not name:
+            continue
+        upper = name.upper()
+        if _BC.match(upper):
+            name = upper
+        elif upper in canonical:
+            name = canonical[upper]
+        else:
+            raise CTCError(f"unknown metric {raw.strip()!r}; known: {', '.join(KNOWN_METRICS)}, BC(i)")
+        if name not in out:
+            out.append(name)
+    if not out:
+        raise CTCError("no metric requested")
+    return out
+
+
+# py-ctcmetrics computes some metrics only from intermediate results of others
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "LNK": ("DET",), "OP_CTB": ("SEG", "TRA"), "OP_CSB": ("SEG", "DET"),
+    "BIO": ("CT", "BC", "CCA", "TF"), "OP_CLB": ("CT", "BC", "CCA", "TF", "LNK", "DET"),
+}
+
+
+def with_dependencies(metrics: list[str]) -> list[str]:
+    """``metrics`` plus the metrics py-ctcmetrics needs to compute them (e.g. LNK needs DET or TRA)."""
+    out = list(metrics)
+    for name in metrics:
+        needs = _NEEDS.get(name, ())
+        if name == "LNK" and "TRA" in out:
+            continue
+        out += [n for n in needs if n not in out]
+    return out
+
+
+def _count(folder: Path, prefix: str) -> int:
+    try:
+        return len(discover_frames(folder, prefix)[0])
+    except CTCFormatError:
+        return 0
+
+
+def _check_folders(res_dir: Path, gt_dir: Path, metrics: list[str]) -> None:
+    if not res_dir.is_dir():
+        raise CTCFormatError(f"{res_dir}: result folder not found")
+    if not gt_dir.is_dir():
+        raise CTCFormatError(f"{gt_dir}: ground-truth folder not found")
+    if not (res_dir / TRACK_FILE_RES).is_file():
+        raise CTCFormatError(f"{res_dir / TRACK_FILE_RES}: track file not found")
+    n_res = _count(res_dir, "mask")
+    if metrics != ["SEG"]:
+        tra = gt_dir / "TRA"
+        if not (tra / TRACK_FILE_GT).is_file():
+            raise CTCFormatError(f"{tra / TRACK_FILE_GT}: ground-truth track file not found")
+        n_gt = _count(tra, "man_track")
+        if n_gt == 0:
+            raise CTCFormatError(f"{tra}: no man_trackNNN.tif files")
+        if n_gt != n_res:
+            raise CTCFormatError(f"{res_dir}: {n_res} result masks, but the ground truth {tra} has {n_gt} frames")
+    if "SEG" in metrics and _count(gt_dir / "SEG", "man_seg") == 0:
+        raise CTCFormatError(f"{gt_dir / 'SEG'}: no man_segNNN.tif files, SEG cannot be computed")
+
+
+def evaluate(res_dir: str | Path, gt_dir: str | Path, metrics: Iterable[str] = DEFAULT_METRICS,
+             threads: int = 1) -> dict[str, float]:
+    """Score result folder ``res_dir`` (``<SEQ>_RES``) against ``gt_dir`` (``<SEQ>_GT``) with py-ctcmetrics.
+
+    Returns the requested metrics first, then the extra figures py-ctcmetrics reports with them (AOGM, ...).
+    An invalid result (see :func:`ctc.validate.validate_result`) raises :class:`CTCError` naming its first
+    violations. ``threads`` is passed to py-ctcmetrics (0 = all CPUs, using a process pool).
+    """
+    from ctc_metrics.scripts.evaluate import evaluate_sequence  # imported on use: it pulls in scikit-learn
+
+    res_dir, gt_dir = Path(res_dir), Path(gt_dir)
+    wanted = parse_metrics(metrics)
+    _check_folders(res_dir, gt_dir, with_dependencies(wanted))
+    problems = errors_only(validate_result(res_dir))
+    if problems:
+        shown = "; ".join(str(p) for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise CTCError(f"{res_dir}: invalid CTC result, not scored: {shown}{more}")
+    captured = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(captured):
+        warnings.simplefilter("always")
+        try:
+            raw = evaluate_sequence(str(res_dir), str(gt_dir), with_dependencies(wanted), threads)
+        except Exception as err:  # py-ctcmetrics fails with bare assertions / index errors
+            raise CTCError(f"{res_dir}: py-ctcmetrics could not score it against {gt_dir}: "
+                           f"{type(err).__name__}: {err}") from err
+    logger.debug("py-ctcmetrics output: %s", captured.getvalue().strip())
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        logger.warning("py-ctcmetrics: %s", message)
+    if raw.get("Valid") == 0:
+        raise CTCError(f"{res_dir}: py-ctcmetrics judged the result invalid; run 'embedtrack validate'")
+    scores: dict[str, float] = {}
+    for name in wanted + [k for k in raw if k not in wanted]:
+        value = raw.get(name)
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            scores[name] = float(value)
+        elif value is None and name in wanted:
+            scores[name] = math.nan
+    return scores

@@ -1,0 +1,421 @@
+"""Reading and writing the Cell Tracking Challenge (CTC) file format.
+
+Layout of a dataset folder::
+
+    <DATASET>/<SEQ>/tNNN.tif                    raw frames (3 digits, 4 for sequences of 1000+ frames)
+    <DATASET>/<SEQ>_GT/TRA/man_trackNNN.tif     tracking markers, every frame, + man_track.txt
+    <DATASET>/<SEQ>_GT/SEG/man_segNNN.tif       reference segmentation, sparse (only some frames)
+    <DATASET>/<SEQ>_ST/SEG/man_segNNN.tif       silver-truth segmentation (labels not consistent over time)
+    <DATASET>/<SEQ>_RES/maskNNN.tif             a result, + res_track.txt
+
+Frames are read lazily, one at a time: opening a sequence only reads each file's TIFF header, so opening a
+sequence of 1,764 frames of 1010x1010 pixels costs well under a second. Every problem raises one
+:class:`~ctc.errors.CTCFormatError` whose message names the offending path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Iterable, Iterator
+
+import numpy as np
+import tifffile
+
+from ctc.errors import CTCError, CTCFormatError, CTCResultExistsError
+from ctc.lineage import Track
+
+logger = logging.getLogger(__name__)
+
+TRACK_FILE_GT = "man_track.txt"
+TRACK_FILE_RES = "res_track.txt"
+
+
+def frame_name(prefix: str, index: int, ndigits: int) -> str:
+    """File name of frame ``index``, e.g. ``frame_name("mask", 7, 3) == "mask007.tif"``."""
+    return f"{prefix}{index:0{ndigits}d}.tif"
+
+
+def default_ndigits(n_frames: int) -> int:
+    """Digit count the CTC uses for a sequence of ``n_frames`` frames (3, or 4 from 1000 frames on)."""
+    return 4 if n_frames > 1000 else 3
+
+
+# ----------------------------------------------------------------------------------------------------- TIFF
+
+
+def tiff_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of a single-image TIFF from its header only; checks it is 2-D and not truncated."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with tifffile.TiffFile(path) as tif:
+            n_pages = len(tif.pages)
+            page = tif.pages[0]
+            shape = tuple(int(s) for s in page.shape)  # type: ignore[union-attr]
+            dtype = np.dtype(page.dtype)  # type: ignore[union-attr]
+            ends = [int(o) + int(c) for o, c in zip(page.dataoffsets, page.databytecounts)]  # type: ignore
+    except FileNotFoundError:
+        raise CTCFormatError(f"{path}: file not found") from None
+    except Exception as err:  # tifffile raises many types for broken files
+        raise CTCFormatError(f"{path}: not a readable TIFF file ({err})") from err
+    if n_pages > 1:
+        raise CTCFormatError(f"{path}: is a stack of {n_pages} images, expected a single 2-D frame")
+    shape = tuple(s for s in shape if s != 1) if len(shape) > 2 else shape
+    if len(shape) != 2:
+        raise CTCFormatError(f"{path}: image has shape {shape}, expected a 2-D frame")
+    if ends and max(ends) > size:
+        raise CTCFormatError(f"{path}: truncated TIFF (image data ends at byte {max(ends)}, file has {size})")
+    return shape, dtype
+
+
+def read_tiff(path: str | Path) -> np.ndarray:
+    """Read one 2-D frame. Unreadable, truncated or 3-D files raise :class:`CTCFormatError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CTCFormatError(f"{path}: file not found")
+    try:
+        array = tifffile.imread(path)
+    except Exception as err:
+        raise CTCFormatError(f"{path}: not a readable TIFF file ({err})") from err
+    if array.ndim > 2:
+        array = np.squeeze(array)
+    if array.ndim != 2:
+        raise CTCFormatError(f"{path}: image has shape {array.shape}, expected a 2-D frame")
+    return array
+
+
+def write_tiff(path: str | Path, array: np.ndarray, compress: bool = True) -> None:
+    """Write a 2-D image. Integer images that are not uint8/uint16 (label images) are stored as uint16.
+
+    Compression is lossless zlib (deflate, TIFF compression 8), which tifffile, ImageJ/Fiji and the CTC tools read.
+    """
+    path = Path(path)
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise CTCFormatError(f"{path}: cannot write an image of shape {array.shape}, expected 2-D")
+    if array.dtype == bool:
+        array = array.astype(np.uint8)
+    elif np.issubdtype(array.dtype, np.integer) and array.dtype not in (np.uint8, np.uint16):
+        array = to_uint16(array, path)
+    tifffile.imwrite(path, array, compression="zlib" if compress else None)
+
+
+def to_uint16(labels: np.ndarray, path: str | Path = "<labels>") -> np.ndarray:
+    """Convert an integer label image to uint16, refusing negative values or values above 65535."""
+    labels = np.asarray(labels)
+    if labels.dtype == np.uint16:
+        return labels
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise CTCFormatError(f"{path}: label image has dtype {labels.dtype}, expected integers")
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) > 65535):
+        raise CTCFormatError(f"{path}: labels range {labels.min()}..{labels.max()} does not fit uint16")
+    return labels.astype(np.uint16)
+
+
+# ------------------------------------------------------------------------------------------------ sequences
+
+
+@dataclass
+class Sequence:
+    """A folder of numbered 2-D frames ``<prefix>NNN.tif``, read lazily.
+
+    ``indices`` are the frame numbers (contiguous unless opened with ``allow_gaps``), ``files`` the paths,
+    ``read(i)`` reads the frame at position ``i`` (0..len-1), iteration yields frames one at a time.
+    """
+
+    path: Path
+    prefix: str
+    indices: list[int]
+    files: list[Path]
+    ndigits: int
+    shape: tuple[int, int]
+    dtype: np.dtype
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def read(self, i: int) -> np.ndarray:
+        """Frame at position ``i`` (not frame number; see :meth:`read_index`)."""
+        path = self.files[i]
+        array = read_tiff(path)
+        if array.shape != self.shape:
+            raise CTCFormatError(f"{path}: frame has shape {array.shape}, the sequence has {self.shape}")
+        return array
+
+    def read_index(self, index: int) -> np.ndarray:
+        """Frame with frame number ``index``."""
+        try:
+            return self.read(self.indices.index(index))
+        except ValueError:
+            raise CTCFormatError(f"{self.path}: no frame {frame_name(self.prefix, index, self.ndigits)}") from None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(len(self)):
+            yield self.read(i)
+
+
+def discover_frames(folder: str | Path, prefix: str) -> tuple[list[int], list[Path], int]:
+    """Frame numbers, files (sorted by number) and digit count of ``<prefix>NNN.tif`` in ``folder``."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise CTCFormatError(f"{folder}: folder not found")
+    if not folder.is_dir():
+        raise CTCFormatError(f"{folder}: not a folder")
+    pattern = re.compile(rf"^{re.escape(prefix)}(\d{{3,4}})\.tiff?$")
+    found: dict[int, Path] = {}
+    widths: set[int] = set()
+    for entry in os.scandir(folder):
+        match = pattern.match(entry.name)
+        if match is None:
+            continue
+        index = int(match.group(1))
+        if index in found:
+            raise CTCFormatError(f"{folder}: frame {index} exists twice ({found[index].name}, {entry.name})")
+        found[index] = Path(entry.path)
+        widths.add(len(match.group(1)))
+    if not found:
+        raise CTCFormatError(f"{folder}: no {prefix}NNN.tif files")
+    indices = sorted(found)
+    return indices, [found[i] for i in indices], max(widths)
+
+
+def open_sequence(path: str | Path, prefix: str = "t", allow_gaps: bool = False) -> Sequence:
+    """Open the frames ``<prefix>NNN.tif`` of a folder, checking only headers (no pixel data is decoded).
+
+    Checks: the folder exists and holds such files, frame numbers have no gaps (unless ``allow_gaps``, used for
+    the sparse ``GT/SEG``), each file is a readable, untruncated single 2-D image, and all share one shape.
+    """
+    folder = Path(path)
+    indices, files, ndigits = discover_frames(folder, prefix)
+    if not allow_gaps:
+        missing = sorted(set(range(indices[0], indices[-1] + 1)) - set(indices))
+        if missing:
+            names = ", ".join(frame_name(prefix, m, ndigits) for m in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise CTCFormatError(f"{folder}: frame numbers have gaps, missing {names}{more}")
+    shape, dtype = tiff_header(files[0])
+    for file in files[1:]:
+        other, _ = tiff_header(file)
+        if other != shape:
+            raise CTCFormatError(f"{file}: frame has shape {other}, but {files[0].name} has {shape}")
+    logger.debug("opened %s: %d frames %s of %s", folder, len(files), shape, dtype)
+    return Sequence(folder, prefix, indices, files, ndigits, (int(shape[0]), int(shape[1])), dtype)
+
+
+# -------------------------------------------------------------------------------------------- track files
+
+
+def read_track_file(path: str | Path) -> list[Track]:
+    """Read ``man_track.txt`` / ``res_track.txt``: one ``L B E P`` line per track (blank lines are skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CTCFormatError(f"{path}: track file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise CTCFormatError(f"{path}: cannot read track file ({err})") from err
+    tracks: list[Track] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 4 or not all(f.isdigit() for f in fields):
+            raise CTCFormatError(
+                f"{path}: line {number} is not four non-negative integers 'L B E P': {line.strip()!r}")
+        label, begin, end, parent = (int(f) for f in fields)
+        tracks.append(Track(label, begin, end, parent))
+    return tracks
+
+
+def write_track_file(path: str | Path, tracks: Iterable[Track]) -> None:
+    """Write tracks as ``L B E P`` lines, sorted by label."""
+    lines = [f"{t.label} {t.begin} {t.end} {t.parent}\n" for t in sorted(tracks, key=lambda t: t.label)]
+    Path(path).write_text("".join(lines), encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------------------- dataset helpers
+
+
+def find_sequences(dataset_dir: str | Path) -> list[str]:
+    """Names of the sequences of a dataset (sub-folders named by digits only, e.g. ``["01", "02"]``)."""
+    folder = Path(dataset_dir)
+    if not folder.is_dir():
+        raise CTCFormatError(f"{folder}: dataset folder not found")
+    names = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+    if not names:
+        raise CTCFormatError(f"{folder}: no sequence folders (01, 02, ...)")
+    return names
+
+
+@dataclass(frozen=True)
+class SequencePaths:
+    """The CTC folders belonging to sequence ``name`` of dataset ``dataset``."""
+
+    dataset: Path
+    name: str
+
+    @property
+    def raw(self) -> Path:
+        return self.dataset / self.name
+
+    @property
+    def gt(self) -> Path:
+        return self.dataset / f"{self.name}_GT"
+
+    @property
+    def gt_tra(self) -> Path:
+        return self.gt / "TRA"
+
+    @property
+    def gt_seg(self) -> Path:
+        return self.gt / "SEG"
+
+    @property
+    def st_seg(self) -> Path:
+        return self.dataset / f"{self.name}_ST" / "SEG"
+
+    @property
+    def res(self) -> Path:
+        return self.dataset / f"{self.name}_RES"
+
+
+def open_tracking_gt(tra_dir: str | Path) -> tuple[Sequence, list[Track]]:
+    """Open ``<SEQ>_GT/TRA``: the marker frames ``man_trackNNN.tif`` and the tracks of ``man_track.txt``."""
+    tra_dir = Path(tra_dir)
+    return open_sequence(tra_dir, "man_track"), read_track_file(tra_dir / TRACK_FILE_GT)
+
+
+def open_segmentation(seg_dir: str | Path) -> Sequence:
+    """Open ``<SEQ>_GT/SEG`` or ``<SEQ>_ST/SEG`` (``man_segNNN.tif``; gaps allowed, GT/SEG is sparse)."""
+    return open_sequence(seg_dir, "man_seg", allow_gaps=True)
+
+
+def open_result(res_dir: str | Path) -> tuple[Sequence, list[Track]]:
+    """Open a result folder: ``maskNNN.tif`` frames and ``res_track.txt``."""
+    res_dir = Path(res_dir)
+    return open_sequence(res_dir, "mask"), read_track_file(res_dir / TRACK_FILE_RES)
+
+
+# ------------------------------------------------------------------------------------------ result writer
+
+
+class ResultWriter:
+    """Write a CTC result folder atomically: ``maskNNN.tif`` frames, then ``res_track.txt``.
+
+    Everything goes into a temporary folder beside ``target`` (``.<name>.tmp-XXXX``) that is renamed into place
+    by :meth:`finish`. If ``target`` exists and ``overwrite`` is false, :class:`CTCResultExistsError` is raised
+    at construction. On an exception inside the ``with`` block, or leaving it without :meth:`finish`, the
+    temporary folder is removed and ``target`` is untouched.
+
+    Empty frames (no cell at all) are written as they are - an all-zero mask - and a warning is logged; they are
+    listed in :attr:`empty_frames`. py-ctcmetrics accepts them, but some versions of the CTC evaluation tools
+    stop on an empty result frame, so :func:`ctc.validate.validate_result` reports them as warnings.
+    """
+
+    def __init__(self, target: str | Path, ndigits: int, overwrite: bool = False) -> None:
+        self.target = Path(target)
+        self.ndigits = ndigits
+        self.overwrite = overwrite
+        if self.target.exists() and not overwrite:
+            raise CTCResultExistsError(
+                f"{self.target}: result folder exists; use overwrite=True (--overwrite) to replace it")
+        self._tmp: Path | None = None
+        self._labels: dict[int, np.ndarray] = {}
+        self._shape: tuple[int, ...] | None = None
+        self._done = False
+        self.empty_frames: list[int] = []
+
+    @property
+    def temp_dir(self) -> Path:
+        """The temporary folder (created on first use)."""
+        if self._done:
+            raise CTCError(f"{self.target}: result already finished")
+        if self._tmp is None:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=self.target.parent))
+        return self._tmp
+
+    def __enter__(self) -> ResultWriter:
+        _ = self.temp_dir
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if not self._done:
+            self.abort()
+            if exc_type is None:
+                raise CTCError(f"{self.target}: result writer closed without finish(); nothing was written")
+
+    def write_mask(self, index: int, labels: np.ndarray) -> None:
+        """Write frame ``index`` as ``mask<index>.tif`` (uint16)."""
+        name = frame_name("mask", index, self.ndigits)
+        labels = to_uint16(labels, self.target / name)
+        if labels.ndim != 2:
+            raise CTCFormatError(f"{self.target / name}: mask has shape {labels.shape}, expected 2-D")
+        if self._shape is None:
+            self._shape = labels.shape
+        elif labels.shape != self._shape:
+            raise CTCFormatError(f"{self.target / name}: mask has shape {labels.shape}, earlier ones {self._shape}")
+        if index in self._labels:
+            raise CTCError(f"{self.target / name}: frame {index} written twice")
+        present = np.unique(labels)
+        present = present[present != 0]
+        if present.size == 0:
+            logger.warning("%s: frame %d has no cells; writing an empty mask", self.target, index)
+            self.empty_frames.append(index)
+        self._labels[index] = present
+        write_tiff(self.temp_dir / name, labels)
+
+    def finish(self, tracks: Iterable[Track], validate: bool = True) -> Path:
+        """Write ``res_track.txt``, check the lineage against the masks written (if ``validate``), and move the
+        folder into place. Any CTC rule violation raises :class:`CTCError` and leaves ``target`` untouched."""
+        tracks = list(tracks)
+        tmp = self.temp_dir
+        try:
+            if not self._labels:
+                raise CTCError(f"{self.target}: no mask was written")
+            written = sorted(self._labels)
+            missing = sorted(set(range(written[0], written[-1] + 1)) - set(written))
+            if missing:
+                raise CTCError(f"{self.target}: masks for frames {missing[:5]} were not written")
+            if validate:
+                from ctc.validate import check_lineage, errors_only  # local: validate imports this module
+
+                problems = errors_only(check_lineage(self._labels, tracks))
+                if problems:
+                    shown = "; ".join(str(p) for p in problems[:5])
+                    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+                    raise CTCError(f"{self.target}: result violates the CTC rules: {shown}{more}")
+            write_track_file(tmp / TRACK_FILE_RES, tracks)
+            self._move_into_place(tmp)
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        logger.info("wrote %s (%d frames, %d tracks)", self.target, len(self._labels), len(tracks))
+        return self.target
+
+    def _move_into_place(self, tmp: Path) -> None:
+        old: Path | None = None
+        if self.target.exists():
+            if not self.overwrite:
+                raise CTCResultExistsError(f"{self.target}: result folder appeared while writing; not replaced")
+            old = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.old-", dir=self.target.parent))
+            os.replace(self.target, old / "previous")
+        os.replace(tmp, self.target)
+        self._tmp = None
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Remove the temporary folder; ``target`` is left as it was."""
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None

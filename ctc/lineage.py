@@ -1,0 +1,200 @@
+"""Track data model and the streaming construction of a valid CTC lineage.
+
+A CTC result is a set of label images plus ``res_track.txt`` lines ``L B E P``: track ``L`` is present in every
+frame from ``B`` to ``E`` (inclusive) and in no other frame, and ``P`` is the track it divided from (0 = none).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ctc.errors import CTCError
+
+logger = logging.getLogger(__name__)
+
+#: Largest track id a uint16 label image can hold.
+MAX_LABEL = 65535
+
+
+@dataclass(frozen=True)
+class Track:
+    """One CTC track: ``label`` present from frame ``begin`` to ``end`` (inclusive); ``parent`` 0 means none."""
+
+    label: int
+    begin: int
+    end: int
+    parent: int
+
+    def __str__(self) -> str:
+        return f"{self.label} {self.begin} {self.end} {self.parent}"
+
+
+def _unique(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values of an integer label image and, per pixel, the index of its value.
+
+    Uses a bincount look-up for ordinary label ranges (several times faster than ``np.unique`` on big frames).
+    """
+    if labels.size and labels.min() >= 0 and labels.max() < (1 << 22):
+        values = np.flatnonzero(np.bincount(labels.ravel()))
+        index = np.zeros(int(values[-1]) + 1, dtype=np.intp)
+        index[values] = np.arange(values.size)
+        return values, index[labels]
+    values, inverse = np.unique(labels, return_inverse=True)
+    return values, inverse.reshape(labels.shape)
+
+
+class LineageBuilder:
+    """Build a CTC lineage frame by frame, assigning global track ids on the fly.
+
+    Feed every frame in order with :meth:`add_frame`: the frame's instance labels (any positive integers, 0 is
+    background) and the links ``{label at t: label at t-1}`` found by the tracker. A label with no link starts a
+    new track; a label that is the only one linked to a previous label continues that label's track; two or
+    more labels linked to the same previous label are a division: the mother track ends at ``t-1`` and each
+    daughter starts a new track whose parent is the mother. Because a track only continues from ``t-1`` to
+    ``t``, no track can have a temporal gap.
+
+    Empty frames: a frame with no cell is returned as an all-zero image and listed in :attr:`empty_frames`;
+    all running tracks end before it. Nothing is invented to fill it (:class:`ctc.io.ResultWriter` writes it
+    as an empty mask and logs a warning).
+
+    Raises :class:`~ctc.errors.CTCError` before a track id would exceed 65535 (uint16 label images).
+    """
+
+    def __init__(self) -> None:
+        self._next_id = 1
+        self._last_t: int | None = None
+        self._prev_ids: dict[int, int] = {}  # local label at t-1 -> global id
+        self._begin: dict[int, int] = {}
+        self._end: dict[int, int] = {}
+        self._parent: dict[int, int] = {}
+        self.empty_frames: list[int] = []
+
+    def _new_track(self, t: int, parent: int) -> int:
+        if self._next_id > MAX_LABEL:
+            raise CTCError(f"frame {t}: more than {MAX_LABEL} tracks; CTC uint16 label images cannot hold them")
+        label = self._next_id
+        self._next_id += 1
+        self._begin[label] = t
+        self._end[label] = t
+        self._parent[label] = parent
+        return label
+
+    def add_frame(self, t: int, labels: np.ndarray, links: Mapping[int, int]) -> np.ndarray:
+        """Relabel frame ``t`` with global track ids (uint16) and extend the lineage with its ``links``."""
+        labels = np.asarray(labels)
+        if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
+            raise CTCError(f"frame {t}: expected a 2-D integer label image, got {labels.dtype} {labels.shape}")
+        if self._last_t is not None and t != self._last_t + 1:
+            raise CTCError(f"frame {t}: frames must be added in order, the previous one was {self._last_t}")
+        local, inverse = _unique(labels)
+        present = [int(v) for v in local if v != 0]
+        if local.size and local[0] < 0:
+            raise CTCError(f"frame {t}: negative labels in the label image")
+        valid = {int(c): int(p) for c, p in links.items() if int(p) in self._prev_ids and int(c) in present}
+        if len(valid) != len(links):
+            logger.warning("frame %d: ignoring %d link(s) to labels not present", t, len(links) - len(valid))
+        children: dict[int, list[int]] = {}
+        for child, prev in valid.items():
+            children.setdefault(prev, []).append(child)
+        ids: dict[int, int] = {}
+        for label in present:
+            prev = valid.get(label)
+            if prev is None:
+                ids[label] = self._new_track(t, 0)
+            elif len(children[prev]) == 1:
+                ids[label] = self._prev_ids[prev]
+                self._end[ids[label]] = t
+            else:
+                ids[label] = self._new_track(t, self._prev_ids[prev])
+        if not present:
+            logger.debug("frame %d has no cells; it stays empty in the result", t)
+            self.empty_frames.append(t)
+        lut = np.array([ids.get(int(v), 0) for v in local], dtype=np.uint16)
+        self._prev_ids = ids
+        self._last_t = t
+        return lut[inverse]
+
+    def tracks(self) -> list[Track]:
+        """All tracks so far, sorted by label."""
+        return [Track(k, self._begin[k], self._end[k], self._parent[k]) for k in sorted(self._begin)]
+
+
+# ------------------------------------------------------------------------------------------------- repair
+
+
+def _runs(frames: list[int]) -> list[tuple[int, int]]:
+    """Split sorted frame numbers into runs of consecutive frames ``(first, last)``."""
+    runs: list[tuple[int, int]] = []
+    for f in frames:
+        if runs and f == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], f)
+        else:
+            runs.append((f, f))
+    return runs
+
+
+def repair_plan(frame_labels: Mapping[int, Iterable[int]], tracks: Iterable[Track]
+                ) -> tuple[dict[int, dict[int, int]], list[Track]]:
+    """Plan the repair of a result into a CTC-valid one, from the labels present in each frame.
+
+    ``frame_labels`` maps frame number -> labels present (0 ignored); ``tracks`` are the declared tracks. The masks
+    are the truth: each label's track is where its pixels are. A label whose frames have gaps is split into one
+    track per consecutive run, each later piece having the earlier as parent. A piece's declared parent is kept
+    when the parent still exists and (its last piece before the child) ends before the child begins, else
+    cleared. Declared tracks that no mask contains are dropped (their children lose the parent), labels in the
+    masks that were never declared become tracks without parent. The result is relabelled densely 1..N in order
+    of (begin, old label).
+
+    Returns ``(mapping, tracks)``: ``mapping[frame][old label] = new label`` and the new tracks.
+    """
+    declared = {t.label: t for t in tracks}
+    presence: dict[int, list[int]] = {}
+    for frame in sorted(frame_labels):
+        for label in frame_labels[frame]:
+            if int(label) != 0:
+                presence.setdefault(int(label), []).append(int(frame))
+    dropped = sorted(set(declared) - set(presence))
+    if dropped:
+        logger.warning("dropping %d declared track(s) without any mask: %s", len(dropped), dropped[:10])
+    pieces = {label: _runs(frames) for label, frames in presence.items()}
+    order = sorted(((runs[k][0], label, k) for label, runs in pieces.items() for k in range(len(runs))))
+    if len(order) > MAX_LABEL:
+        raise CTCError(f"repair needs {len(order)} tracks; CTC uint16 label images hold at most {MAX_LABEL}")
+    new_id = {(label, k): i + 1 for i, (_, label, k) in enumerate(order)}
+    new_tracks: list[Track] = []
+    mapping: dict[int, dict[int, int]] = {int(f): {} for f in frame_labels}
+    for begin, label, k in order:
+        first, last = pieces[label][k]
+        parent = 0
+        if k > 0:
+            parent = new_id[(label, k - 1)]
+        elif label in declared and declared[label].parent in pieces:
+            before = [j for j, run in enumerate(pieces[declared[label].parent]) if run[1] < first]
+            if before:
+                parent = new_id[(declared[label].parent, before[-1])]
+        new_tracks.append(Track(new_id[(label, k)], first, last, parent))
+        for frame in range(first, last + 1):
+            mapping[frame][label] = new_id[(label, k)]
+    return mapping, new_tracks
+
+
+def relabel(labels: np.ndarray, mapping: Mapping[int, int]) -> np.ndarray:
+    """Apply ``{old: new}`` to a label image (uint16 out); labels not in ``mapping`` become background."""
+    values, inverse = _unique(np.asarray(labels))
+    lut = np.array([mapping.get(int(v), 0) for v in values], dtype=np.uint16)
+    return lut[inverse]
+
+
+def repair(masks: Sequence[np.ndarray], tracks: Iterable[Track], first_frame: int = 0
+           ) -> tuple[list[np.ndarray], list[Track]]:
+    """Repair in-memory masks (frame ``first_frame + i`` at position ``i``) and tracks; see :func:`repair_plan`.
+
+    For long sequences use :func:`repair_plan` on the per-frame label sets and :func:`relabel` frame by frame.
+    """
+    frame_labels = {first_frame + i: np.unique(m) for i, m in enumerate(masks)}
+    mapping, new_tracks = repair_plan(frame_labels, tracks)
+    return [relabel(m, mapping[first_frame + i]) for i, m in enumerate(masks)], new_tracks
