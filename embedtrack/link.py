@@ -1,0 +1,160 @@
+"""Linking instance masks backwards in time with the predicted tracking offsets (paper §3.4).
+
+Every pixel of an instance at ``t`` is shifted by its tracking offset (normalised units, channel 0 = y,
+1 = x; converted to pixels by ``scale`` and rounded, then clipped to the image). The instance at ``t-1``
+that receives most of an instance's shifted pixels is that instance's *candidate*:
+
+* only hits on a mask count: pixels landing on background are ignored, so an instance needs at least one
+  pixel on a mask at ``t-1`` to have a candidate (paper: "shifted pixels not overlapping with any mask" give a
+  new track). ``min_fraction`` can demand more: a candidate must then receive at least that fraction of the
+  instance's pixels;
+* ties between masks at ``t-1`` go to the smaller label (deterministic).
+
+Then, per mask at ``t-1``: exactly one candidate -> same track; exactly two -> division (both link to it,
+the mask at ``t-1`` is the mother); more than two -> none of them links (all start new tracks). Instances
+without a link start new tracks; masks at ``t-1`` without a candidate end their track.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from embedtrack.errors import EmbedTrackError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["link", "candidates"]
+
+# Above this many (label_t, label_prev) pairs the pair table is built by sorting instead of np.bincount.
+_MAX_DENSE_PAIRS = 1 << 22
+# Labels up to this value are compacted with np.bincount instead of np.unique.
+_MAX_DENSE_LABEL = 1 << 20
+
+
+def _compact(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True, return_counts=True)`` for non-negative ints, without sorting
+    when the largest value is small."""
+    top = int(values.max()) if values.size else 0
+    if top > _MAX_DENSE_LABEL:
+        uniq, inv, counts = np.unique(values, return_inverse=True, return_counts=True)
+        return uniq, inv.reshape(-1), counts
+    counts = np.bincount(values, minlength=top + 1)
+    uniq = np.flatnonzero(counts)
+    lut = np.zeros(top + 1, dtype=np.int64)
+    lut[uniq] = np.arange(uniq.size)
+    return uniq, lut[values], counts[uniq]
+
+
+def _check(labels_t: np.ndarray, track_offsets: np.ndarray, labels_prev: np.ndarray, scale: float) -> None:
+    if labels_t.ndim != 2:
+        raise EmbedTrackError(f"link: labels_t must be 2-D (H, W), got shape {labels_t.shape}")
+    if labels_prev.shape != labels_t.shape:
+        raise EmbedTrackError(f"link: labels_prev has shape {labels_prev.shape}, labels_t has {labels_t.shape}")
+    if track_offsets.shape != (2, *labels_t.shape):
+        raise EmbedTrackError(
+            f"link: track_offsets must have shape {(2, *labels_t.shape)}, got {track_offsets.shape}"
+        )
+    if not (math.isfinite(scale) and scale > 0):
+        raise EmbedTrackError(f"link: scale must be a positive number of pixels per unit, got {scale}")
+    for name, arr in (("labels_t", labels_t), ("labels_prev", labels_prev)):
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise EmbedTrackError(f"link: {name} must be an integer label image, got dtype {arr.dtype}")
+        if arr.size and int(arr.min()) < 0:
+            raise EmbedTrackError(f"link: {name} contains negative labels")
+
+
+def candidates(
+    labels_t: np.ndarray,
+    track_offsets: np.ndarray,
+    labels_prev: np.ndarray,
+    scale: float,
+    *,
+    min_fraction: float = 0.0,
+) -> dict[int, int]:
+    """Each instance at ``t`` mapped to the mask at ``t-1`` receiving most of its shifted pixels.
+
+    Instances whose shifted pixels hit no mask (or fewer than ``min_fraction`` of them hit the best one) are
+    absent. Arguments as in :func:`link`.
+    """
+    labels_t = np.asarray(labels_t)
+    labels_prev = np.asarray(labels_prev)
+    track_offsets = np.asarray(track_offsets)
+    _check(labels_t, track_offsets, labels_prev, scale)
+    h, w = labels_t.shape
+    fg = np.flatnonzero(labels_t)
+    if fg.size == 0 or not labels_prev.any():
+        return {}
+    rows, cols = np.divmod(fg, w)
+    ty = rows + track_offsets[0].reshape(-1)[fg].astype(np.float64) * scale
+    tx = cols + track_offsets[1].reshape(-1)[fg].astype(np.float64) * scale
+    if not (np.isfinite(ty).all() and np.isfinite(tx).all()):
+        raise EmbedTrackError("link: the tracking offsets contain NaN or infinite values inside instances")
+    ty = np.clip(np.rint(ty), 0, h - 1).astype(np.int64)
+    tx = np.clip(np.rint(tx), 0, w - 1).astype(np.int64)
+    lab_t = labels_t.reshape(-1)[fg].astype(np.int64)
+    hit = labels_prev[ty, tx].astype(np.int64)
+
+    # Instance sizes at t, for min_fraction.
+    uniq_t, inv_t, size_t = _compact(lab_t)
+    on_mask = hit > 0
+    if not on_mask.any():
+        return {}
+    uniq_p, inv_p, _ = _compact(hit[on_mask])
+    it = inv_t[on_mask]
+    n_t, n_p = uniq_t.size, uniq_p.size
+    if n_t * n_p <= _MAX_DENSE_PAIRS:
+        table = np.bincount(it * n_p + inv_p, minlength=n_t * n_p).reshape(n_t, n_p)
+        best = table.argmax(axis=1)  # first maximum = smallest label at t-1
+        best_hits = table[np.arange(n_t), best]
+    else:
+        pairs, counts = np.unique(it * n_p + inv_p, return_counts=True)
+        pt, pp = np.divmod(pairs, n_p)
+        order = np.lexsort((pp, -counts, pt))  # per t-instance: most hits, then smallest label
+        first = order[np.r_[True, pt[order][1:] != pt[order][:-1]]]
+        best = np.zeros(n_t, dtype=np.int64)
+        best_hits = np.zeros(n_t, dtype=np.int64)
+        best[pt[first]] = pp[first]
+        best_hits[pt[first]] = counts[first]
+    ok = (best_hits > 0) & (best_hits >= min_fraction * size_t)
+    return {int(a): int(b) for a, b in zip(uniq_t[ok], uniq_p[best[ok]])}
+
+
+def link(
+    labels_t: np.ndarray,
+    track_offsets: np.ndarray,
+    labels_prev: np.ndarray,
+    scale: float,
+    *,
+    min_fraction: float = 0.0,
+) -> dict[int, int]:
+    """Links ``{label at t: label at t-1}`` for continuing tracks and divisions (paper §3.4).
+
+    Args:
+        labels_t: ``[H, W]`` instance labels at ``t`` (0 = background, any positive integers).
+        track_offsets: ``[2, H, W]`` tracking offsets at ``t`` pointing to the cell centre at ``t-1``
+            (normalised units, channel 0 = y, 1 = x).
+        labels_prev: ``[H, W]`` instance labels at ``t-1``.
+        scale: pixels per normalised unit (from the model configuration).
+        min_fraction: minimum fraction of an instance's pixels that must land on its candidate (default 0:
+            one pixel suffices, as in the paper).
+
+    Returns:
+        ``{label_t: label_prev}``: a mask at ``t-1`` with one candidate continues in it; with two, both are its
+        daughters. Instances absent from the dict start new tracks. Ready for ``LineageBuilder.add_frame``.
+
+    Raises:
+        EmbedTrackError: mismatched shapes, non-integer or negative labels, bad scale, non-finite offsets.
+    """
+    cand = candidates(labels_t, track_offsets, labels_prev, scale, min_fraction=min_fraction)
+    if not cand:
+        return {}
+    kids = np.array(list(cand.keys()), dtype=np.int64)
+    parents = np.array(list(cand.values()), dtype=np.int64)
+    uniq, inv, n_claims = np.unique(parents, return_inverse=True, return_counts=True)
+    keep = n_claims[inv.reshape(-1)] <= 2
+    if not keep.all():
+        logger.debug("link: %d masks at t-1 claimed by more than two instances", int((n_claims > 2).sum()))
+    return {int(a): int(b) for a, b in zip(kids[keep], parents[keep])}

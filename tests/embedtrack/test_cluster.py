@@ -1,0 +1,341 @@
+"""Tests of the pixel clustering (paper §3.3) on synthetic offset fields with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from embedtrack.cluster import ClusterParams, cluster
+from embedtrack.errors import EmbedTrackError
+
+W_S = -10.0
+
+
+def bandwidth_for(radius_px: float, scale: float) -> float:
+    """Bandwidth (pre-exp) whose kernel equals 0.5 at ``radius_px`` pixels."""
+    s = (radius_px / scale) ** 2 / math.log(2.0)
+    return math.log(s) / W_S
+
+
+def perfect(
+    labels: np.ndarray, scale: float, radius_px: float = 4.0, seed_inside: float = 0.9
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Offsets pointing every pixel to its object's medoid, seediness inside/0, a uniform bandwidth."""
+    h, w = labels.shape
+    offsets = np.zeros((2, h, w), dtype=np.float64)
+    for lab in np.unique(labels[labels > 0]):
+        rr, cc = np.nonzero(labels == lab)
+        k = np.argmin((rr - rr.mean()) ** 2 + (cc - cc.mean()) ** 2)
+        offsets[0, rr, cc] = (rr[k] - rr) / scale
+        offsets[1, rr, cc] = (cc[k] - cc) / scale
+    seediness = np.where(labels > 0, seed_inside, 0.0)
+    bandwidths = np.full((2, h, w), bandwidth_for(radius_px, scale))
+    return offsets, bandwidths, seediness
+
+
+def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when the two label images are equal up to a renumbering of the instances."""
+    if not np.array_equal(a > 0, b > 0):
+        return False
+    pairs = np.unique(np.stack([a[a > 0], b[b > 0]]), axis=1)
+    return len(set(pairs[0])) == pairs.shape[1] == len(set(pairs[1]))
+
+
+def voronoi(shape: tuple[int, int], n: int, rng: np.random.Generator) -> np.ndarray:
+    """Touching convex cells: the Voronoi tessellation of ``n`` random seeds, labels 1..n."""
+    seeds = rng.uniform(0, shape, size=(n, 2))
+    rr, cc = np.mgrid[: shape[0], : shape[1]]
+    d2 = (rr[None] - seeds[:, 0, None, None]) ** 2 + (cc[None] - seeds[:, 1, None, None]) ** 2
+    return (np.argmin(d2, axis=0) + 1).astype(np.int32)
+
+
+def test_two_touching_cells() -> None:
+    gt = np.zeros((40, 60), dtype=np.int32)
+    gt[10:30, 10:30] = 1
+    gt[10:30, 30:50] = 2  # shares the column boundary with cell 1
+    out = cluster(*perfect(gt, 256.0), 256.0, ClusterParams(min_size=10))
+    assert out.dtype == np.int32
+    assert sorted(np.unique(out)) == [0, 1, 2]
+    assert same_partition(out, gt)
+
+
+def test_cell_at_the_border() -> None:
+    gt = np.zeros((32, 32), dtype=np.int32)
+    rr, cc = np.mgrid[:32, :32]
+    gt[(rr - 2) ** 2 + (cc - 30) ** 2 <= 64] = 1  # disc centred near the top-right corner, mostly cut off
+    gt[20:28, 4:12] = 2
+    out = cluster(*perfect(gt, 256.0), 256.0, ClusterParams(min_size=10))
+    assert same_partition(out, gt)
+
+
+def test_offsets_pointing_outside_the_image_do_not_vote() -> None:
+    gt = np.zeros((20, 20), dtype=np.int32)
+    gt[5:15, 5:15] = 1
+    offsets, bandwidths, seediness = perfect(gt, 256.0)
+    offsets[0][gt > 0] = -30 / 256.0  # every pixel points above the image: no votes inside it, no centre
+    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10))
+    assert not out.any()
+
+
+def test_empty_frame() -> None:
+    gt = np.zeros((30, 30), dtype=np.int32)
+    gt[5:20, 5:20] = 1
+    offsets, bandwidths, _ = perfect(gt, 256.0)
+    seediness = np.full((30, 30), 0.49)  # nothing above the 0.5 threshold
+    assert not cluster(offsets, bandwidths, seediness, 256.0).any()
+    assert cluster(offsets, bandwidths, np.zeros((30, 30)), 256.0).shape == (30, 30)
+
+
+def test_small_spurious_instance_removed_and_labels_dense() -> None:
+    gt = np.zeros((40, 40), dtype=np.int32)
+    gt[2:5, 2:5] = 1  # 9 px: below the minimum size
+    gt[10:30, 10:30] = 2
+    out = cluster(*perfect(gt, 256.0), 256.0, ClusterParams(min_size=20))
+    assert sorted(np.unique(out)) == [0, 1]
+    assert not out[gt == 1].any()
+    assert np.array_equal(out > 0, gt == 2)
+    # With a small enough minimum size the spurious cell is kept.
+    out = cluster(*perfect(gt, 256.0), 256.0, ClusterParams(min_size=5))
+    assert same_partition(out, gt)
+
+
+def test_same_answer_for_scale_256_and_512() -> None:
+    gt = voronoi((64, 64), 6, np.random.default_rng(3))
+    rng = np.random.default_rng(4)
+    noise = rng.normal(0, 0.7, size=(2, 64, 64))  # in pixels; makes the answer depend on exact distances
+    results = []
+    for scale in (256.0, 512.0):
+        offsets, bandwidths, seediness = perfect(gt, scale, radius_px=3.0)
+        offsets = offsets + noise / scale
+        results.append(cluster(offsets, bandwidths, seediness, scale, ClusterParams(min_size=10)))
+    assert results[0].any()
+    assert np.array_equal(results[0], results[1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_touching_cells_recovered(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    gt = voronoi((96, 128), 12, rng)
+    sizes = np.bincount(gt.ravel())[1:]
+    out = cluster(*perfect(gt, 256.0), 256.0, ClusterParams(min_size=int(sizes.min())))
+    assert out.max() == 12
+    assert same_partition(out, gt)
+
+
+@pytest.mark.parametrize("first", [1, 2])
+def test_candidates_visited_by_decreasing_seediness(first: int) -> None:
+    # Cell 1 votes at (15, 17) with a 5 px kernel, cell 2 at (15, 20) with a 2 px kernel (3 px apart).
+    # Cell 1's centre first: its kernel takes both cells. Cell 2's centre first: it takes only cell 2, then
+    # cell 1's centre takes cell 1 (cell 2's pixels score higher at their own centre).
+    scale = 256.0
+    gt = np.zeros((30, 40), dtype=np.int32)
+    gt[5:25, 5:19] = 1
+    gt[5:25, 20:35] = 2  # column 19 is background: the 3x3 bandwidth smoothing never mixes the two cells
+    rr, cc = np.nonzero(gt > 0)
+    offsets = np.zeros((2, 30, 40))
+    offsets[0, rr, cc] = (15 - rr) / scale
+    offsets[1, rr, cc] = (np.where(gt[rr, cc] == 1, 17, 20) - cc) / scale
+    bandwidths = np.full((2, 30, 40), bandwidth_for(2.0, scale))
+    bandwidths[:, gt == 1] = bandwidth_for(5.0, scale)
+    seediness = np.where(gt > 0, 0.8, 0.0)
+    seediness[gt == first] = 0.9
+    out = cluster(offsets, bandwidths, seediness, scale, ClusterParams(min_size=10))
+    if first == 1:
+        assert np.array_equal(out, (gt > 0).astype(np.int32))
+    else:
+        assert np.array_equal(out, np.where(gt == 2, 1, np.where(gt == 1, 2, 0)))
+
+
+def _blocks(h: int, w: int, groups: list[tuple[tuple[int, int], int, int, float]]) -> tuple[np.ndarray, ...]:
+    """Foreground pixels in groups; ``(pixel, row0, n, target_col)``: the pixel plus ``n - 1`` pixels laid out
+    from row ``row0`` (50 per row), all shifted to ``(20, target_col)``. Returns offsets (scale 256),
+    foreground and a per-pixel group index (-1 = background)."""
+    group_of = np.full((h, w), -1)
+    target_c = np.zeros((h, w))
+    for g, (pixel, row0, n, col) in enumerate(groups):
+        k = np.arange(n - 1)
+        rows = np.r_[pixel[0], row0 + k // 50]
+        cols = np.r_[pixel[1], k % 50]
+        assert (group_of[rows, cols] == -1).all()
+        group_of[rows, cols] = g
+        target_c[rows, cols] = col
+    fg = group_of >= 0
+    rr, cc = np.mgrid[:h, :w]
+    offsets = np.stack([(20.0 - rr) / 256.0, (target_c - cc) / 256.0]) * fg
+    return offsets, fg, group_of
+
+
+def _reassignment_case(
+    n_a: int, n_moved: int, n_new: int, moved_col: float = 24.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Centre A at (20, 20) with ``n_a`` pixels, ``n_moved`` pixels shifted to (20, moved_col), centre G at
+    (20, 26) with ``n_new`` pixels; kernel radius 5 px everywhere, A visited first. A takes the moved pixels
+    (distance <= 4) but not G's (distance 6); with ``moved_col`` 24 they score higher at G (distance 2)."""
+    offsets, fg, group_of = _blocks(
+        60, 60, [((20, 20), 30, n_a, 20.0), ((25, 24), 34, n_moved, moved_col), ((20, 26), 36, n_new, 26.0)]
+    )
+    seediness = np.where(fg, 0.6, 0.0)
+    seediness[20, 20] = 0.99
+    seediness[20, 26] = 0.95
+    bandwidths = np.full((2, 60, 60), bandwidth_for(5.0, 256.0))
+    return offsets, bandwidths, seediness, group_of
+
+
+def test_reassignment_accepted_when_few_pixels_were_assigned() -> None:
+    offsets, bandwidths, seediness, group_of = _reassignment_case(n_a=60, n_moved=5, n_new=20)
+    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10))
+    assert (out[group_of == 0] == 1).all()
+    assert (out[group_of == 1] == 2).all()  # the moved pixels scored higher at G's centre
+    assert (out[group_of == 2] == 2).all()
+
+
+def test_no_reassignment_to_a_worse_centre() -> None:
+    offsets, bandwidths, seediness, group_of = _reassignment_case(n_a=60, n_moved=5, n_new=20, moved_col=22.0)
+    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10))
+    assert (out[group_of == 1] == 1).all()  # 2 px from A, 4 px from G: they stay with A
+    assert (out[group_of == 2] == 2).all()
+
+
+@pytest.mark.parametrize("n_new", [8, 10])
+def test_reassignment_refused_when_half_was_already_assigned(n_new: int) -> None:
+    # n_new = 10: exactly half of the 20 pixels G would take were assigned: "less than half" fails.
+    offsets, bandwidths, seediness, group_of = _reassignment_case(n_a=60, n_moved=10, n_new=n_new)
+    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10))
+    assert sorted(np.unique(out)) == [0, 1]
+    assert (out[group_of == 0] == 1).all()
+    assert (out[group_of == 1] == 1).all()
+    assert not out[group_of == 2].any()  # G never became an instance
+
+
+def test_reassignment_refused_below_min_size() -> None:
+    offsets, bandwidths, seediness, group_of = _reassignment_case(n_a=60, n_moved=3, n_new=8)
+    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=12))
+    assert sorted(np.unique(out)) == [0, 1]
+    assert (out[group_of == 1] == 1).all()  # not taken by G (which would have had 11 px)
+    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=11))
+    assert sorted(np.unique(out)) == [0, 1, 2]
+
+
+def test_instance_shrunk_below_min_size_is_removed() -> None:
+    # A has 25 px when created; G takes 10 of them back and A ends with 15 < 20: A is dropped, G is label 1.
+    offsets, bandwidths, seediness, group_of = _reassignment_case(n_a=15, n_moved=10, n_new=20)
+    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=20))
+    assert sorted(np.unique(out)) == [0, 1]
+    assert not out[group_of == 0].any()
+    assert (out[(group_of == 1) | (group_of == 2)] == 1).all()
+
+
+def test_absorbed_candidate_is_not_visited() -> None:
+    # Candidate C at (20, 24) (6 votes) is absorbed by A (distance 4 < 5). Its own wide kernel (8 px) would
+    # reach group G, which votes on background at (20, 30) and so has no candidate of its own: G stays
+    # unassigned because absorbed candidates are removed from the list.
+    offsets, fg, group_of = _blocks(
+        60, 60, [((20, 20), 30, 30, 20.0), ((20, 24), 34, 6, 24.0), ((40, 55), 36, 20, 30.0)]
+    )
+    bandwidths = np.full((2, 60, 60), bandwidth_for(5.0, 256.0))
+    bandwidths[:, 19:22, 23:26] = bandwidth_for(8.0, 256.0)
+    seediness = np.where(fg, 0.6, 0.0)
+    seediness[20, 20] = 0.99
+    seediness[20, 24] = 0.95
+    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10))
+    assert np.array_equal(out, np.isin(group_of, [0, 1]).astype(np.int32))
+
+
+@pytest.mark.parametrize("n_votes", [5, 6])
+def test_candidate_needs_more_than_min_votes(n_votes: int) -> None:
+    offsets, fg, _ = _blocks(30, 60, [((20, 20), 25, n_votes, 20.0)])
+    bandwidths = np.full((2, 30, 60), bandwidth_for(3.0, 256.0))
+    out = cluster(offsets, bandwidths, np.where(fg, 0.9, 0.0), 256.0, ClusterParams(min_size=1, min_votes=5))
+    assert np.array_equal(out, fg.astype(np.int32) if n_votes > 5 else np.zeros_like(out))
+
+
+def test_bandwidth_smoothed_over_3x3() -> None:
+    # The centre pixel alone has a 20 px kernel, its neighbours 2 px: smoothed (mean of the bandwidths) the
+    # kernel is about 2.6 px and does not reach group G, 6 px away (G votes on background: no centre of its own).
+    offsets, fg, group_of = _blocks(40, 60, [((20, 20), 25, 40, 20.0), ((38, 59), 30, 20, 26.0)])
+    bandwidths = np.full((2, 40, 60), bandwidth_for(2.0, 256.0))
+    bandwidths[:, 20, 20] = bandwidth_for(20.0, 256.0)
+    seediness = np.where(fg, 0.6, 0.0)
+    seediness[20, 20] = 0.9
+    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=5))
+    assert np.array_equal(out, (group_of == 0).astype(np.int32))
+    bandwidths[:, 19:22, 19:22] = bandwidth_for(20.0, 256.0)  # now the whole neighbourhood is wide
+    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=5))
+    assert np.array_equal(out, fg.astype(np.int32))
+
+
+def reference_cluster(
+    offsets: np.ndarray, bandwidths: np.ndarray, seediness: np.ndarray, scale: float, params: ClusterParams
+) -> np.ndarray:
+    """The §3.3 rules written plainly: every centre compared with every foreground pixel (no windows)."""
+    h, w = seediness.shape
+    fg = seediness > params.seed_threshold
+    rows, cols = np.nonzero(fg)
+    e = np.stack([rows / scale + offsets[0][fg], cols / scale + offsets[1][fg]], axis=1)
+    votes = np.zeros((h + 2, w + 2))
+    for vy, vx in np.rint(e * scale).astype(int):
+        if 0 <= vy < h and 0 <= vx < w:
+            votes[vy + 1, vx + 1] += 1
+    box = sum(votes[1 + dr : h + 1 + dr, 1 + dc : w + 1 + dc] for dr in (-1, 0, 1) for dc in (-1, 0, 1))
+    padded = np.pad(bandwidths, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    smooth = sum(padded[:, 1 + dr : h + 1 + dr, 1 + dc : w + 1 + dc] for dr in (-1, 0, 1) for dc in (-1, 0, 1)) / 9
+    index = -np.ones((h, w), dtype=int)
+    index[fg] = np.arange(rows.size)
+    cands = [(-seediness[r, c], r * w + c) for r, c in zip(*np.nonzero(fg & (box > params.min_votes)))]
+    lab = np.zeros(rows.size, dtype=int)
+    best = np.zeros(rows.size)
+    n = 0
+    for _, flat in sorted(cands):
+        j = index[flat // w, flat % w]
+        if lab[j]:
+            continue
+        s = np.exp(params.w_s * smooth[:, flat // w, flat % w])
+        d = np.exp(-((e[:, 0] - e[j, 0]) ** 2) / s[0] - (e[:, 1] - e[j, 1]) ** 2 / s[1])
+        take = (d > params.kernel_threshold) & ((lab == 0) | (d > best))
+        if take.sum() >= max(params.min_size, 1) and (take & (lab > 0)).sum() < 0.5 * take.sum():
+            n += 1
+            lab[take] = n
+            best[take] = d[take]
+    sizes = np.bincount(lab, minlength=n + 1)
+    keep = np.flatnonzero(sizes >= params.min_size)
+    out = np.zeros((h, w), dtype=np.int32)
+    out[fg] = np.searchsorted(keep[keep > 0], lab, side="left") + 1
+    out[fg] *= np.isin(lab, keep[keep > 0])
+    return out
+
+
+@pytest.mark.parametrize(
+    ("seed", "radius", "noise", "shift"),
+    [(0, 3.0, 1.0, 0.0), (1, 6.0, 2.0, 0.0), (2, 12.0, 3.0, 0.0), (3, 30.0, 6.0, 0.0), (4, 8.0, 2.0, 20.0),
+     (5, 8.0, 2.0, -20.0)],
+)
+def test_windows_agree_with_comparing_every_pixel(seed: int, radius: float, noise: float, shift: float) -> None:
+    # Noisy predictions on touching cells, kernels from 3 to 30 px (the buckets span many windows or many
+    # buckets per window), shifted positions partly beyond the image (``shift`` px along both axes, more than
+    # a bucket): the windowed search gives exactly the plain all-pixels answer.
+    rng = np.random.default_rng(seed)
+    gt = voronoi((80, 100), 10, rng)
+    offsets, bandwidths, seediness = perfect(gt, 256.0, radius_px=radius)
+    offsets += (rng.normal(0, noise, offsets.shape) + shift) / 256.0
+    bandwidths += rng.normal(0, 0.02, bandwidths.shape)
+    seediness = rng.uniform(0.4, 1.0, seediness.shape)
+    params = ClusterParams(min_size=15)
+    out = cluster(offsets, bandwidths, seediness, 256.0, params)
+    assert out.max() >= 2
+    assert np.array_equal(out, reference_cluster(offsets, bandwidths, seediness, 256.0, params))
+
+
+def test_bad_inputs_raise() -> None:
+    seediness = np.zeros((8, 8))
+    with pytest.raises(EmbedTrackError, match="offsets"):
+        cluster(np.zeros((2, 8, 9)), np.zeros((2, 8, 8)), seediness, 256.0)
+    with pytest.raises(EmbedTrackError, match="bandwidths"):
+        cluster(np.zeros((2, 8, 8)), np.zeros((3, 8, 8)), seediness, 256.0)
+    with pytest.raises(EmbedTrackError, match="scale"):
+        cluster(np.zeros((2, 8, 8)), np.zeros((2, 8, 8)), seediness, 0.0)
+    with pytest.raises(EmbedTrackError, match="NaN"):
+        cluster(np.full((2, 8, 8), np.nan), np.zeros((2, 8, 8)), np.ones((8, 8)), 256.0)
+    with pytest.raises(EmbedTrackError, match="kernel_threshold"):
+        ClusterParams(kernel_threshold=1.0)
