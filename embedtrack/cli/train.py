@@ -1,0 +1,55 @@
+"""`embedtrack train`: train a model on a CTC training dataset."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from embedtrack.cli._common import batch_size_option, device_option, handle_errors
+
+
+@click.command("train")
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@click.option("--preset", required=True, help="Dataset preset (a CTC dataset name or synth-fluo/synth-phc/synth-bf).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Model folder to write.")
+@click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True)
+@click.option("--crops-per-epoch", type=click.IntRange(min=1), default=None,
+              help="Random crop pairs per epoch (default: every overlapping crop of the training frames).")
+@batch_size_option(default=0)
+@device_option
+@click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate (one-cycle).")
+@click.option("--widths", default="16,64,128", show_default=True,
+              help="Network widths of the three stages (the paper's ERFNet: 16,64,128).")
+@click.option("--derive-links", is_flag=True,
+              help="Data with silver truth but no GT tracking: link ST masks of successive frames by overlap.")
+@click.option("--name", default=None, help="Model name stored in its config (default: the preset name).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+@handle_errors
+def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_per_epoch: int | None, batch_size: int,
+            device: str, lr: float, widths: str, derive_links: bool, name: str | None, seed: int,
+            resume: bool) -> None:
+    """Train EmbedTrack on DATASET_DIR (CTC training layout: 01/, 01_GT/TRA, 01_ST/SEG, 02/, ...).
+
+    The first 90 % of each sequence train, the last 10 % validate; the epoch with the best validation IoU is
+    kept as config.json + weights.pt in --out, next to checkpoint.pt (for --resume) and train_log.jsonl.
+    """
+    from embedtrack.model import ArchConfig
+    from embedtrack.presets import get_preset
+    from embedtrack.train import TrainOptions, train
+
+    get_preset(preset)
+    try:
+        width_tuple = tuple(int(w) for w in widths.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected three integers like 16,64,128, got {widths!r}", param_hint="--widths")
+    arch = ArchConfig(widths=width_tuple)  # type: ignore[arg-type]
+    opts = TrainOptions(epochs=epochs, crops_per_epoch=crops_per_epoch, batch_size=batch_size or None, lr=lr,
+                        device=device, seed=seed, derive_links=derive_links, architecture=arch.to_dict(), name=name)
+    argv = ["embedtrack", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("embedtrack") else ["embedtrack", "train"]
+    summary = train(dataset_dir, preset, out_dir, opts, resume=resume, command=shlex.join(argv))
+    click.echo(f"model written to {summary['out']} (best validation IoU {summary['best_val_iou']:.3f}, "
+               f"min mask size {summary['min_size']} px)")

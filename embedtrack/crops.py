@@ -1,0 +1,180 @@
+"""Crop pairs (t, t-1) for training and validation, with augmentation (paper §4.3).
+
+Augmentations act on both frames and both label images alike (90° rotations, flips), so the targets the
+losses derive from the labels follow every transform: offsets are never stored, their axes and signs come
+out of the transformed geometry. CLAHE and blur change intensities only. A random extra shift of the t-1
+window against the t window simulates faster motion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import ndimage
+from skimage import exposure
+from torch.utils.data import Dataset
+
+from embedtrack.data import TrackedSequence, links_for
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Probabilities and strengths of the training augmentations."""
+
+    p_clahe: float = 0.2
+    p_blur: float = 0.2
+    max_blur_sigma: float = 1.5
+    p_shift: float = 0.3
+    max_shift: int = 12
+    p_gamma: float = 0.3
+
+
+@dataclass(frozen=True)
+class CropRef:
+    seq: int
+    t: int  # frame position of t (t-1 = t - 1)
+    y: int
+    x: int
+
+
+def _pad_to(array: np.ndarray, size: int) -> np.ndarray:
+    pad_y, pad_x = max(0, size - array.shape[0]), max(0, size - array.shape[1])
+    if pad_y == 0 and pad_x == 0:
+        return array
+    mode = "reflect" if array.dtype.kind == "f" else "constant"
+    return np.pad(array, ((0, pad_y), (0, pad_x)), mode=mode)
+
+
+def grid_positions(length: int, crop: int) -> list[int]:
+    """Start positions of overlapping crops (stride crop/2) that cover [0, length)."""
+    if length <= crop:
+        return [0]
+    stride = crop // 2
+    starts = list(range(0, length - crop, stride))
+    return starts + [length - crop]
+
+
+class CropPairs(Dataset):
+    """Crop pairs of the frames ``[first, last)`` of each sequence (t ranges over first+1..last-1).
+
+    ``count=None``: every overlapping grid crop (stride half a crop) whose t crop holds a cell.
+    ``count=N``: N random crop positions per epoch (redrawn by :meth:`resample`), each holding a cell.
+    """
+
+    def __init__(
+        self,
+        sequences: list[TrackedSequence],
+        crop: int,
+        split: str = "train",
+        count: int | None = None,
+        augment: Augment | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.sequences = sequences
+        self.crop = crop
+        self.augment = augment
+        self.rng = np.random.default_rng(seed)
+        self.ranges = [self._range(s, split) for s in sequences]
+        self.pairs = [(i, t) for i, (a, b) in enumerate(self.ranges) for t in range(max(a, 1), b)]
+        if not self.pairs:
+            raise ValueError(f"no frame pairs in the {split} split")
+        self.count = count
+        self.refs: list[CropRef] = []
+        self.resample()
+
+    @staticmethod
+    def _range(seq: TrackedSequence, split: str) -> tuple[int, int]:
+        if split == "train":
+            return 0, seq.n_train
+        return seq.n_train, len(seq)
+
+    def resample(self) -> None:
+        """Draw the crops of the next epoch (random mode) or list the grid (grid mode)."""
+        if self.count is None:
+            self.refs = [ref for ref in self._grid() if self._has_cells(ref)]
+        else:
+            self.refs = [self._random_ref() for _ in range(self.count)]
+        if not self.refs:
+            raise ValueError("no crop holds a cell")
+
+    def _grid(self) -> list[CropRef]:
+        refs = []
+        for i, t in self.pairs:
+            h, w = self.sequences[i].labels[t].shape
+            refs += [CropRef(i, t, y, x) for y in grid_positions(h, self.crop) for x in grid_positions(w, self.crop)]
+        return refs
+
+    def _random_ref(self) -> CropRef:
+        ref = CropRef(0, 1, 0, 0)
+        for _ in range(20):
+            i, t = self.pairs[self.rng.integers(len(self.pairs))]
+            h, w = self.sequences[i].labels[t].shape
+            ref = CropRef(i, t, int(self.rng.integers(max(1, h - self.crop + 1))),
+                          int(self.rng.integers(max(1, w - self.crop + 1))))
+            if self._has_cells(ref):
+                return ref
+        return ref
+
+    def _has_cells(self, ref: CropRef) -> bool:
+        lab = self.sequences[ref.seq].labels[ref.t]
+        return bool(lab[ref.y: ref.y + self.crop, ref.x: ref.x + self.crop].any())
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def _cut(self, array: np.ndarray, y: int, x: int) -> np.ndarray:
+        return _pad_to(array[y: y + self.crop, x: x + self.crop], self.crop)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        ref = self.refs[index]
+        seq = self.sequences[ref.seq]
+        yp, xp = ref.y, ref.x
+        aug = self.augment
+        rng = self.rng
+        if aug is not None and rng.random() < aug.p_shift:
+            h, w = seq.labels[ref.t].shape
+            yp = int(np.clip(ref.y + rng.integers(-aug.max_shift, aug.max_shift + 1), 0, max(0, h - self.crop)))
+            xp = int(np.clip(ref.x + rng.integers(-aug.max_shift, aug.max_shift + 1), 0, max(0, w - self.crop)))
+        img_t = self._cut(seq.frames[ref.t], ref.y, ref.x).astype(np.float32)
+        img_p = self._cut(seq.frames[ref.t - 1], yp, xp).astype(np.float32)
+        lab_t = self._cut(seq.labels[ref.t], ref.y, ref.x)
+        lab_p = self._cut(seq.labels[ref.t - 1], yp, xp)
+        if aug is not None:
+            img_t, img_p = self._intensity(img_t, img_p, aug)
+            k, flip = int(rng.integers(4)), bool(rng.integers(2))
+            img_t, img_p, lab_t, lab_p = (_geometric(a, k, flip) for a in (img_t, img_p, lab_t, lab_p))
+        links = links_for(lab_t, lab_p, seq.parents)
+        return {
+            "image_t": torch.from_numpy(np.ascontiguousarray(img_t))[None],
+            "image_prev": torch.from_numpy(np.ascontiguousarray(img_p))[None],
+            "labels_t": torch.from_numpy(lab_t.astype(np.int64)),
+            "labels_prev": torch.from_numpy(lab_p.astype(np.int64)),
+            "links": torch.from_numpy(links),
+        }
+
+    def _intensity(self, a: np.ndarray, b: np.ndarray, aug: Augment) -> tuple[np.ndarray, np.ndarray]:
+        rng = self.rng
+        if rng.random() < aug.p_clahe:
+            clip = float(rng.uniform(0.005, 0.03))
+            a, b = (exposure.equalize_adapthist(np.clip(x, 0, 1), clip_limit=clip).astype(np.float32) for x in (a, b))
+        if rng.random() < aug.p_gamma:
+            gamma = float(rng.uniform(0.7, 1.4))
+            a, b = (np.sign(x) * np.abs(x) ** gamma for x in (a, b))
+        if rng.random() < aug.p_blur:
+            sigma = float(rng.uniform(0.3, aug.max_blur_sigma))
+            a, b = (ndimage.gaussian_filter(x, sigma) for x in (a, b))
+        return a.astype(np.float32), b.astype(np.float32)
+
+
+def _geometric(array: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    out = np.rot90(array, k)
+    return out[:, ::-1] if flip else out
+
+
+def collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, object]:
+    """Stack a batch; ``links`` stay a list (one [K, 2] tensor per sample)."""
+    batch: dict[str, object] = {k: torch.stack([s[k] for s in samples]) for k in samples[0] if k != "links"}
+    batch["links"] = [s["links"] for s in samples]
+    return batch

@@ -1,0 +1,227 @@
+"""Training data from CTC folders (paper §4.3): labels, time split, crop pairs, augmentation, normalisation.
+
+Labels per preset (see :mod:`embedtrack.presets`):
+
+* ``gt``: the GT/TRA masks are full segmentations and carry the track ids.
+* ``st``: each silver-truth mask takes the track id of the GT TRA marker it covers when it covers exactly one;
+  masks covering none or several markers (and markers claimed by several masks) are dropped.
+* ``derive_links=True`` (data with ST but no TRA ground truth, e.g. the PhC-C2DL-PSC frames shipped for
+  tests): ST masks are linked between successive frames by overlap. A mask continues the track of the mask at
+  t-1 it overlaps most when both are each other's best match and the overlap is at least half of the
+  smaller mask; all other masks start new tracks without parent (no divisions are derived).
+
+The lineage comes from ``man_track.txt``; a predecessor counts only where it is present at t-1.
+
+Normalisation: every frame is scaled by its own 1st/99th percentiles ("per frame"), in training and in
+inference alike, so tiles of one frame share one intensity scale.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ctc.errors import CTCFormatError
+from ctc.io import SequencePaths, find_sequences, open_segmentation, open_sequence, open_tracking_gt
+from embedtrack.errors import EmbedTrackError
+from embedtrack.presets import Preset
+
+logger = logging.getLogger(__name__)
+
+VAL_FRACTION = 0.1
+
+
+def normalise(frame: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
+    """Scale a frame to [0, 1] by its ``low``/``high`` percentiles (values outside are kept, not clipped)."""
+    lo, hi = np.percentile(frame, [low, high])
+    return ((frame.astype(np.float32) - lo) / max(float(hi - lo), 1e-6)).astype(np.float32)
+
+
+@dataclass
+class LabelReport:
+    """How many masks a sequence's labels kept and dropped, and whether links were derived."""
+
+    kept: int = 0
+    dropped: int = 0
+    derived_links: bool = False
+
+    def __str__(self) -> str:
+        how = "links derived by overlap" if self.derived_links else "links from man_track.txt"
+        return f"{self.kept} masks kept, {self.dropped} dropped, {how}"
+
+
+@dataclass
+class TrackedSequence:
+    """One training sequence in memory: normalised frames, label images with track ids, and parents."""
+
+    name: str
+    frames: list[np.ndarray]  # float16, normalised per frame
+    labels: list[np.ndarray]  # uint16 track ids
+    parents: dict[int, int]  # track id -> parent track id (0: none)
+    report: LabelReport = field(default_factory=LabelReport)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def n_train(self) -> int:
+        """Frames in the training part: the first 90 % (at least 2 so one pair exists)."""
+        return max(2, min(len(self) - 1, int(round(len(self) * (1.0 - VAL_FRACTION)))))
+
+
+def check_dataset(dataset_dir: Path, preset: Preset, derive_links: bool = False) -> list[str]:
+    """Verify before training that the dataset holds what the preset needs; returns the sequence names."""
+    names = find_sequences(dataset_dir)
+    for name in names:
+        paths = SequencePaths(dataset_dir, name)
+        open_sequence(paths.raw)
+        if preset.labels == "gt" and not paths.gt_tra.is_dir():
+            raise EmbedTrackError(f"{paths.gt_tra}: preset {preset.name} trains on GT tracking masks, folder missing")
+        if preset.labels == "st":
+            if not paths.st_seg.is_dir():
+                raise EmbedTrackError(f"{paths.st_seg}: preset {preset.name} trains on silver truth, folder missing")
+            if not paths.gt_tra.is_dir() and not derive_links:
+                raise EmbedTrackError(
+                    f"{paths.gt_tra}: preset {preset.name} needs the GT tracking markers to give silver-truth masks "
+                    "their track ids; folder missing. Pass --derive-links to link ST masks by overlap instead.")
+    return names
+
+
+def load_dataset(dataset_dir: str | Path, preset: Preset, derive_links: bool = False) -> list[TrackedSequence]:
+    """Load every sequence of a CTC training dataset with the labels the preset asks for."""
+    dataset_dir = Path(dataset_dir)
+    sequences = []
+    for name in check_dataset(dataset_dir, preset, derive_links):
+        seq = load_sequence(SequencePaths(dataset_dir, name), preset, derive_links)
+        logger.info("%s/%s: %d frames, %s", dataset_dir.name, name, len(seq), seq.report)
+        sequences.append(seq)
+    return sequences
+
+
+def load_sequence(paths: SequencePaths, preset: Preset, derive_links: bool = False) -> TrackedSequence:
+    raw = open_sequence(paths.raw)
+    frames = [normalise(f).astype(np.float16) for f in raw]
+    report = LabelReport()
+    if preset.labels == "gt" or (preset.labels == "st" and paths.gt_tra.is_dir() and not derive_links):
+        markers, tracks = open_tracking_gt(paths.gt_tra)
+        _check_indices(raw.indices, markers.indices, paths.gt_tra)
+        parents = {t.label: t.parent for t in tracks}
+        if preset.labels == "gt":
+            labels = [m.astype(np.uint16) for m in markers]
+            report.kept = sum(len(np.unique(m)) - 1 for m in labels)
+        else:
+            st = open_segmentation(paths.st_seg)
+            _check_indices(raw.indices, st.indices, paths.st_seg)
+            labels = []
+            for st_mask, marker in zip(st, markers):
+                lab, kept, dropped = st_with_track_ids(st_mask, marker)
+                labels.append(lab)
+                report.kept += kept
+                report.dropped += dropped
+    else:
+        st = open_segmentation(paths.st_seg)
+        _check_indices(raw.indices, st.indices, paths.st_seg)
+        labels = link_by_overlap([m for m in st])
+        parents = {}
+        report.kept = sum(len(np.unique(m)) - 1 for m in labels)
+        report.derived_links = True
+    return TrackedSequence(paths.name, frames, labels, parents, report)
+
+
+def _check_indices(raw: list[int], other: list[int], folder: Path) -> None:
+    if raw != other:
+        missing = sorted(set(raw) - set(other))[:5]
+        raise CTCFormatError(f"{folder}: needs one mask per raw frame; missing frame numbers {missing}")
+
+
+def st_with_track_ids(st_mask: np.ndarray, markers: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Give each ST mask the id of the single TRA marker it covers; drop the others. Returns (labels, kept, dropped)."""
+    st_ids, st_inv = np.unique(st_mask, return_inverse=True)
+    both = (st_mask > 0) & (markers > 0)
+    pairs = np.unique(np.stack([st_mask[both], markers[both]]), axis=1)  # distinct (st id, marker id)
+    st_of_pair, marker_of_pair = pairs[0], pairs[1]
+    n_markers = np.bincount(st_of_pair, minlength=int(st_ids.max()) + 1)
+    n_claims = np.bincount(marker_of_pair, minlength=int(markers.max()) + 1)
+    good = (n_markers[st_of_pair] == 1) & (n_claims[marker_of_pair] == 1)
+    lut = np.zeros(int(st_ids.max()) + 1, dtype=np.uint16)
+    lut[st_of_pair[good]] = marker_of_pair[good]
+    out = lut[st_mask]
+    n_st = int((st_ids > 0).sum())
+    kept = int(good.sum())
+    return out.astype(np.uint16), kept, n_st - kept
+
+
+def link_by_overlap(masks: list[np.ndarray], min_overlap: float = 0.5) -> list[np.ndarray]:
+    """Relabel per-frame masks with track ids by mutual best overlap between successive frames."""
+    out: list[np.ndarray] = []
+    next_id = 1
+    prev: np.ndarray | None = None
+    for mask in masks:
+        mask = mask.astype(np.int64)
+        ids = np.unique(mask)
+        ids = ids[ids > 0]
+        lut = np.zeros(int(mask.max()) + 1, dtype=np.int64)
+        if prev is not None and len(ids):
+            both = (mask > 0) & (prev > 0)
+            cur_l, prev_l = mask[both], prev[both]
+            pairs, counts = np.unique(np.stack([cur_l, prev_l]), axis=1, return_counts=True)
+            area_cur = np.bincount(mask.ravel())
+            area_prev = np.bincount(prev.ravel())
+            overlap = counts / np.minimum(area_cur[pairs[0]], area_prev[pairs[1]])
+            best_prev = _best(pairs[0], pairs[1], overlap)
+            best_cur = _best(pairs[1], pairs[0], overlap)
+            for c, p in best_prev.items():
+                if best_cur.get(p) == c and overlap[(pairs[0] == c) & (pairs[1] == p)][0] >= min_overlap:
+                    lut[c] = p
+        for c in ids:
+            if lut[c] == 0:
+                lut[c] = next_id
+                next_id += 1
+            else:
+                next_id = max(next_id, int(lut[c]) + 1)
+        if next_id > np.iinfo(np.uint16).max:
+            raise EmbedTrackError("more than 65535 tracks derived; cannot store as uint16")
+        relabelled = lut[mask]
+        out.append(relabelled.astype(np.uint16))
+        prev = relabelled
+    return out
+
+
+def _best(keys: np.ndarray, values: np.ndarray, score: np.ndarray) -> dict[int, int]:
+    order = np.argsort(-score, kind="stable")
+    best: dict[int, int] = {}
+    for k, v in zip(keys[order], values[order]):
+        best.setdefault(int(k), int(v))
+    return best
+
+
+def mask_areas(sequences: list[TrackedSequence]) -> np.ndarray:
+    """Areas of all masks in the training part of the sequences."""
+    areas = [np.bincount(lab.ravel())[1:] for s in sequences for lab in s.labels[: s.n_train]]
+    flat = np.concatenate(areas) if areas else np.zeros(0, dtype=np.int64)
+    return flat[flat > 0]
+
+
+def min_mask_size(sequences: list[TrackedSequence]) -> int:
+    """Half the 1st percentile of the training mask areas (paper §3.3)."""
+    areas = mask_areas(sequences)
+    if len(areas) == 0:
+        raise EmbedTrackError("the training data hold no masks")
+    return max(1, int(np.percentile(areas, 1) / 2))
+
+
+def links_for(labels_t: np.ndarray, labels_prev: np.ndarray, parents: dict[int, int]) -> np.ndarray:
+    """Rows (id at t, id at t-1) for cells at t whose own track or mother is present at t-1. [K, 2] int64."""
+    ids_t = np.unique(labels_t)
+    ids_p = set(np.unique(labels_prev).tolist()) - {0}
+    rows = []
+    for i in ids_t[ids_t > 0].tolist():
+        if i in ids_p:
+            rows.append((i, i))
+        elif parents.get(i, 0) in ids_p:
+            rows.append((i, parents[i]))
+    return np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+

@@ -1,0 +1,186 @@
+"""The EmbedTrack network (paper §3.1): a branched ERFNet with one shared encoder and three decoders.
+
+* ``encode(frame)`` runs the shared encoder on one frame (each frame of a pair on its own).
+* ``decode_seg(features)`` runs both segmentation decoders on one frame's features and returns
+  5 channels: segmentation offsets (2, tanh), clustering bandwidths (2, sigmoid), seediness (1, sigmoid).
+* ``decode_track(features_t, features_prev)`` runs the tracking decoder on the two frames' features
+  concatenated and returns the tracking offsets (2, tanh) from pixels at t to their cell centre at t-1.
+
+Channel order of every offset/bandwidth pair is (y, x), i.e. (row, column). Input height and width must be
+divisible by 8 (three stride-2 stages); :mod:`embedtrack.predict` pads frames accordingly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from embedtrack.errors import ConfigError
+
+SEG_CHANNELS = 5  # offset y, offset x, bandwidth y, bandwidth x, seediness
+TRACK_CHANNELS = 2  # tracking offset y, x
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """Architecture hyper-parameters. Defaults are the ERFNet of the paper."""
+
+    in_channels: int = 1
+    widths: tuple[int, int, int] = (16, 64, 128)
+    encoder_blocks: int = 5  # non-bottleneck blocks after the second downsampler
+    dilation_rounds: int = 2  # repetitions of the dilation pattern (2, 4, 8, 16) at the lowest resolution
+    dropout_low: float = 0.03
+    dropout_high: float = 0.3
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["widths"] = list(self.widths)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArchConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"Unknown architecture keys: {sorted(unknown)} (known: {sorted(known)})")
+        values = dict(data)
+        if "widths" in values:
+            values["widths"] = tuple(int(w) for w in values["widths"])
+            if len(values["widths"]) != 3:
+                raise ConfigError(f"architecture.widths must have 3 entries, got {values['widths']}")
+        return cls(**values)
+
+
+class Downsampler(nn.Module):
+    """Strided 3×3 convolution concatenated with max pooling (ERFNet downsampler block)."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out - c_in, 3, stride=2, padding=1, bias=True)
+        self.pool = nn.MaxPool2d(2, stride=2)
+        self.bn = nn.BatchNorm2d(c_out, eps=1e-3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(torch.cat([self.conv(x), self.pool(x)], 1)))
+
+
+class NonBottleneck1d(nn.Module):
+    """Residual block with factorised 3×1 / 1×3 convolutions, the second pair dilated."""
+
+    def __init__(self, channels: int, dropout: float, dilation: int) -> None:
+        super().__init__()
+        c, d = channels, dilation
+        self.conv3x1_1 = nn.Conv2d(c, c, (3, 1), padding=(1, 0))
+        self.conv1x3_1 = nn.Conv2d(c, c, (1, 3), padding=(0, 1))
+        self.bn1 = nn.BatchNorm2d(c, eps=1e-3)
+        self.conv3x1_2 = nn.Conv2d(c, c, (3, 1), padding=(d, 0), dilation=(d, 1))
+        self.conv1x3_2 = nn.Conv2d(c, c, (1, 3), padding=(0, d), dilation=(1, d))
+        self.bn2 = nn.BatchNorm2d(c, eps=1e-3)
+        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.conv3x1_1(x))
+        out = F.relu(self.bn1(self.conv1x3_1(out)))
+        out = F.relu(self.conv3x1_2(out))
+        out = self.dropout(self.bn2(self.conv1x3_2(out)))
+        return F.relu(out + x)
+
+
+class Upsampler(nn.Module):
+    """Transposed 3×3 convolution with stride 2, batch norm, ReLU."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1)
+        self.bn = nn.BatchNorm2d(c_out, eps=1e-3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(x)))
+
+
+class Encoder(nn.Module):
+    def __init__(self, arch: ArchConfig) -> None:
+        super().__init__()
+        w1, w2, w3 = arch.widths
+        layers: list[nn.Module] = [Downsampler(arch.in_channels, w1), Downsampler(w1, w2)]
+        layers += [NonBottleneck1d(w2, arch.dropout_low, 1) for _ in range(arch.encoder_blocks)]
+        layers.append(Downsampler(w2, w3))
+        for _ in range(arch.dilation_rounds):
+            layers += [NonBottleneck1d(w3, arch.dropout_high, d) for d in (2, 4, 8, 16)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class Decoder(nn.Module):
+    def __init__(self, c_in: int, arch: ArchConfig, c_out: int) -> None:
+        super().__init__()
+        w1, w2, _ = arch.widths
+        self.layers = nn.Sequential(
+            Upsampler(c_in, w2),
+            NonBottleneck1d(w2, 0.0, 1),
+            NonBottleneck1d(w2, 0.0, 1),
+            Upsampler(w2, w1),
+            NonBottleneck1d(w1, 0.0, 1),
+            NonBottleneck1d(w1, 0.0, 1),
+            nn.ConvTranspose2d(w1, c_out, 2, stride=2),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class EmbedTrackNet(nn.Module):
+    """Branched ERFNet: shared encoder, two segmentation decoders and one tracking decoder."""
+
+    def __init__(self, arch: ArchConfig | None = None) -> None:
+        super().__init__()
+        self.arch = arch or ArchConfig()
+        feat = self.arch.widths[2]
+        self.encoder = Encoder(self.arch)
+        self.seg_decoder = Decoder(feat, self.arch, 4)  # offsets (2) + bandwidths (2)
+        self.seed_decoder = Decoder(feat, self.arch, 1)  # seediness
+        self.track_decoder = Decoder(2 * feat, self.arch, TRACK_CHANNELS)
+        self._init_output_biases()
+
+    def _init_output_biases(self) -> None:
+        # Start with small offsets, a mid-range bandwidth and low seediness, a stable starting point.
+        with torch.no_grad():
+            for dec in (self.seg_decoder, self.seed_decoder, self.track_decoder):
+                head = dec.layers[-1]
+                assert isinstance(head, nn.ConvTranspose2d)
+                head.weight.mul_(0.1)
+                head.bias.zero_()
+            seed_head = self.seed_decoder.layers[-1]
+            assert isinstance(seed_head, nn.ConvTranspose2d)
+            seed_head.bias.fill_(-2.0)
+            seg_head = self.seg_decoder.layers[-1]
+            assert isinstance(seg_head, nn.ConvTranspose2d)
+            seg_head.bias[2:4].fill_(0.5)
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """Encoder features of a batch of frames [B, C, H, W] -> [B, widths[2], H/8, W/8]."""
+        return self.encoder(frames)
+
+    def decode_seg(self, features: torch.Tensor) -> torch.Tensor:
+        """Segmentation maps [B, 5, H, W]: offsets (tanh), bandwidths (sigmoid), seediness (sigmoid)."""
+        emb = self.seg_decoder(features)
+        seed = self.seed_decoder(features)
+        return torch.cat([torch.tanh(emb[:, :2]), torch.sigmoid(emb[:, 2:4]), torch.sigmoid(seed)], 1)
+
+    def decode_track(self, features_t: torch.Tensor, features_prev: torch.Tensor) -> torch.Tensor:
+        """Tracking offsets [B, 2, H, W] (tanh) from pixels at t to their cell centre at t-1."""
+        return torch.tanh(self.track_decoder(torch.cat([features_t, features_prev], 1)))
+
+    def forward(self, frame_t: torch.Tensor, frame_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Full pair pass: (segmentation at t, segmentation at t-1, tracking offsets t -> t-1)."""
+        n = frame_t.shape[0]
+        feats = self.encode(torch.cat([frame_t, frame_prev], 0))  # same weights, frames encoded independently
+        f_t, f_prev = feats[:n], feats[n:]
+        seg = self.decode_seg(feats)
+        return seg[:n], seg[n:], self.decode_track(f_t, f_prev)

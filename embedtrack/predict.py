@@ -1,0 +1,179 @@
+"""Network prediction on whole frames: tiling, test-time augmentation, stitching, per-frame feature reuse.
+
+A :class:`Predictor` takes normalised frames of one sequence in order. For each frame it runs the encoder and
+the segmentation decoders once, keeps the encoder features, and runs the tracking decoder on the features of
+this frame and the previous one: every frame is encoded once, not twice (once per pair it belongs to).
+
+* Whole-frame prediction when the frame has at most ``max_pixels`` pixels, otherwise overlapping tiles
+  (``tile_size``, at least 25 % overlap) blended with a smooth window, so tile borders leave no seams.
+* Test-time augmentation: the 8 rotations/flips of the dihedral group. Outputs are mapped back before
+  averaging: maps are rotated/flipped back, offset vectors are rotated/flipped with them (y and x swap on
+  90°/270°, signs follow the flip) and the bandwidth pair swaps its axes on 90°/270°.
+
+Output channel order: segmentation [offset y, offset x, bandwidth y, bandwidth x, seediness], tracking
+[offset y, offset x], offsets in normalised units (pixels / ``coord_scale``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from embedtrack.model import EmbedTrackNet
+
+TRANSFORMS: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (False, True) for k in range(4))
+IDENTITY: tuple[tuple[int, bool], ...] = ((0, False),)
+
+
+def apply_transform(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
+    """Rotate [..., H, W] by k·90° (as torch.rot90), then mirror left-right if ``flip``."""
+    out = torch.rot90(x, k, dims=(-2, -1)) if k else x
+    return torch.flip(out, dims=(-1,)) if flip else out
+
+
+def invert_maps(x: torch.Tensor, k: int, flip: bool, vector_pairs: tuple[int, ...], axis_pairs: tuple[int, ...]
+                ) -> torch.Tensor:
+    """Map network outputs [B, C, H, W] computed on a transformed input back to the original frame.
+
+    ``vector_pairs``: first channels of (y, x) displacement pairs; ``axis_pairs``: first channels of (y, x)
+    per-axis magnitudes (bandwidths), which only swap under 90°/270° rotations.
+    """
+    if flip:
+        x = torch.flip(x, dims=(-1,))
+    if k:
+        x = torch.rot90(x, -k, dims=(-2, -1))
+    x = x.clone()
+    for c in vector_pairs:
+        dy, dx = x[:, c].clone(), x[:, c + 1].clone()
+        if flip:
+            dx = -dx
+        for _ in range(k % 4):  # undo one 90° rotation: (a, b) -> (b, -a)
+            dy, dx = dx, -dy
+        x[:, c], x[:, c + 1] = dy, dx
+    if k % 2:
+        for c in axis_pairs:
+            x[:, [c, c + 1]] = x[:, [c + 1, c]]
+    return x
+
+
+def tile_starts(length: int, tile: int, overlap: float) -> list[int]:
+    """Start positions of tiles of ``tile`` px covering ``length`` px with at least ``overlap`` overlap."""
+    if length <= tile:
+        return [0]
+    stride = max(8, int(tile * (1.0 - overlap)) // 8 * 8)
+    n = int(np.ceil((length - tile) / stride)) + 1
+    return [int(round(i * (length - tile) / (n - 1))) for i in range(n)]
+
+
+def blend_window(tile: int) -> np.ndarray:
+    """Smooth 2-D weight (sin² profile, never zero) that fades tile borders out."""
+    ramp = np.sin(np.pi * (np.arange(tile) + 0.5) / tile) ** 2
+    w = np.maximum(ramp, 1e-3).astype(np.float32)
+    return np.outer(w, w)
+
+
+@dataclass
+class Prediction:
+    """Network outputs of one frame: seg [5, H, W] and, from the second frame on, track [2, H, W]."""
+
+    seg: np.ndarray
+    track: np.ndarray | None
+
+
+class Predictor:
+    """Stateful predictor for one sequence (call :meth:`reset` before another sequence)."""
+
+    def __init__(self, net: EmbedTrackNet, tile_size: int, device: torch.device | str = "cpu", tta: bool = False,
+                 batch_size: int = 4, overlap: float = 0.25, max_pixels: int = 1024 * 1024) -> None:
+        self.net = net.eval()
+        self.device = torch.device(device)
+        self.transforms = TRANSFORMS if tta else IDENTITY
+        self.tile_size = int(tile_size) // 8 * 8
+        self.batch_size = max(1, batch_size)
+        self.overlap = max(0.25, overlap)
+        self.max_pixels = max_pixels
+        self._prev_features: list[torch.Tensor] | None = None
+        self._prev_shape: tuple[int, int] | None = None
+
+    def reset(self) -> None:
+        self._prev_features, self._prev_shape = None, None
+
+    def _layout(self, shape: tuple[int, int]) -> tuple[tuple[int, int], list[tuple[int, int]], int]:
+        """(padded shape, tile origins, tile size) for a frame shape."""
+        h, w = shape
+        if h * w <= self.max_pixels:
+            size = (int(np.ceil(h / 8)) * 8, int(np.ceil(w / 8)) * 8)
+            return size, [(0, 0)], 0
+        t = self.tile_size
+        padded = (max(h, t), max(w, t))
+        origins = [(y, x) for y in tile_starts(padded[0], t, self.overlap) for x in tile_starts(padded[1], t, self.overlap)]
+        return padded, origins, t
+
+    def _chunks(self, inputs: list[tuple[int, int, bool]]) -> list[list[int]]:
+        """Batches of input positions; 90°/270° rotations of non-square crops change the shape, so they are
+        batched apart from 0°/180°."""
+        chunks: list[list[int]] = []
+        for parity in (0, 1):
+            group = [j for j, (_, k, _) in enumerate(inputs) if k % 2 == parity]
+            chunks += [group[i: i + self.batch_size] for i in range(0, len(group), self.batch_size)]
+        return chunks
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda")
+
+    @torch.no_grad()
+    def __call__(self, frame: np.ndarray) -> Prediction:
+        """Predict one normalised 2-D frame (float32); frames of a sequence must come in order."""
+        h, w = frame.shape
+        padded, origins, tile = self._layout((h, w))
+        image = np.pad(frame.astype(np.float32), ((0, padded[0] - h), (0, padded[1] - w)), mode="reflect")
+        if tile == 0:
+            crops = [image]
+        else:
+            crops = [image[y: y + tile, x: x + tile] for y, x in origins]
+        inputs = [(i, k, flip) for i in range(len(crops)) for k, flip in self.transforms]
+        batch_crops = torch.from_numpy(np.stack(crops))[:, None]
+
+        features: list[torch.Tensor] = [torch.empty(0)] * len(inputs)
+        seg_out: list[torch.Tensor] = [torch.empty(0)] * len(inputs)
+        for chunk in self._chunks(inputs):
+            x = torch.stack([apply_transform(batch_crops[inputs[j][0]], *inputs[j][1:]) for j in chunk])
+            with self._autocast():
+                feats = self.net.encode(x.to(self.device))
+                seg = self.net.decode_seg(feats).float()
+            for n, j in enumerate(chunk):
+                features[j] = feats[n]
+                seg_out[j] = invert_maps(seg[n: n + 1], inputs[j][1], inputs[j][2], (0,), (2,))[0]
+        track_out: list[torch.Tensor] | None = None
+        if self._prev_features is not None and self._prev_shape == (h, w):
+            track_out = [torch.empty(0)] * len(inputs)
+            for chunk in self._chunks(inputs):
+                f_t = torch.stack([features[j] for j in chunk])
+                f_p = torch.stack([self._prev_features[j] for j in chunk])
+                with self._autocast():
+                    trk = self.net.decode_track(f_t, f_p).float()
+                for n, j in enumerate(chunk):
+                    track_out[j] = invert_maps(trk[n: n + 1], inputs[j][1], inputs[j][2], (0,), ())[0]
+        self._prev_features, self._prev_shape = features, (h, w)
+
+        seg_map = self._stitch(seg_out, origins, tile, padded)[:, :h, :w]
+        track_map = self._stitch(track_out, origins, tile, padded)[:, :h, :w] if track_out is not None else None
+        return Prediction(seg=seg_map, track=track_map)
+
+    def _stitch(self, outputs: list[torch.Tensor], origins: list[tuple[int, int]], tile: int,
+                padded: tuple[int, int]) -> np.ndarray:
+        """Average the augmentations of each tile, then blend the tiles with the window."""
+        n_aug = len(self.transforms)
+        per_tile = [torch.stack(outputs[i * n_aug: (i + 1) * n_aug]).mean(0).cpu().numpy() for i in range(len(origins))]
+        if tile == 0:
+            return per_tile[0]
+        channels = per_tile[0].shape[0]
+        acc = np.zeros((channels, *padded), dtype=np.float32)
+        weight = np.zeros(padded, dtype=np.float32)
+        window = blend_window(tile)
+        for (y, x), out in zip(origins, per_tile):
+            acc[:, y: y + tile, x: x + tile] += out * window
+            weight[y: y + tile, x: x + tile] += window
+        return acc / weight
