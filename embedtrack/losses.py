@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 MEDOID_SAMPLES = 384  # medoid candidates/reference pixels per instance; exact for smaller instances
 LOVASZ_TOL = 1e-3  # hinge errors below this are left out of the sort (see lovasz_hinge)
+WINDOW_MARGIN = 16  # pixels around an instance's bounding box that its kernel/Lovász terms look at
 
 
 @dataclass(frozen=True)
@@ -84,32 +85,79 @@ def medoid(points: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Instances:
-    """Instance structure of one label image: ids, one-hot masks [M, HW], pixel counts, medoid centres [M, 2]."""
+    """Instance structure of one label image.
+
+    ``ids`` [M] sorted track ids; ``inv`` [N] instance index per pixel (0 = background, m+1 = ids[m]);
+    ``counts`` [M] pixels per instance; ``centres`` [M, 2] medoids; ``window`` [M, L] flat pixel indices of each
+    instance's neighbourhood (its bounding box grown by a margin, padded with index 0), ``valid`` [M, L] marks
+    the real entries and ``positive`` [M, L] those belonging to the instance. Kernel and Lovász terms are
+    evaluated on these windows only: a pixel far from a cell can only matter to that cell's loss through a huge
+    offset, and such a pixel is already penalised by its own cell's (or the background seed) loss.
+    """
 
     ids: torch.Tensor
-    onehot: torch.Tensor
+    inv: torch.Tensor
     counts: torch.Tensor
     centres: torch.Tensor
+    window: torch.Tensor
+    valid: torch.Tensor
+    positive: torch.Tensor
 
     @classmethod
     def from_labels(cls, labels: torch.Tensor, positions: torch.Tensor) -> Instances:
+        height, width = labels.shape
         flat = labels.reshape(-1)
         ids = torch.unique(flat)
         ids = ids[ids != 0]
-        onehot = (flat[None, :] == ids[:, None]).float()
+        inv = torch.searchsorted(ids, flat.contiguous()) + 1
+        inv = torch.where(flat == 0, torch.zeros_like(inv), inv)
         pos = positions.reshape(2, -1)
-        order = torch.argsort(flat, stable=True)  # pixels grouped by label, one pass for all instances
-        bounds = torch.searchsorted(flat[order], torch.stack([ids, ids + 1])).tolist() if len(ids) else [[], []]
-        centres = [medoid(pos[:, order[a:b]].T) for a, b in zip(*bounds)]
-        return cls(ids=ids, onehot=onehot, counts=onehot.sum(1),
-                   centres=torch.stack(centres) if centres else pos.new_zeros((0, 2)))
+        order = torch.argsort(inv, stable=True)  # pixels grouped by instance, one pass for all instances
+        counts = torch.bincount(inv, minlength=len(ids) + 1)[1:]
+        ends = torch.cumsum(counts, 0) + (flat.numel() - int(counts.sum()))
+        centres, windows = [], []
+        for m, (b, n) in enumerate(zip(ends.tolist(), counts.tolist())):
+            pixels = order[b - n: b]
+            centres.append(medoid(pos[:, pixels].T))
+            rows, cols = pixels // width, pixels % width
+            windows.append(_window(int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max()),
+                                   height, width, labels.device))
+        if not windows:
+            empty = torch.zeros((0, 1), dtype=torch.long, device=labels.device)
+            return cls(ids, inv, counts, pos.new_zeros((0, 2)), empty, empty.bool(), empty.bool())
+        size = max(len(w) for w in windows)
+        window = torch.zeros((len(ids), size), dtype=torch.long, device=labels.device)
+        valid = torch.zeros((len(ids), size), dtype=torch.bool, device=labels.device)
+        for m, w in enumerate(windows):
+            window[m, : len(w)] = w
+            valid[m, : len(w)] = True
+        positive = valid & (inv[window] == torch.arange(1, len(ids) + 1, device=labels.device)[:, None])
+        return cls(ids, inv, counts, torch.stack(centres), window, valid, positive)
+
+
+def _window(r0: int, r1: int, c0: int, c1: int, height: int, width: int, device: torch.device) -> torch.Tensor:
+    """Flat indices of the box [r0, r1] x [c0, c1] grown by a margin (at least WINDOW_MARGIN px)."""
+    mr = max(WINDOW_MARGIN, (r1 - r0 + 1) // 2)
+    mc = max(WINDOW_MARGIN, (c1 - c0 + 1) // 2)
+    rows = torch.arange(max(0, r0 - mr), min(height, r1 + mr + 1), device=device)
+    cols = torch.arange(max(0, c0 - mc), min(width, c1 + mc + 1), device=device)
+    return (rows[:, None] * width + cols[None, :]).reshape(-1)
 
 
 def kernel(centres: torch.Tensor, shifted: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Gaussian-kernel distance of every shifted pixel [2, N] to each centre [M, 2] with s [M, 2] -> [M, N]."""
-    dy = (centres[:, 0:1] - shifted[None, 0]) ** 2 / sigma[:, 0:1]
-    dx = (centres[:, 1:2] - shifted[None, 1]) ** 2 / sigma[:, 1:2]
+    """Gaussian-kernel distance of shifted pixels [2, M, L] to their instance's centre [M, 2] with s [M, 2]."""
+    dy = (centres[:, 0:1] - shifted[0]) ** 2 / sigma[:, 0:1]
+    dx = (centres[:, 1:2] - shifted[1]) ** 2 / sigma[:, 1:2]
     return torch.exp(-dy - dx)
+
+
+def _window_lovasz(dist: torch.Tensor, inst: Instances, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean Lovász hinge of (2D - 1) against the instance masks, over the instances' windows."""
+    valid, positive = inst.valid, inst.positive
+    if rows is not None:
+        valid, positive = valid[rows], positive[rows]
+    logits = torch.where(valid, 2.0 * dist - 1.0, torch.full_like(dist, -2.0))  # padding: error -1, sorts last
+    return lovasz_hinge(logits, positive.to(dist.dtype), LOVASZ_TOL).mean()
 
 
 def segmentation_loss(
@@ -121,20 +169,27 @@ def segmentation_loss(
     """
     n_pix = seg.shape[1] * seg.shape[2]
     offsets, bw, seed = seg[:2].reshape(2, n_pix), seg[2:4].reshape(2, n_pix), seg[4].reshape(n_pix)
-    background = inst.onehot.sum(0) == 0
+    background = inst.inv == 0
     bg_loss = (seed[background] ** 2).mean() if background.any() else seed.sum() * 0.0
     zero = seg.sum() * 0.0
-    if len(inst.ids) == 0:
+    n_inst = len(inst.ids)
+    if n_inst == 0:
         parts = {"instance": zero, "var": zero, "seed": bg_loss}
         return w.seed * bg_loss, parts, bw.new_zeros((0, 2))
-    counts = inst.counts[:, None]
-    bw_mean = inst.onehot @ bw.T / counts  # [M, 2]
-    var = (inst.onehot @ (bw**2).T / counts - bw_mean**2).clamp(min=0).sum(1).mean()  # E[s^2] - E[s]^2
+    counts = inst.counts[:, None].to(bw.dtype)
+    fg = ~background
+    fg_inst = inst.inv[fg] - 1
+    bw_fg = bw[:, fg].T  # [F, 2]
+    bw_mean = bw.new_zeros((n_inst, 2)).index_add(0, fg_inst, bw_fg) / counts
+    sq_dev = ((bw_fg - bw_mean[fg_inst]) ** 2).sum(1)
+    var = (bw.new_zeros(n_inst).index_add(0, fg_inst, sq_dev) / counts[:, 0]).mean()
     sigma = torch.exp(w.w_s * bw_mean)
-    dist = kernel(inst.centres, positions.reshape(2, n_pix) + offsets, sigma)  # [M, N]
-    instance = lovasz_hinge(2.0 * dist - 1.0, inst.onehot, LOVASZ_TOL).mean()
-    fg = ((inst.onehot * (dist.detach() - seed[None]) ** 2).sum(1) / inst.counts).mean()
-    seed_loss = w.fg * fg + bg_loss
+    shifted = positions.reshape(2, n_pix) + offsets
+    dist = kernel(inst.centres, shifted[:, inst.window], sigma)  # [M, L]
+    instance = _window_lovasz(dist, inst)
+    own = kernel(inst.centres[fg_inst], shifted[:, fg, None], sigma[fg_inst])[:, 0]  # own-centre kernel
+    fg_err = bw.new_zeros(n_inst).index_add(0, fg_inst, (own.detach() - seed[fg]) ** 2) / counts[:, 0]
+    seed_loss = w.fg * fg_err.mean() + bg_loss
     total = w.instance * instance + w.var * var + w.seed * seed_loss
     return total, {"instance": instance, "var": var, "seed": seed_loss}, bw_mean
 
@@ -164,8 +219,8 @@ def tracking_loss(
     n_pix = track.shape[1] * track.shape[2]
     shifted = positions.reshape(2, n_pix) + track.reshape(2, n_pix)
     sigma = torch.exp(w.w_s * bw_mean_t[idx_t].detach())
-    dist = kernel(inst_prev.centres[idx_p], shifted, sigma)
-    return lovasz_hinge(2.0 * dist - 1.0, inst_t.onehot[idx_t], LOVASZ_TOL).mean()
+    dist = kernel(inst_prev.centres[idx_p], shifted[:, inst_t.window[idx_t]], sigma)
+    return _window_lovasz(dist, inst_t, idx_t)
 
 
 def _index_of(ids: torch.Tensor, query: torch.Tensor) -> torch.Tensor:

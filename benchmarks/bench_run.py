@@ -1,0 +1,63 @@
+"""Speed and memory of `embedtrack run` on synthetic 1024x1024 sequences.
+
+Prints, per sequence length, the seconds per frame of each stage (read, predict, cluster, link, write), the
+total, and the peak resident memory of the run (measured in a fresh child process per run).
+
+    python benchmarks/bench_run.py --frames 20 200 --size 1024 [--tta] [--model Fluo-N2DH-SIM+] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CHILD = """
+import json, resource, sys
+from embedtrack.pipeline import RunOptions, run_sequence
+seq, model, out, tta, device = sys.argv[1:6]
+r = run_sequence(seq, model, out, RunOptions(tta=tta == "1", device=device, overwrite=True))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"frames": r.frames, "seconds": r.seconds, "tracks": r.tracks, "peak_mib": peak}))
+"""
+
+
+def run_once(seq: Path, model: str, out: Path, tta: bool, device: str) -> dict:
+    """Run in a fresh process; returns its report including its own peak RSS (MiB)."""
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(seq), model, str(out), "1" if tta else "0", device],
+                          check=True, capture_output=True, text=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, nargs="+", default=[20, 200])
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--model", default="Fluo-N2DH-SIM+")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--tta", action="store_true")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    from ctc.synth import write_dataset
+
+    print(f"embedtrack run, {args.size}x{args.size}, model {args.model}, {args.device}, TTA {'8x' if args.tta else 'off'}")
+    print(f"{'frames':>6} {'read':>7} {'predict':>8} {'cluster':>8} {'link':>7} {'write':>7} {'total':>7}"
+          f" {'c+l %':>6} {'peak RSS':>9}   (seconds per frame)")
+    with tempfile.TemporaryDirectory(prefix="embedtrack-bench-") as tmp:
+        for n in sorted(args.frames):
+            data = write_dataset(Path(tmp) / f"d{n}", "fluo", n, (args.size, args.size), args.seed, sequences=("01",))
+            result = run_once(data / "01", args.model, Path(tmp) / f"r{n}", args.tta, args.device)
+            peak_mib = result["peak_mib"]
+            sec = {k: v / result["frames"] for k, v in result["seconds"].items()}
+            total = sum(sec.values())
+            share = 100 * (sec["cluster"] + sec["link"]) / total
+            print(f"{n:>6} {sec['read']:>7.3f} {sec['predict']:>8.3f} {sec['cluster']:>8.3f} {sec['link']:>7.3f} "
+                  f"{sec['write']:>7.3f} {total:>7.3f} {share:>5.1f}% {peak_mib:>7.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
