@@ -16,7 +16,8 @@ from scipy import ndimage
 from skimage import exposure
 from torch.utils.data import Dataset
 
-from embedtrack.data import TrackedSequence, links_for
+from embedtrack.data import VAL_FRACTION, TrackedSequence, links_for
+from embedtrack.errors import EmbedTrackError
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,14 @@ class CropRef:
 
 
 def _pad_to(array: np.ndarray, size: int) -> np.ndarray:
+    """Pad bottom/right with zeros: the padding of images and labels agrees (no cell, background label).
+
+    Reflecting the image here would show mirrored cells that the zero-padded labels call background.
+    """
     pad_y, pad_x = max(0, size - array.shape[0]), max(0, size - array.shape[1])
     if pad_y == 0 and pad_x == 0:
         return array
-    mode = "reflect" if array.dtype.kind == "f" else "constant"
-    return np.pad(array, ((0, pad_y), (0, pad_x)), mode=mode)
+    return np.pad(array, ((0, pad_y), (0, pad_x)), mode="constant")
 
 
 def grid_positions(length: int, crop: int) -> list[int]:
@@ -79,8 +83,10 @@ class CropPairs(Dataset):
         self.ranges = [self._range(s, split) for s in sequences]
         self.pairs = [(i, t) for i, (a, b) in enumerate(self.ranges) for t in range(max(a, 1), b)]
         if not self.pairs:
-            raise ValueError(f"no frame pairs in the {split} split")
+            raise EmbedTrackError(f"no frame pairs (t, t-1) in the {split} split: every sequence needs at least "
+                                  f"3 frames (the last {VAL_FRACTION:.0%} validate)")
         self.count = count
+        self.split = split
         self.refs: list[CropRef] = []
         self.resample()
 
@@ -96,8 +102,9 @@ class CropPairs(Dataset):
             self.refs = [ref for ref in self._grid() if self._has_cells(ref)]
         else:
             self.refs = [self._random_ref() for _ in range(self.count)]
+            self.refs = [ref for ref in self.refs if self._has_cells(ref)]
         if not self.refs:
-            raise ValueError("no crop holds a cell")
+            raise EmbedTrackError(f"no {self.crop}x{self.crop} crop of the {self.split} frames holds a labelled cell")
 
     def _grid(self) -> list[CropRef]:
         refs = []
@@ -107,7 +114,7 @@ class CropPairs(Dataset):
         return refs
 
     def _random_ref(self) -> CropRef:
-        ref = CropRef(0, 1, 0, 0)
+        """A uniformly drawn crop holding a cell; after 20 misses (sparse cells), one around a random cell pixel."""
         for _ in range(20):
             i, t = self.pairs[self.rng.integers(len(self.pairs))]
             h, w = self.sequences[i].labels[t].shape
@@ -115,7 +122,16 @@ class CropPairs(Dataset):
                           int(self.rng.integers(max(1, w - self.crop + 1))))
             if self._has_cells(ref):
                 return ref
-        return ref
+        with_cells = [(i, t) for i, t in self.pairs if self.sequences[i].labels[t].any()]
+        if not with_cells:
+            return CropRef(*self.pairs[0], 0, 0)  # resample() reports the missing cells
+        i, t = with_cells[self.rng.integers(len(with_cells))]
+        lab = self.sequences[i].labels[t]
+        ys, xs = np.nonzero(lab)
+        k = self.rng.integers(len(ys))
+        y = int(np.clip(ys[k] - self.rng.integers(self.crop), 0, max(0, lab.shape[0] - self.crop)))
+        x = int(np.clip(xs[k] - self.rng.integers(self.crop), 0, max(0, lab.shape[1] - self.crop)))
+        return CropRef(i, t, y, x)
 
     def _has_cells(self, ref: CropRef) -> bool:
         lab = self.sequences[ref.seq].labels[ref.t]

@@ -79,12 +79,10 @@ def remove_border_instances(labels: np.ndarray, border: int) -> np.ndarray:
 def run_sequence(seq_dir: str | Path, model: str | Path, output: str | Path | None = None,
                  options: RunOptions | None = None) -> RunReport:
     """Segment and track the frames in ``seq_dir`` with ``model`` (a folder or bundled name) into a CTC result."""
-    import torch
-
     from embedtrack.predict import Predictor
     from embedtrack.presets import PRESETS
     from embedtrack.registry import load_model
-    from embedtrack.train import pick_device
+    from embedtrack.device import pick_device, use_all_cores
 
     opts = options or RunOptions()
     seq_dir = Path(seq_dir)
@@ -93,7 +91,7 @@ def run_sequence(seq_dir: str | Path, model: str | Path, output: str | Path | No
     device = pick_device(opts.device)
     tta = opts.tta if opts.tta is not None else device.type == "cuda"
     if device.type == "cpu":
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
+        use_all_cores()
     net, config = load_model(model, device)
     preset = PRESETS.get(config.preset)
     border = opts.fov_border if opts.fov_border is not None else (preset.fov_border if preset else 0)

@@ -130,7 +130,12 @@ def load_model(name_or_dir: str | Path, device: str | torch.device = "cpu") -> t
     try:
         state = torch.load(weights_path, map_location=device, weights_only=True)
     except (OSError, RuntimeError, EOFError) as err:
-        raise ModelError(f"{weights_path}: cannot read weights ({err})") from err
+        raise ModelError(f"{weights_path}: cannot read weights ({str(err) or type(err).__name__})") from err
+    except Exception as err:  # the weights-only unpickler raises many types for foreign or broken files
+        raise ModelError(f"{weights_path}: cannot read weights (not a PyTorch state dict file: "
+                         f"{type(err).__name__})") from err
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{weights_path}: not a state dict (expected a mapping of parameter names to tensors)")
     try:
         net.load_state_dict({k: v.float() for k, v in state.items()})
     except RuntimeError as err:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from embedtrack.cluster import ClusterParams, cluster
 from embedtrack.crops import Augment, CropPairs, collate
+from embedtrack.device import pick_device, use_all_cores
 from embedtrack.data import TrackedSequence, load_dataset, min_mask_size
 from embedtrack.errors import EmbedTrackError
 from embedtrack.losses import LossWeights, embedtrack_loss
@@ -52,20 +53,6 @@ class TrainOptions:
     derive_links: bool = False
     architecture: dict[str, Any] = field(default_factory=lambda: ArchConfig().to_dict())
     name: str | None = None  # model name stored in the config (default: the preset's name)
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise EmbedTrackError("--device cuda requested but no CUDA device is available")
-    return torch.device(name)
-
-
-def _use_all_cores() -> None:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(max(1, cores))
 
 
 def _batches(dataset: CropPairs, batch_size: int, seed: int) -> DataLoader:
@@ -118,7 +105,7 @@ def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, option
     _prepare_out(out_dir, resume)
     device = pick_device(opts.device)
     if device.type == "cpu":
-        _use_all_cores()
+        use_all_cores()
     torch.manual_seed(opts.seed)
 
     min_size = min_mask_size(sequences)
@@ -142,9 +129,13 @@ def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, option
                                   "different architecture; cannot resume with these options")
         net.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
-        schedule.load_state_dict(state["schedule"])
         scaler.load_state_dict(state["scaler"])
         start_epoch, best_iou = state["epoch"], state["best_iou"]
+        if state["schedule"].get("total_steps") == schedule.total_steps or opts.epochs <= start_epoch:
+            schedule.load_state_dict(state["schedule"])
+        else:  # a different length (e.g. more --epochs): go on along the one-cycle schedule of the new length
+            schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=opts.lr, total_steps=opts.epochs * steps,
+                                                           last_epoch=start_epoch * steps - 1)
         logger.info("resuming %s after epoch %d (best IoU %.3f)", out_dir, start_epoch, best_iou)
 
     config = ModelConfig(
@@ -193,12 +184,24 @@ def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, option
             config.training.update(best_epoch=epoch + 1, val_iou=round(val_iou, 4))
             save_model(out_dir, net, config)
         config.training["epochs_done"] = epoch + 1
-        torch.save({"model": net.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
-                    "scaler": scaler.state_dict(), "epoch": epoch + 1, "best_iou": best_iou, "preset": preset.name,
-                    "architecture": arch.to_dict()}, out_dir / CHECKPOINT_NAME)
+        _save_checkpoint(out_dir / CHECKPOINT_NAME, {
+            "model": net.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
+            "scaler": scaler.state_dict(), "epoch": epoch + 1, "best_iou": best_iou, "preset": preset.name,
+            "architecture": arch.to_dict()})
         logger.info("epoch %d/%d: loss %.4f, val IoU %.3f (best %.3f), %.0f s", epoch + 1, opts.epochs,
                     record.get("total", float("nan")), val_iou, best_iou, record["seconds"])
     return {"out": str(out_dir), "best_val_iou": best_iou, "min_size": min_size}
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write the checkpoint beside ``path`` and rename it into place: an interruption never leaves it broken."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _provenance(dataset_dir: Path, preset: Preset, sequences: list[TrackedSequence], opts: TrainOptions,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from embedtrack.cli._common import batch_size_option, device_option, handle_errors
+from embedtrack.cli._common import device_option, handle_errors
 
 
 @click.command("train")
@@ -18,7 +18,8 @@ from embedtrack.cli._common import batch_size_option, device_option, handle_erro
 @click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True)
 @click.option("--crops-per-epoch", type=click.IntRange(min=1), default=None,
               help="Random crop pairs per epoch (default: every overlapping crop of the training frames).")
-@batch_size_option(default=0)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Crop pairs per training step (default: the preset's).")
 @device_option
 @click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate (one-cycle).")
 @click.option("--widths", default="16,64,128", show_default=True,
@@ -29,9 +30,9 @@ from embedtrack.cli._common import batch_size_option, device_option, handle_erro
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @handle_errors
-def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_per_epoch: int | None, batch_size: int,
-            device: str, lr: float, widths: str, derive_links: bool, name: str | None, seed: int,
-            resume: bool) -> None:
+def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_per_epoch: int | None,
+            batch_size: int | None, device: str, lr: float, widths: str, derive_links: bool, name: str | None,
+            seed: int, resume: bool) -> None:
     """Train EmbedTrack on DATASET_DIR (CTC training layout: 01/, 01_GT/TRA, 01_ST/SEG, 02/, ...).
 
     The first 90 % of each sequence train, the last 10 % validate; the epoch with the best validation IoU is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
@@ -12,6 +13,17 @@ from embedtrack.model import ArchConfig, EmbedTrackNet
 from embedtrack.registry import ModelConfig, PostprocessConfig, save_model
 
 TINY_ARCH = ArchConfig(widths=(4, 8, 16), encoder_blocks=1, dilation_rounds=1)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tiny networks run fastest on one thread, and OpenMP threads spinning against other work on a shared
+    machine slow them many-fold. OMP_NUM_THREADS also keeps `train`/`run` from raising the thread count."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

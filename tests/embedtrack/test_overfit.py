@@ -28,7 +28,7 @@ def test_tiny_model_overfits_one_crop_pair() -> None:
     net = EmbedTrackNet(ArchConfig(widths=(8, 16, 32), encoder_blocks=1, dilation_rounds=1,
                                    dropout_low=0.0, dropout_high=0.0))
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    for _ in range(250):
+    for _ in range(150):
         seg_t, seg_p, track = net(img[1], img[0])
         loss, _ = embedtrack_loss(seg_t, seg_p, track, lab[1], lab[0], links, SCALE)
         opt.zero_grad()

@@ -1,0 +1,106 @@
+"""CLI tests of `embedtrack train`: model folder, log, resume, refusals before any work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ctc.synth import write_dataset
+from embedtrack.cli import main
+from embedtrack.registry import load_model, read_config
+
+TINY = ["--preset", "synth-fluo", "--crops-per-epoch", "2", "--batch-size", "1", "--widths", "4,8,16"]
+
+
+def _run(*args: str | Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["train", *map(str, args)])
+    return result.exit_code, result.output
+
+
+def _parameters(folder: Path) -> dict[str, torch.Tensor]:
+    """The trainable weights of the last checkpoint (batch-norm statistics left out: they move at any rate)."""
+    state = torch.load(folder / "checkpoint.pt", weights_only=False)["model"]
+    return {k: v for k, v in state.items() if "running_" not in k and "num_batches" not in k}
+
+
+def _log(folder: Path) -> list[dict[str, float]]:
+    return [json.loads(line) for line in (folder / "train_log.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_train_resume_and_refuse_to_overwrite(tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "DS", "fluo", 8, (96, 96), 3, sequences=("01", "02"))
+    out = tmp_path / "M"
+    code, text = _run(data, "--out", out, "--epochs", "2", *TINY)
+    assert code == 0, text
+    assert f"model written to {out}" in text
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "train_log.jsonl", "weights.pt"]
+    log = _log(out)
+    assert [r["epoch"] for r in log] == [1, 2]
+    assert all(0.0 <= r["val_iou"] <= 1.0 and r["total"] > 0 for r in log)
+
+    config = read_config(out)
+    assert config.preset == "synth-fluo" and config.name == "synth-fluo"
+    assert config.architecture["widths"] == [4, 8, 16]
+    assert config.coord_scale == 256.0 and config.tile_size == 256
+    assert config.postprocess.min_size >= 1
+    assert set(config.training["sequences"]) == {"01", "02"}
+    assert config.training["sequences"]["01"]["train_frames"] == 7
+    assert config.training["best_epoch"] in (1, 2)
+    assert config.training["val_iou"] == max(r["val_iou"] for r in log)
+    net, _ = load_model(out)
+    with torch.no_grad():
+        seg, _, track = net(torch.rand(1, 1, 64, 64), torch.rand(1, 1, 64, 64))
+    assert seg.shape == (1, 5, 64, 64) and track.shape == (1, 2, 64, 64)
+
+    weights_before = _parameters(out)
+    code, text = _run(data, "--out", out, "--epochs", "3", "--resume", *TINY)
+    assert code == 0, text
+    assert [r["epoch"] for r in _log(out)] == [1, 2, 3]
+    assert _log(out)[:2] == log
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 3
+    # the added epoch really trains (the schedule is stretched, not stuck at its final, tiny learning rate)
+    change = max((after - weights_before[k]).abs().max().item() for k, after in _parameters(out).items())
+    assert change > 1e-6
+
+    before = (out / "train_log.jsonl").read_text()
+    code, text = _run(data, "--out", out, "--epochs", "2", *TINY)
+    assert code == 1
+    assert f"Error: {out} exists and is not empty: pass --resume to continue it" in text
+    assert (out / "train_log.jsonl").read_text() == before
+
+
+def test_non_ctc_folder_fails_before_writing(tmp_path: Path) -> None:
+    (tmp_path / "pictures").mkdir()
+    (tmp_path / "pictures" / "a.tif").write_bytes(b"")
+    out = tmp_path / "M"
+    code, text = _run(tmp_path / "pictures", "--out", out, "--preset", "synth-fluo")  # preset batch size
+    assert code == 1
+    assert f"Error: {tmp_path / 'pictures'}: no sequence folders (01, 02, ...)" in text
+    assert not out.exists()
+
+
+def test_preset_whose_labels_are_missing_fails_before_writing(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "M"
+    code, text = _run(dataset, "--out", out, "--preset", "PhC-C2DL-PSC")
+    assert code == 1
+    assert f"{dataset / '02_GT' / 'TRA'}: preset PhC-C2DL-PSC needs the GT tracking markers" in text
+    assert "--derive-links" in text
+    code, text = _run(dataset, "--out", out, "--preset", "synth-fluo")
+    assert code == 1 and f"{dataset / '02_GT' / 'TRA'}: preset synth-fluo trains on GT tracking masks" in text
+    assert not out.exists()
+
+
+def test_resume_without_checkpoint_and_bad_options(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "M"
+    code, text = _run(dataset, "--out", out, "--preset", "PhC-C2DL-PSC", "--derive-links", "--resume")
+    assert code == 1 and f"{out}: nothing to resume, checkpoint.pt is missing" in text
+    code, text = _run(dataset, "--out", out, "--preset", "No-Such-Set")
+    assert code == 1 and "Unknown preset 'No-Such-Set'. Known presets: BF-C2DL-HSC" in text
+    code, text = _run(dataset, "--out", out, "--preset", "synth-fluo", "--widths", "4,x,16")
+    assert code == 2 and "--widths" in text
+    assert not out.exists()

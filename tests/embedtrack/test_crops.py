@@ -1,0 +1,189 @@
+"""Tests of embedtrack.crops: grid and random crop pairs, padding, augmentation alignment, links."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from embedtrack.crops import Augment, CropPairs, collate, grid_positions
+from embedtrack.data import TrackedSequence
+from embedtrack.errors import EmbedTrackError
+
+NO_INTENSITY = Augment(p_clahe=0.0, p_blur=0.0, p_gamma=0.0, p_shift=0.5, max_shift=6)
+
+
+def _moving_cells(frames: int, shape: tuple[int, int]) -> TrackedSequence:
+    """Asymmetric L-shaped cells drifting by a pixel per frame; cell 2 divides into 5 and 6 at frame 4.
+
+    The image equals the label image (as float) so that any misalignment of images and labels shows.
+    """
+    h, w = shape
+    starts = {1: (4, 4), 2: (h // 2, w // 2), 3: (h - 16, 6), 4: (8, w - 18)}
+    labels = []
+    for t in range(frames):
+        m = np.zeros(shape, np.uint16)
+        for cell, (r, c) in starts.items():
+            r, c = r + t, c + (t % 3)
+            if cell == 2 and t >= 4:
+                m[r - 6:r - 1, c:c + 6] = 5
+                m[r + 3:r + 8, c:c + 4] = 6
+                continue
+            m[r:r + 9, c:c + 4] = cell  # vertical bar
+            m[r + 6:r + 9, c + 4:c + 9] = cell  # foot to the right: no rotation/flip symmetry
+        labels.append(m)
+    return TrackedSequence("01", [m.astype(np.float16) for m in labels], labels, {1: 0, 2: 0, 3: 0, 4: 0, 5: 2, 6: 2})
+
+
+def _single_cell(frames: int, shape: tuple[int, int], at: tuple[int, int]) -> TrackedSequence:
+    labels = []
+    for _ in range(frames):
+        m = np.zeros(shape, np.uint16)
+        m[at[0]:at[0] + 3, at[1]:at[1] + 3] = 1
+        labels.append(m)
+    return TrackedSequence("01", [m.astype(np.float16) for m in labels], labels, {1: 0})
+
+
+# ------------------------------------------------------------------------------------------- grid mode
+
+
+@pytest.mark.parametrize(("length", "crop"), [(80, 32), (100, 32), (64, 64), (65, 64), (20, 32), (256, 64)])
+def test_grid_positions_cover_with_overlap(length: int, crop: int) -> None:
+    starts = grid_positions(length, crop)
+    assert starts[0] == 0 and starts == sorted(set(starts))
+    assert starts[-1] + crop >= length
+    assert all(s + crop <= max(length, crop) for s in starts)
+    assert all(b < a + crop for a, b in zip(starts, starts[1:]))  # successive crops overlap
+    covered = np.zeros(length, bool)
+    for s in starts:
+        covered[s:s + crop] = True
+    assert covered.all()
+
+
+def test_grid_mode_lists_every_crop_with_cells_and_only_those() -> None:
+    seq = _single_cell(10, (80, 96), at=(2, 60))
+    pairs = CropPairs([seq], 32, "train")
+    ys, xs = grid_positions(80, 32), grid_positions(96, 32)
+    expected = {(y, x) for y in ys for x in xs if y <= 2 + 2 and y + 32 > 2 and x <= 60 + 2 and x + 32 > 60}
+    assert 1 < len(expected) < len(ys) * len(xs)
+    for t in range(1, seq.n_train):
+        assert {(r.y, r.x) for r in pairs.refs if r.t == t} == expected
+    assert {r.t for r in pairs.refs} == set(range(1, seq.n_train))
+
+
+def test_val_split_uses_the_last_frames() -> None:
+    seq = _moving_cells(10, (48, 48))
+    val = CropPairs([seq], 48, "val")
+    assert {r.t for r in val.refs} == {9}
+    train = CropPairs([seq], 48, "train")
+    assert {r.t for r in train.refs} == set(range(1, 9))
+
+
+def test_no_cells_or_no_pairs_is_a_clear_error() -> None:
+    empty = TrackedSequence("01", [np.zeros((40, 40), np.float16)] * 5, [np.zeros((40, 40), np.uint16)] * 5, {})
+    with pytest.raises(EmbedTrackError, match="holds a labelled cell"):
+        CropPairs([empty], 32, "train")
+    with pytest.raises(EmbedTrackError, match="holds a labelled cell"):
+        CropPairs([empty], 32, "train", count=3)
+    with pytest.raises(EmbedTrackError, match="no frame pairs.*val split"):
+        CropPairs([_single_cell(2, (40, 40), (5, 5))], 32, "val")
+
+
+# ------------------------------------------------------------------------------------------- random mode
+
+
+def test_random_mode_draws_count_crops_with_cells() -> None:
+    seq = _moving_cells(10, (96, 128))
+    pairs = CropPairs([seq], 32, "train", count=11, seed=4)
+    assert len(pairs) == 11
+    first = [(r.t, r.y, r.x) for r in pairs.refs]
+    for i in range(len(pairs)):
+        sample = pairs[i]
+        assert sample["labels_t"].shape == (32, 32) and sample["labels_t"].any()
+    pairs.resample()
+    assert len(pairs) == 11 and [(r.t, r.y, r.x) for r in pairs.refs] != first
+
+
+def test_random_mode_finds_sparse_cells() -> None:
+    seq = _single_cell(6, (300, 300), at=(250, 17))
+    pairs = CropPairs([seq], 16, "train", count=5, seed=1)
+    assert len(pairs) == 5
+    for i in range(5):
+        ref = pairs.refs[i]
+        assert 0 <= ref.y <= 300 - 16 and 0 <= ref.x <= 300 - 16
+        assert pairs[i]["labels_t"].any()
+
+
+# ------------------------------------------------------------------------------------------- padding
+
+
+def test_small_frames_are_padded_with_background() -> None:
+    seq = _moving_cells(6, (40, 44))
+    pairs = CropPairs([seq], 64, "train")
+    assert len(pairs) == seq.n_train - 1  # one crop per pair
+    for i in range(len(pairs)):
+        sample = pairs[i]
+        t = pairs.refs[i].t
+        assert sample["image_t"].shape == (1, 64, 64) and sample["image_t"].dtype == torch.float32
+        assert sample["labels_t"].shape == (64, 64) and sample["labels_t"].dtype == torch.int64
+        image, labels = sample["image_t"][0].numpy(), sample["labels_t"].numpy()
+        assert np.array_equal(labels[:40, :44], seq.labels[t])
+        assert np.array_equal(image[:40, :44], seq.frames[t].astype(np.float32))
+        assert not labels[40:].any() and not labels[:, 44:].any()
+        assert np.array_equal(image, labels.astype(np.float32))  # no mirrored cells in the padding
+        assert np.array_equal(sample["labels_prev"][:40, :44].numpy(), seq.labels[t - 1])
+
+
+# ------------------------------------------------------------------------------------------- augmentation
+
+
+def test_augmentation_keeps_images_and_labels_aligned() -> None:
+    seq = _moving_cells(10, (72, 72))
+    plain = CropPairs([seq], 48, "train", count=40, seed=2)
+    augmented = CropPairs([seq], 48, "train", count=40, augment=NO_INTENSITY, seed=2)
+    augmented.refs = list(plain.refs)
+    changed_t = changed_prev = 0
+    for i in range(len(plain)):
+        a, p = augmented[i], plain[i]
+        for image_key, label_key in (("image_t", "labels_t"), ("image_prev", "labels_prev")):
+            assert np.array_equal(a[image_key][0].numpy(), a[label_key].numpy().astype(np.float32))
+        changed_t += not torch.equal(a["labels_t"], p["labels_t"])
+        changed_prev += not torch.equal(a["labels_prev"], p["labels_prev"])
+        # the t crop is only rotated/flipped: the same cells with the same pixel counts
+        counts = np.bincount(p["labels_t"].numpy().ravel(), minlength=8)
+        assert np.array_equal(np.bincount(a["labels_t"].numpy().ravel(), minlength=8), counts)
+    assert changed_t > 10 and changed_prev > 10  # rotations/flips (and shifts) did happen
+
+
+def test_intensity_augmentations_keep_shape_and_type() -> None:
+    seq = _moving_cells(6, (48, 48))
+    strong = Augment(p_clahe=1.0, p_blur=1.0, p_gamma=1.0, p_shift=1.0)
+    pairs = CropPairs([seq], 48, "train", count=3, augment=strong, seed=0)
+    for i in range(3):
+        sample = pairs[i]
+        assert sample["image_t"].shape == (1, 48, 48) and sample["image_t"].dtype == torch.float32
+        assert torch.isfinite(sample["image_t"]).all() and torch.isfinite(sample["image_prev"]).all()
+        assert not np.array_equal(sample["image_t"][0].numpy(), sample["labels_t"].numpy().astype(np.float32))
+
+
+# ------------------------------------------------------------------------------------------- links
+
+
+def test_links_refer_to_ids_present_in_the_crops() -> None:
+    seq = _moving_cells(10, (72, 72))
+    pairs = CropPairs([seq], 32, "train", count=30, augment=NO_INTENSITY, seed=5)
+    division_rows = 0
+    for i in range(len(pairs)):
+        sample = pairs[i]
+        links = sample["links"].numpy()
+        ids_t = set(np.unique(sample["labels_t"].numpy()).tolist()) - {0}
+        ids_p = set(np.unique(sample["labels_prev"].numpy()).tolist()) - {0}
+        assert set(links[:, 0].tolist()) <= ids_t and set(links[:, 1].tolist()) <= ids_p
+        assert len(set(links[:, 0].tolist())) == len(links)
+        for a, b in links.tolist():
+            assert a == b or seq.parents[a] == b
+            division_rows += a != b
+    assert division_rows > 0
+    batch = collate([pairs[0], pairs[1]])
+    assert batch["image_t"].shape == (2, 1, 32, 32)  # type: ignore[union-attr]
+    assert isinstance(batch["links"], list) and len(batch["links"]) == 2
