@@ -4,10 +4,11 @@ Every pixel of an instance at ``t`` is shifted by its tracking offset (normalise
 1 = x; converted to pixels by ``scale`` and rounded, then clipped to the image). The instance at ``t-1``
 that receives most of an instance's shifted pixels is that instance's *candidate*:
 
-* only hits on a mask count: pixels landing on background are ignored, so an instance needs at least one
-  pixel on a mask at ``t-1`` to have a candidate (paper: "shifted pixels not overlapping with any mask" give a
-  new track). ``min_fraction`` can demand more: a candidate must then receive at least that fraction of the
-  instance's pixels;
+* background competes: when more of an instance's shifted pixels land on background than on the best mask,
+  the instance has no candidate (paper: "shifted pixels not overlapping with any mask" give a new track).
+  Without this, a cell whose predecessor was missed at ``t-1`` would claim a neighbour through a few edge
+  pixels and fake a division. ``min_fraction`` can demand more: a candidate must then receive at least that
+  fraction of the instance's pixels;
 * ties between masks at ``t-1`` go to the smaller label (deterministic).
 
 Then, per mask at ``t-1``: exactly one candidate -> same track; exactly two -> division (both link to it,
@@ -73,6 +74,7 @@ def candidates(
     scale: float,
     *,
     min_fraction: float = 0.0,
+    background_competes: bool = True,
 ) -> dict[int, int]:
     """Each instance at ``t`` mapped to the mask at ``t-1`` receiving most of its shifted pixels.
 
@@ -119,6 +121,8 @@ def candidates(
         best[pt[first]] = pp[first]
         best_hits[pt[first]] = counts[first]
     ok = (best_hits > 0) & (best_hits >= min_fraction * size_t)
+    if background_competes:
+        ok &= best_hits >= np.bincount(inv_t[~on_mask], minlength=n_t)
     return {int(a): int(b) for a, b in zip(uniq_t[ok], uniq_p[best[ok]])}
 
 
@@ -129,6 +133,8 @@ def link(
     scale: float,
     *,
     min_fraction: float = 0.0,
+    background_competes: bool = True,
+    min_daughter_ratio: float = 0.25,
 ) -> dict[int, int]:
     """Links ``{label at t: label at t-1}`` for continuing tracks and divisions (paper §3.4).
 
@@ -140,6 +146,10 @@ def link(
         scale: pixels per normalised unit (from the model configuration).
         min_fraction: minimum fraction of an instance's pixels that must land on its candidate (default 0:
             one pixel suffices, as in the paper).
+        background_competes: no candidate when more shifted pixels land on background than on the best mask.
+        min_daughter_ratio: two claimants form a division only if the smaller has at least this fraction of
+            the larger's area; otherwise the larger continues the track and the smaller (typically a fragment
+            or a false detection) starts a new one. 0 restores the paper's plain rule.
 
     Returns:
         ``{label_t: label_prev}``: a mask at ``t-1`` with one candidate continues in it; with two, both are its
@@ -148,13 +158,23 @@ def link(
     Raises:
         EmbedTrackError: mismatched shapes, non-integer or negative labels, bad scale, non-finite offsets.
     """
-    cand = candidates(labels_t, track_offsets, labels_prev, scale, min_fraction=min_fraction)
+    cand = candidates(labels_t, track_offsets, labels_prev, scale, min_fraction=min_fraction,
+                      background_competes=background_competes)
     if not cand:
         return {}
     kids = np.array(list(cand.keys()), dtype=np.int64)
     parents = np.array(list(cand.values()), dtype=np.int64)
     uniq, inv, n_claims = np.unique(parents, return_inverse=True, return_counts=True)
-    keep = n_claims[inv.reshape(-1)] <= 2
+    inv = inv.reshape(-1)
+    keep = n_claims[inv] <= 2
     if not keep.all():
         logger.debug("link: %d masks at t-1 claimed by more than two instances", int((n_claims > 2).sum()))
+    if min_daughter_ratio > 0 and (n_claims == 2).any():
+        areas = np.bincount(np.asarray(labels_t).reshape(-1).astype(np.int64))
+        sizes = areas[kids].astype(np.float64)
+        for group in np.flatnonzero(n_claims == 2):
+            pair = np.flatnonzero(inv == group)
+            small, large = pair[np.argsort(sizes[pair], kind="stable")]
+            if sizes[small] < min_daughter_ratio * sizes[large]:
+                keep[small] = False
     return {int(a): int(b) for a, b in zip(kids[keep], parents[keep])}

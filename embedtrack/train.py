@@ -179,11 +179,11 @@ def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, option
                   "seconds": round(time.perf_counter() - tic, 1)}
         with open(out_dir / LOG_NAME, "a", encoding="utf-8") as log:
             log.write(json.dumps(record) + "\n")
+        config.training["epochs_done"] = epoch + 1
         if val_iou > best_iou:
             best_iou = val_iou
             config.training.update(best_epoch=epoch + 1, val_iou=round(val_iou, 4))
             save_model(out_dir, net, config)
-        config.training["epochs_done"] = epoch + 1
         _save_checkpoint(out_dir / CHECKPOINT_NAME, {
             "model": net.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
             "scaler": scaler.state_dict(), "epoch": epoch + 1, "best_iou": best_iou, "preset": preset.name,

@@ -34,8 +34,10 @@ def test_moving_cell() -> None:
     off[0][cur > 0] = -4 / SCALE
     off[1][cur > 0] = -3 / SCALE
     assert link(cur, off, prev, SCALE) == {3: 7}
-    # Without the offsets, the cell at t overlaps the old position only partly but still links.
-    assert link(cur, np.zeros((2, *SHAPE)), prev, SCALE) == {3: 7}
+    # Without the offsets, 58 of its 100 pixels land on background: background wins, a new track starts...
+    assert link(cur, np.zeros((2, *SHAPE)), prev, SCALE) == {}
+    # ... unless only hits on masks count.
+    assert link(cur, np.zeros((2, *SHAPE)), prev, SCALE, background_competes=False) == {3: 7}
 
 
 def test_offsets_decide_against_plain_overlap() -> None:
@@ -70,7 +72,7 @@ def test_three_way_claim_gives_new_tracks() -> None:
     assert link(cur, off, prev, SCALE) == {9: 2}
 
 
-def test_majority_of_hits_wins_and_background_is_ignored() -> None:
+def test_majority_of_mask_hits_wins_when_background_is_ignored() -> None:
     prev = box(box(np.zeros(SHAPE, np.int32), 1, 0, 10, 0, 10), 2, 0, 10, 20, 30)
     cur = box(np.zeros(SHAPE, np.int32), 3, 20, 30, 0, 10)  # 100 px
     rr, cc = np.nonzero(cur)
@@ -80,7 +82,8 @@ def test_majority_of_hits_wins_and_background_is_ignored() -> None:
     off = np.zeros((2, *SHAPE))
     off[0, rr, cc] = (dest_r - rr) / SCALE
     off[1, rr, cc] = (dest_c - cc) / SCALE
-    assert link(cur, off, prev, SCALE) == {3: 2}
+    assert link(cur, off, prev, SCALE, background_competes=False) == {3: 2}
+    assert link(cur, off, prev, SCALE) == {}  # by default the 50 background pixels beat mask 2's 30
 
 
 def test_tie_goes_to_smaller_label() -> None:
@@ -102,9 +105,10 @@ def test_min_fraction() -> None:
     few = rr == 20  # 10 % of the pixels land on 1
     off[0, rr[few], cc[few]] = (5 - rr[few]) / SCALE
     off[1, rr[few], cc[few]] = (5 - cc[few]) / SCALE
-    assert link(cur, off, prev, SCALE) == {2: 1}
-    assert link(cur, off, prev, SCALE, min_fraction=0.1) == {2: 1}
-    assert link(cur, off, prev, SCALE, min_fraction=0.2) == {}
+    assert link(cur, off, prev, SCALE) == {}  # 90 % on background
+    assert link(cur, off, prev, SCALE, background_competes=False) == {2: 1}
+    assert link(cur, off, prev, SCALE, min_fraction=0.1, background_competes=False) == {2: 1}
+    assert link(cur, off, prev, SCALE, min_fraction=0.2, background_competes=False) == {}
 
 
 def test_shifted_pixels_clipped_to_the_image() -> None:
@@ -146,11 +150,11 @@ def test_sparse_pair_table_agrees_with_dense(seed: int, monkeypatch: pytest.Monk
     prev = rng.integers(0, 6, size=(30, 30))
     cur = rng.integers(0, 8, size=(30, 30))
     off = rng.integers(-3, 4, size=(2, 30, 30)) / SCALE
-    dense = candidates(cur, off, prev, SCALE)
+    dense = candidates(cur, off, prev, SCALE, background_competes=False)
     monkeypatch.setattr(link_module, "_MAX_DENSE_PAIRS", 0)
     monkeypatch.setattr(link_module, "_MAX_DENSE_LABEL", 0)
     assert len(dense) == 7
-    assert candidates(cur, off, prev, SCALE) == dense
+    assert candidates(cur, off, prev, SCALE, background_competes=False) == dense
     assert link(cur, off, prev, SCALE) == link_module.link(cur, off, prev, SCALE)
 
 
@@ -177,3 +181,13 @@ def test_bad_inputs_raise() -> None:
         link(lab, off, lab, -1.0)
     with pytest.raises(EmbedTrackError, match="NaN"):
         link(box(lab.copy(), 1, 0, 2, 0, 2), np.full((2, *SHAPE), np.nan), box(lab.copy(), 1, 0, 2, 0, 2), SCALE)
+
+
+def test_unequal_claimants_are_a_fragment_not_a_division() -> None:
+    prev = box(np.zeros(SHAPE, np.int32), 1, 10, 30, 10, 30)
+    cur = box(box(np.zeros(SHAPE, np.int32), 1, 10, 30, 10, 30), 2, 30, 33, 10, 14)  # 400 px cell + 12 px piece
+    off = offsets_to(cur, {1: (20, 20), 2: (20, 20)})
+    assert link(cur, off, prev, SCALE) == {1: 1}  # the large one continues, the piece starts a new track
+    assert link(cur, off, prev, SCALE, min_daughter_ratio=0.0) == {1: 1, 2: 1}  # the paper's plain rule
+    halves = box(box(np.zeros(SHAPE, np.int32), 1, 10, 30, 10, 20), 2, 10, 30, 20, 30)
+    assert link(halves, offsets_to(halves, {1: (20, 20), 2: (20, 20)}), prev, SCALE) == {1: 1, 2: 1}
