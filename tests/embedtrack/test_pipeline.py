@@ -44,7 +44,7 @@ def _seq(tmp_path: Path, frames: list[np.ndarray]) -> Path:
     seq = tmp_path / "DS" / "01"
     seq.mkdir(parents=True)
     for i, f in enumerate(frames):
-        tifffile.imwrite(seq / f"t{i:03d}.tif", f)
+        tifffile.imwrite(seq / f"t{i:03d}.tif", f, photometric="minisblack")
     return seq
 
 
@@ -78,3 +78,24 @@ def test_remove_border_instances_keeps_cells_reaching_inside() -> None:
     labels[0:8, 10:12] = 2  # touches the border but reaches inside
     out = remove_border_instances(labels, 3)
     assert set(np.unique(out)) == {0, 2}
+
+
+def test_interrupted_run_leaves_nothing(tiny_model: Path, synth_dataset: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import embedtrack.pipeline as pipeline
+
+    calls = {"n": 0}
+    real_cluster = pipeline.cluster
+
+    def interrupt_on_third_frame(*args: object, **kwargs: object) -> np.ndarray:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_cluster(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "cluster", interrupt_on_third_frame)
+    seq = tmp_path / "01"
+    shutil.copytree(synth_dataset / "01", seq)
+    with pytest.raises(KeyboardInterrupt):
+        run_sequence(seq, tiny_model, options=RunOptions(device="cpu"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01"]
