@@ -119,6 +119,16 @@ def to_uint16(labels: np.ndarray, path: str | Path = "<labels>") -> np.ndarray:
     return labels.astype(np.uint16)
 
 
+def temp_dir_beside(target: Path, tag: str = "tmp") -> Path:
+    """A new hidden folder ``.<name>.<tag>-XXXX`` beside ``target``, with the permissions a plain ``mkdir``
+    would give (``mkdtemp`` makes it private, which the folder would keep once renamed into place)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{tag}-", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
+    return tmp
+
+
 # ------------------------------------------------------------------------------------------------ sequences
 
 
@@ -339,7 +349,7 @@ class ResultWriter:
             raise CTCError(f"{self.target}: result already finished")
         if self._tmp is None:
             self.target.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=self.target.parent))
+            self._tmp = temp_dir_beside(self.target)
         return self._tmp
 
     def __enter__(self) -> ResultWriter:
@@ -407,7 +417,7 @@ class ResultWriter:
         if self.target.exists():
             if not self.overwrite:
                 raise CTCResultExistsError(f"{self.target}: result folder appeared while writing; not replaced")
-            old = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.old-", dir=self.target.parent))
+            old = temp_dir_beside(self.target, "old")
             os.replace(self.target, old / "previous")
         os.replace(tmp, self.target)
         self._tmp = None

@@ -47,10 +47,11 @@ class LabelReport:
     kept: int = 0
     dropped: int = 0
     derived_links: bool = False
+    links: int = 0  # cells present in two successive frames under the same id
 
     def __str__(self) -> str:
-        how = "links derived by overlap" if self.derived_links else "links from man_track.txt"
-        return f"{self.kept} masks kept, {self.dropped} dropped, {how}"
+        how = "derived by overlap" if self.derived_links else "from man_track.txt"
+        return f"{self.kept} masks kept, {self.dropped} dropped, {self.links} frame-to-frame links {how}"
 
 
 @dataclass
@@ -128,7 +129,14 @@ def load_sequence(paths: SequencePaths, preset: Preset, derive_links: bool = Fal
         parents = {}
         report.kept = sum(len(np.unique(m)) - 1 for m in labels)
         report.derived_links = True
+    report.links = count_links(labels)
     return TrackedSequence(paths.name, frames, labels, parents, report)
+
+
+def count_links(labels: list[np.ndarray]) -> int:
+    """Number of (cell, frame) pairs whose id is also present in the previous frame."""
+    ids = [set(np.unique(lab).tolist()) - {0} for lab in labels]
+    return sum(len(a & b) for a, b in zip(ids[1:], ids[:-1]))
 
 
 def _check_indices(raw: list[int], other: list[int], folder: Path) -> None:

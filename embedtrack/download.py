@@ -16,7 +16,6 @@ import http.client
 import logging
 import re
 import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -27,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from ctc.errors import CTCFormatError
+from ctc.io import temp_dir_beside
 from embedtrack import __version__
 from embedtrack.errors import EmbedTrackError
 
@@ -258,7 +258,7 @@ def unpack(zip_path: Path, root: Path, name: str, overwrite: bool = False) -> Pa
     target = root / name
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists; use --overwrite to replace it")
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}.tmp-"))
+    tmp = temp_dir_beside(root / name)
     try:
         try:
             with zipfile.ZipFile(zip_path) as archive:

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -28,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ctc.errors import CTCError, CTCResultExistsError
-from ctc.io import TRACK_FILE_GT, default_ndigits, frame_name, write_tiff, write_track_file
+from ctc.io import TRACK_FILE_GT, default_ndigits, frame_name, temp_dir_beside, write_tiff, write_track_file
 from ctc.lineage import Track
 from ctc.synth.gt import MIN_AREA, build_ground_truth, clean_frame
 from ctc.synth.motion import simulate
@@ -141,7 +140,7 @@ def write_dataset(out_dir: str | Path, preset: str, frames: int, size: tuple[int
     if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise CTCResultExistsError(f"{target}: folder exists and is not empty; use --overwrite to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp = temp_dir_beside(target)
     try:
         record: dict[str, object] = {"preset": preset, "frames": frames, "size": list(size), "seed": seed,
                                      "sequences": {}}
@@ -154,7 +153,7 @@ def write_dataset(out_dir: str | Path, preset: str, frames: int, size: tuple[int
         (tmp / "synth.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
         old: Path | None = None
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            old = temp_dir_beside(target, "old")
             os.replace(target, old / "previous")
         os.replace(tmp, target)
         if old is not None:
