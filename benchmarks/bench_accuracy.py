@@ -12,6 +12,10 @@
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # keep the printed table readable
+
 import argparse
 import logging
 import shutil
@@ -74,12 +78,13 @@ def psc(tmp: Path, root: Path) -> None:
     val_masks = [st.read(i) for i in range(first, len(raw))]
     tracked = link_by_overlap(val_masks)
     tracks: dict[int, list[int]] = {}
-    for i, (index, mask, lab) in enumerate(zip(raw.indices[first:], val_masks, tracked)):
-        shutil.copy(raw.files[first + i], seq / raw.files[first + i].name)
-        write_tiff(gt / "SEG" / frame_name("man_seg", index, raw.ndigits), mask)
-        write_tiff(gt / "TRA" / frame_name("man_track", index, raw.ndigits), lab)
+    # renumbered from 0: py-ctcmetrics indexes frames by number
+    for i, (mask, lab) in enumerate(zip(val_masks, tracked)):
+        shutil.copy(raw.files[first + i], seq / frame_name("t", i, raw.ndigits))
+        write_tiff(gt / "SEG" / frame_name("man_seg", i, raw.ndigits), mask)
+        write_tiff(gt / "TRA" / frame_name("man_track", i, raw.ndigits), lab)
         for label in np.unique(lab)[1:].tolist():
-            tracks.setdefault(label, []).append(index)
+            tracks.setdefault(label, []).append(i)
     write_track_file(gt / "TRA" / "man_track.txt", [Track(k, min(v), max(v), 0) for k, v in sorted(tracks.items())])
     metrics = ("SEG",)
     line = f"PhC-C2DL-PSC 02 frames {raw.indices[first]}-{raw.indices[-1]} (validation) vs ST:"

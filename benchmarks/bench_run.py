@@ -8,6 +8,10 @@ total, and the peak resident memory of the run (measured in a fresh child proces
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # keep the printed table readable
+
 import argparse
 import json
 import subprocess
@@ -16,11 +20,12 @@ import tempfile
 from pathlib import Path
 
 CHILD = """
-import json, resource, sys
+import json, sys
 from embedtrack.pipeline import RunOptions, run_sequence
 seq, model, out, tta, device = sys.argv[1:6]
 r = run_sequence(seq, model, out, RunOptions(tta=tta == "1", device=device, overwrite=True))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: this process's own peak; ru_maxrss would also count the parent's memory at fork time
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
 print(json.dumps({"frames": r.frames, "seconds": r.seconds, "tracks": r.tracks, "peak_mib": peak}))
 """
 
