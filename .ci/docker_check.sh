@@ -202,20 +202,10 @@ if [ -d "$PSC_DATA/PhC-C2DL-PSC/02" ]; then
         "$PY" - "$PSC_DATA/PhC-C2DL-PSC/02_ST/SEG" "$PSC/psc_gt" <<'EOF'
 import sys
 from pathlib import Path
-from ctc.io import frame_name, open_segmentation, write_tiff, write_track_file
-from ctc.lineage import Track
-from embedtrack.data import link_by_overlap
-st, gt = open_segmentation(sys.argv[1]), Path(sys.argv[2])
-(gt / "SEG").mkdir(parents=True)
-(gt / "TRA").mkdir()
-masks = list(st)
-spans: dict[int, list[int]] = {}
-for index, mask, tracked in zip(st.indices, masks, link_by_overlap(masks)):
-    write_tiff(gt / "SEG" / frame_name("man_seg", index, st.ndigits), mask)
-    write_tiff(gt / "TRA" / frame_name("man_track", index, st.ndigits), tracked)
-    for label in set(tracked[tracked > 0].tolist()):
-        spans.setdefault(label, []).append(index)
-write_track_file(gt / "TRA" / "man_track.txt", [Track(k, min(v), max(v), 0) for k, v in sorted(spans.items())])
+from ctc.io import open_segmentation
+from embedtrack.data import write_linked_gt
+st = open_segmentation(sys.argv[1])
+write_linked_gt(list(st), st.indices, st.ndigits, Path(sys.argv[2]))
 EOF
         "$ET" evaluate "$PSC/PhC-C2DL-PSC/02_RES" "$PSC/psc_gt" --metrics SEG --json "$WORK/psc_scores.json"
         check_scores "$WORK/psc_scores.json" "SEG=$MIN_SEG_PSC"

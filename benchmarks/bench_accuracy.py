@@ -23,17 +23,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baseline  # noqa: E402
 
 from ctc.evaluate import evaluate  # noqa: E402
-from ctc.io import frame_name, open_segmentation, open_sequence, write_tiff, write_track_file  # noqa: E402
-from ctc.lineage import Track  # noqa: E402
+from ctc.io import frame_name, open_segmentation, open_sequence  # noqa: E402
 from ctc.synth import write_dataset  # noqa: E402
-from embedtrack.data import link_by_overlap  # noqa: E402
+from embedtrack.data import write_linked_gt  # noqa: E402
 from embedtrack.pipeline import RunOptions, run_sequence  # noqa: E402
 from embedtrack.registry import bundled_models  # noqa: E402
 
@@ -72,20 +70,12 @@ def psc(tmp: Path, root: Path) -> None:
     n_val = max(1, len(raw) - int(round(len(raw) * 0.9)))
     first = len(raw) - n_val
     seq = tmp / "psc" / "02"
-    gt = tmp / "psc" / "02_GT"
-    for folder in (seq, gt / "SEG", gt / "TRA"):
-        folder.mkdir(parents=True)
-    val_masks = [st.read(i) for i in range(first, len(raw))]
-    tracked = link_by_overlap(val_masks)
-    tracks: dict[int, list[int]] = {}
+    seq.mkdir(parents=True)
     # renumbered from 0: py-ctcmetrics indexes frames by number
-    for i, (mask, lab) in enumerate(zip(val_masks, tracked)):
+    for i in range(n_val):
         shutil.copy(raw.files[first + i], seq / frame_name("t", i, raw.ndigits))
-        write_tiff(gt / "SEG" / frame_name("man_seg", i, raw.ndigits), mask)
-        write_tiff(gt / "TRA" / frame_name("man_track", i, raw.ndigits), lab)
-        for label in np.unique(lab)[1:].tolist():
-            tracks.setdefault(label, []).append(i)
-    write_track_file(gt / "TRA" / "man_track.txt", [Track(k, min(v), max(v), 0) for k, v in sorted(tracks.items())])
+    gt = write_linked_gt([st.read(i) for i in range(first, len(raw))], list(range(n_val)), raw.ndigits,
+                         tmp / "psc" / "02_GT")
     metrics = ("SEG",)
     line = f"PhC-C2DL-PSC 02 frames {raw.indices[first]}-{raw.indices[-1]} (validation) vs ST:"
     if "PhC-C2DL-PSC" in bundled_models():

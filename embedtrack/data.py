@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from ctc.errors import CTCFormatError
-from ctc.io import SequencePaths, find_sequences, open_segmentation, open_sequence, open_tracking_gt
+from ctc.io import (TRACK_FILE_GT, SequencePaths, find_sequences, frame_name, open_segmentation, open_sequence,
+                    open_tracking_gt, write_tiff, write_track_file)
+from ctc.lineage import Track
 from embedtrack.errors import EmbedTrackError
 from embedtrack.presets import Preset
 
@@ -179,10 +181,11 @@ def link_by_overlap(masks: list[np.ndarray], min_overlap: float = 0.5) -> list[n
             area_cur = np.bincount(mask.ravel())
             area_prev = np.bincount(prev.ravel())
             overlap = counts / np.minimum(area_cur[pairs[0]], area_prev[pairs[1]])
+            score = {(int(c), int(p)): float(o) for c, p, o in zip(pairs[0], pairs[1], overlap)}
             best_prev = _best(pairs[0], pairs[1], overlap)
             best_cur = _best(pairs[1], pairs[0], overlap)
             for c, p in best_prev.items():
-                if best_cur.get(p) == c and overlap[(pairs[0] == c) & (pairs[1] == p)][0] >= min_overlap:
+                if best_cur.get(p) == c and score[(c, p)] >= min_overlap:
                     lut[c] = p
         for c in ids:
             if lut[c] == 0:
@@ -196,6 +199,23 @@ def link_by_overlap(masks: list[np.ndarray], min_overlap: float = 0.5) -> list[n
         out.append(relabelled.astype(np.uint16))
         prev = relabelled
     return out
+
+
+def write_linked_gt(masks: list[np.ndarray], indices: list[int], ndigits: int, gt_dir: Path) -> Path:
+    """Write a CTC ground-truth folder from per-frame masks: ``SEG`` holds the masks, ``TRA`` the masks linked
+    by overlap (:func:`link_by_overlap`) with their ``man_track.txt``. py-ctcmetrics wants a TRA folder beside
+    SEG even to score SEG alone, e.g. against silver truth that has no tracking ground truth."""
+    (gt_dir / "SEG").mkdir(parents=True)
+    (gt_dir / "TRA").mkdir()
+    spans: dict[int, list[int]] = {}
+    for index, mask, tracked in zip(indices, masks, link_by_overlap(masks)):
+        write_tiff(gt_dir / "SEG" / frame_name("man_seg", index, ndigits), mask)
+        write_tiff(gt_dir / "TRA" / frame_name("man_track", index, ndigits), tracked)
+        for label in np.unique(tracked)[1:].tolist():
+            spans.setdefault(label, []).append(index)
+    write_track_file(gt_dir / "TRA" / TRACK_FILE_GT,
+                     [Track(k, min(v), max(v), 0) for k, v in sorted(spans.items())])
+    return gt_dir
 
 
 def _best(keys: np.ndarray, values: np.ndarray, score: np.ndarray) -> dict[int, int]:

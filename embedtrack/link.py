@@ -164,7 +164,7 @@ def link(
         return {}
     kids = np.array(list(cand.keys()), dtype=np.int64)
     parents = np.array(list(cand.values()), dtype=np.int64)
-    uniq, inv, n_claims = np.unique(parents, return_inverse=True, return_counts=True)
+    _, inv, n_claims = np.unique(parents, return_inverse=True, return_counts=True)
     inv = inv.reshape(-1)
     keep = n_claims[inv] <= 2
     if not keep.all():
