@@ -1,14 +1,17 @@
-"""Crop pairs (t, t-1) for training and validation, with augmentation (paper §4.3).
+"""Crop pairs (t, t-1) for training and validation, with augmentation (paper §4.3, and beyond it).
 
-Augmentations act on both frames and both label images alike (90° rotations, flips), so the targets the
-losses derive from the labels follow every transform: offsets are never stored, their axes and signs come
-out of the transformed geometry. CLAHE and blur change intensities only. A random extra shift of the t-1
-window against the t window simulates faster motion.
+Geometric augmentations act on both frames and both label images alike (scale, small elastic deformation,
+90° rotations, flips): one coordinate map is applied to the four arrays, so the targets the losses derive
+from the labels follow every transform: offsets are never stored, their axes and signs come out of the
+transformed geometry. A random extra shift of the t-1 window against the t window simulates faster motion.
+Intensity augmentations (CLAHE, gamma, contrast, a low-frequency multiplicative field, blur) are drawn once
+per pair and applied to both frames; texture and additive noise are drawn per frame, as a camera would.
+Beyond §4.3 they exist so that a model learns cells, not the one renderer that made its training data.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -25,11 +28,28 @@ class Augment:
     """Probabilities and strengths of the training augmentations."""
 
     p_clahe: float = 0.2
-    p_blur: float = 0.2
-    max_blur_sigma: float = 1.5
+    p_blur: float = 0.25
+    max_blur_sigma: float = 2.0
     p_shift: float = 0.3
     max_shift: int = 12
     p_gamma: float = 0.3
+    p_scale: float = 0.5
+    scale: tuple[float, float] = (0.7, 1.4)  # zoom factor (> 1 magnifies)
+    p_elastic: float = 0.3
+    elastic_px: float = 3.0  # largest displacement of the smooth deformation field
+    p_contrast: float = 0.5
+    p_field: float = 0.4
+    field_strength: float = 0.4  # multiplicative low-frequency field in [1 - s, 1 + s]
+    p_texture: float = 0.3
+    texture_strength: float = 0.3
+    p_noise: float = 0.4
+    max_noise: float = 0.08  # std of additive Gaussian noise (normalised intensities)
+
+    @classmethod
+    def off(cls, **kwargs: float) -> Augment:
+        """Every augmentation off except those given (e.g. ``Augment.off(p_shift=0.5)``)."""
+        zero = {f.name: 0.0 for f in fields(cls) if f.name.startswith("p_")}
+        return cls(**{**zero, **kwargs})
 
 
 @dataclass(frozen=True)
@@ -153,10 +173,12 @@ class CropPairs(Dataset):
             h, w = seq.labels[ref.t].shape
             yp = int(np.clip(ref.y + rng.integers(-aug.max_shift, aug.max_shift + 1), 0, max(0, h - self.crop)))
             xp = int(np.clip(ref.x + rng.integers(-aug.max_shift, aug.max_shift + 1), 0, max(0, w - self.crop)))
-        img_t = self._cut(seq.frames[ref.t], ref.y, ref.x).astype(np.float32)
-        img_p = self._cut(seq.frames[ref.t - 1], yp, xp).astype(np.float32)
-        lab_t = self._cut(seq.labels[ref.t], ref.y, ref.x)
-        lab_p = self._cut(seq.labels[ref.t - 1], yp, xp)
+        warp = self._warp(aug) if aug is not None else None
+        img_t, lab_t = self._window(seq, ref.t, ref.y, ref.x, warp)
+        img_p, lab_p = self._window(seq, ref.t - 1, yp, xp, warp)
+        if warp is not None and not lab_t.any():  # the warp lost every cell of the crop: take it plain
+            img_t, lab_t = self._window(seq, ref.t, ref.y, ref.x, None)
+            img_p, lab_p = self._window(seq, ref.t - 1, yp, xp, None)
         if aug is not None:
             img_t, img_p = self._intensity(img_t, img_p, aug)
             k, flip = int(rng.integers(4)), bool(rng.integers(2))
@@ -170,6 +192,36 @@ class CropPairs(Dataset):
             "links": torch.from_numpy(links),
         }
 
+    def _warp(self, aug: Augment) -> np.ndarray | None:
+        """Sampling offsets (2, crop, crop) relative to the crop origin for scale + elastic, or None (identity).
+
+        The same map serves t and t-1 (each at its own origin), so both frames see the same geometry.
+        """
+        rng = self.rng
+        scale = float(rng.uniform(*aug.scale)) if rng.random() < aug.p_scale else 1.0
+        elastic = rng.random() < aug.p_elastic
+        if scale == 1.0 and not elastic:
+            return None
+        centre = (self.crop - 1) / 2.0
+        grid = np.mgrid[: self.crop, : self.crop].astype(np.float32)
+        coords = centre + (grid - centre) / np.float32(scale)
+        if elastic:
+            coarse = rng.normal(0.0, 1.0, (2, 5, 5)).astype(np.float32)
+            field = np.stack([ndimage.zoom(c, self.crop / 5.0, order=3)[: self.crop, : self.crop] for c in coarse])
+            field *= np.float32(aug.elastic_px / (np.abs(field).max() + 1e-6))
+            coords = coords + field
+        return coords
+
+    def _window(self, seq: TrackedSequence, t: int, y: int, x: int,
+                warp: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Image (float32) and labels of frame ``t`` in the crop at (y, x), optionally resampled by ``warp``."""
+        if warp is None:
+            return (self._cut(seq.frames[t], y, x).astype(np.float32), self._cut(seq.labels[t], y, x))
+        coords = warp + np.array([y, x], np.float32)[:, None, None]
+        image = ndimage.map_coordinates(seq.frames[t].astype(np.float32), coords, order=1, mode="constant")
+        labels = ndimage.map_coordinates(seq.labels[t], coords, order=0, mode="constant")
+        return image.astype(np.float32), labels
+
     def _intensity(self, a: np.ndarray, b: np.ndarray, aug: Augment) -> tuple[np.ndarray, np.ndarray]:
         rng = self.rng
         if rng.random() < aug.p_clahe:
@@ -178,10 +230,31 @@ class CropPairs(Dataset):
         if rng.random() < aug.p_gamma:
             gamma = float(rng.uniform(0.7, 1.4))
             a, b = (np.sign(x) * np.abs(x) ** gamma for x in (a, b))
+        if rng.random() < aug.p_contrast:
+            gain, offset = float(rng.uniform(0.6, 1.5)), float(rng.uniform(-0.1, 0.1))
+            a, b = (x * gain + offset for x in (a, b))
+        if rng.random() < aug.p_field:
+            field = 1.0 + aug.field_strength * _smooth_noise(a.shape, 4, rng)
+            a, b = a * field, b * field
+        if rng.random() < aug.p_texture:  # grain inside bright structures, different in each frame
+            a, b = (x * (1.0 + aug.texture_strength * _smooth_noise(x.shape, max(4, x.shape[0] // 3), rng))
+                    for x in (a, b))
         if rng.random() < aug.p_blur:
             sigma = float(rng.uniform(0.3, aug.max_blur_sigma))
             a, b = (ndimage.gaussian_filter(x, sigma) for x in (a, b))
+        if rng.random() < aug.p_noise:
+            std = float(rng.uniform(0.0, aug.max_noise))
+            a, b = (x + rng.normal(0.0, std, x.shape) for x in (a, b))
         return a.astype(np.float32), b.astype(np.float32)
+
+
+def _smooth_noise(shape: tuple[int, ...], cells: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth random field in [-1, 1] varying over about ``shape / cells`` pixels."""
+    coarse = rng.uniform(-1.0, 1.0, (cells + 1, cells + 1))
+    field = ndimage.zoom(coarse, (shape[0] / (cells + 1), shape[1] / (cells + 1)), order=1)
+    field = np.pad(field, [(0, max(0, shape[0] - field.shape[0])), (0, max(0, shape[1] - field.shape[1]))],
+                   mode="edge")[: shape[0], : shape[1]]
+    return (field / (np.abs(field).max() + 1e-6)).astype(np.float32)
 
 
 def _geometric(array: np.ndarray, k: int, flip: bool) -> np.ndarray:

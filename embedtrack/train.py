@@ -53,6 +53,7 @@ class TrainOptions:
     derive_links: bool = False
     architecture: dict[str, Any] = field(default_factory=lambda: ArchConfig().to_dict())
     name: str | None = None  # model name stored in the config (default: the preset's name)
+    init: str | None = None  # start from this model's weights (bundled name or folder): fine-tuning
 
 
 def _batches(dataset: CropPairs, batch_size: int, seed: int) -> DataLoader:
@@ -117,6 +118,8 @@ def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, option
     steps = len(_batches(train_set, batch_size, 0))
 
     net = EmbedTrackNet(arch).to(device)
+    if opts.init and not resume:
+        _load_init(net, opts.init, arch, device)
     optimiser = torch.optim.Adam(net.parameters(), lr=opts.lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=opts.lr, total_steps=opts.epochs * steps)
     amp = device.type == "cuda"
@@ -191,6 +194,19 @@ def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, option
         logger.info("epoch %d/%d: loss %.4f, val IoU %.3f (best %.3f), %.0f s", epoch + 1, opts.epochs,
                     record.get("total", float("nan")), val_iou, best_iou, record["seconds"])
     return {"out": str(out_dir), "best_val_iou": best_iou, "min_size": min_size}
+
+
+def _load_init(net: EmbedTrackNet, init: str, arch: ArchConfig, device: torch.device) -> None:
+    """Copy the weights of model ``init`` into ``net`` (same architecture required)."""
+    from embedtrack.registry import load_model
+
+    source, config = load_model(init, device)
+    if config.architecture != arch.to_dict():
+        raise EmbedTrackError(f"--init {init}: its architecture {config.architecture} differs from the one asked "
+                              f"for ({arch.to_dict()}); leave out --widths to take the model's")
+    net.load_state_dict(source.state_dict())
+    logger.info("starting from the weights of %s (validation IoU %s)", config.name,
+                config.training.get("val_iou", "unknown"))
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -4,9 +4,11 @@ Three modality presets (:data:`SYNTH_PRESETS`): ``fluo`` (fluorescent nuclei), `
 ``bf`` (brightfield). A sequence is made in three steps: a cell population is simulated in a field larger than
 the view (:mod:`ctc.synth.motion`: random walk with drift, fast movers, growth, deformation, contact,
 divisions), each frame is rasterised into instance labels and rendered through a modality model
-(:mod:`ctc.synth.render`: texture, halos or rims, uneven illumination, bleaching, blur, noise), and the labels
-are turned into CTC-valid tracks (:mod:`ctc.synth.gt`). Every appearance and motion parameter is drawn per
-sequence from the preset's ranges (:mod:`ctc.synth.presets`). Everything is deterministic for a seed.
+(:mod:`ctc.synth.render`: texture, halos or rims, uneven illumination and gradients, haze, out-of-focus cells,
+debris, bleaching, blur, Poisson-Gaussian and speckle noise, hot pixels), and the labels are turned into
+CTC-valid tracks (:mod:`ctc.synth.gt`). Every appearance and motion parameter is drawn per sequence from the
+preset's ranges (:mod:`ctc.synth.presets`); interior patterns and outlines are drawn per cell from named
+families (:mod:`ctc.synth.appearance`) that can be chosen or held out. Everything is deterministic for a seed.
 
 >>> seq = generate_sequence("fluo", frames=5, size=(64, 64), seed=0)
 >>> len(seq.images), seq.images[0].dtype.name, seq.masks[0].dtype.name
@@ -29,13 +31,15 @@ from tqdm import tqdm
 from ctc.errors import CTCError, CTCResultExistsError
 from ctc.io import TRACK_FILE_GT, default_ndigits, frame_name, temp_dir_beside, write_tiff, write_track_file
 from ctc.lineage import Track
+from ctc.synth.appearance import families as appearance_families
+from ctc.synth.appearance import select as select_appearance
 from ctc.synth.gt import MIN_AREA, build_ground_truth, clean_frame
 from ctc.synth.motion import simulate
 from ctc.synth.presets import SYNTH_PRESETS, Preset, SequenceParams, sample_params
 from ctc.synth.render import Renderer, rasterise
 
-__all__ = ["SYNTH_PRESETS", "Preset", "SequenceParams", "SynthSequence", "generate_sequence",
-           "sequence_seed", "write_dataset"]
+__all__ = ["SYNTH_PRESETS", "Preset", "SequenceParams", "SynthSequence", "appearance_families",
+           "generate_sequence", "sequence_seed", "write_dataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,26 +80,31 @@ def sequence_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, np.uint32)[0])
 
 
-def generate_sequence(preset: str, frames: int, size: tuple[int, int], seed: int) -> SynthSequence:
-    """Simulate and render one sequence of ``frames`` frames of ``size`` (H, W) pixels (deterministic)."""
+def generate_sequence(preset: str, frames: int, size: tuple[int, int], seed: int,
+                      appearance: tuple[str, ...] | None = None) -> SynthSequence:
+    """Simulate and render one sequence of ``frames`` frames of ``size`` (H, W) pixels (deterministic).
+
+    ``appearance``: the appearance families (:mod:`ctc.synth.appearance`) the cells may draw; default all.
+    """
     _check_args(preset, frames, size)
+    families = select_appearance(preset, appearance)
     shape = (int(size[0]), int(size[1]))
     for attempt in range(MAX_ATTEMPTS):
         param_ss, sim_ss, render_ss, seg_ss = np.random.SeedSequence([int(seed), attempt]).spawn(4)
-        params = sample_params(SYNTH_PRESETS[preset], np.random.default_rng(param_ss))
+        params = sample_params(SYNTH_PRESETS[preset], np.random.default_rng(param_ss), families)
         sim = simulate(params, frames, shape, np.random.default_rng(sim_ss))
         renderer = Renderer(params, shape, np.random.default_rng(render_ss))
         images: list[np.ndarray] = []
         raw: list[np.ndarray] = []
         for t, cells in enumerate(tqdm(sim.frames, desc=f"synth {preset} seed {seed}", leave=False,
                                        disable=frames < 20)):
-            labels, coverage, profile, textured = rasterise(cells, shape, renderer.texture, dome=renderer.dome)
-            labels = clean_frame(labels, MIN_AREA)
+            raster = rasterise(cells, shape, renderer.textures, params.patterns, dome=renderer.dome)
+            labels = clean_frame(raster.labels, MIN_AREA)
             if not labels.any():
                 logger.debug("seed %d attempt %d: frame %d has no cell in view; drawing again", seed, attempt, t)
                 break
             raw.append(labels.astype(np.int32))
-            images.append(renderer.render(coverage, profile, textured, t))
+            images.append(renderer.render(raster, t))
         else:
             masks, tracks = build_ground_truth(raw, sim.parents, sim.births, MIN_AREA)
             seg_rng = np.random.default_rng(seg_ss)
@@ -125,15 +134,18 @@ def _write_sequence(root: Path, name: str, seq: SynthSequence) -> None:
 
 
 def write_dataset(out_dir: str | Path, preset: str, frames: int, size: tuple[int, int], seed: int,
-                  sequences: Sequence[str] = ("01", "02"), overwrite: bool = False) -> Path:
+                  sequences: Sequence[str] = ("01", "02"), overwrite: bool = False,
+                  appearance: Sequence[str] | None = None, hold_out: Sequence[str] = ()) -> Path:
     """Write a complete CTC training dataset (raw frames, GT/TRA, sparse GT/SEG, ST/SEG) to ``out_dir``.
 
     Sequence ``sequences[i]`` uses :func:`sequence_seed` ``(seed, i)``. The dataset is written to a temporary
     folder beside ``out_dir`` and renamed into place when complete. An existing non-empty ``out_dir`` is only
     replaced with ``overwrite``; otherwise :class:`~ctc.errors.CTCResultExistsError` is raised before any work.
     A file ``synth.json`` records the arguments and the parameters drawn for every sequence.
+    ``appearance`` / ``hold_out``: appearance families to use (default all) and to leave out.
     """
     _check_args(preset, frames, size)
+    families = select_appearance(preset, tuple(appearance) if appearance else None, tuple(hold_out))
     target = Path(out_dir)
     if target.exists() and not target.is_dir():
         raise CTCResultExistsError(f"{target}: exists and is not a folder")
@@ -143,9 +155,9 @@ def write_dataset(out_dir: str | Path, preset: str, frames: int, size: tuple[int
     tmp = temp_dir_beside(target)
     try:
         record: dict[str, object] = {"preset": preset, "frames": frames, "size": list(size), "seed": seed,
-                                     "sequences": {}}
+                                     "appearance": list(families), "sequences": {}}
         for i, name in enumerate(sequences):
-            seq = generate_sequence(preset, frames, size, sequence_seed(seed, i))
+            seq = generate_sequence(preset, frames, size, sequence_seed(seed, i), families)
             _write_sequence(tmp, name, seq)
             record["sequences"][name] = {"seed": seq.seed, "tracks": len(seq.tracks),  # type: ignore[index]
                                          "divisions": sum(1 for tr in seq.tracks if tr.parent),

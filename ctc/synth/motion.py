@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ctc.synth.appearance import LOOK_PARAMS, draw_cells, shape_harmonics
 from ctc.synth.presets import SequenceParams
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,11 @@ class Cells:
     sep_y: np.ndarray  # separation velocity of a young daughter
     sep_x: np.ndarray
     newborn: np.ndarray  # 1 for a daughter, 0 for a cell present from the start
+    pattern: np.ndarray  # index into the sequence's pattern families (inherited by daughters)
+    shape: np.ndarray  # index into the sequence's shape families (inherited by daughters)
+    look: np.ndarray  # (n, LOOK_PARAMS) random numbers placing spots, orienting halves, setting strengths
+    base_harm: np.ndarray  # (n, K) persistent harmonic amplitudes of the cell's outline family
+    defocus: np.ndarray  # 1 for a slightly out-of-focus cell
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -80,6 +86,9 @@ class FrameCells:
     bright: np.ndarray  # brightness factor, mitosis included
     tex: np.ndarray
     mitotic: np.ndarray  # 0..1, condensed / rounded state around a division
+    pattern: np.ndarray
+    look: np.ndarray
+    defocus: np.ndarray
 
 
 @dataclass
@@ -99,23 +108,41 @@ def _new_cells(p: SequenceParams, n: int, y: np.ndarray, x: np.ndarray, rng: np.
     fast = rng.random(n) < p.fast_fraction
     speed = p.speed * size * np.exp(rng.normal(0.0, 0.3, n)) * np.where(fast, p.fast_factor, 1.0)
     dim = rng.random(n) < p.dim_fraction
-    bright = np.exp(rng.normal(0.0, p.brightness_spread, n)) * np.where(dim, rng.uniform(0.25, 0.5, n), 1.0)
+    bright = np.exp(rng.normal(0.0, p.brightness_spread, n)) * np.where(dim, rng.uniform(0.08, 0.4, n), 1.0)
     cycle = p.cycle * np.exp(rng.normal(0.0, 0.25, n))
+    pattern = draw_cells(p.patterns, p.pattern_weights, n, rng)
+    shape = draw_cells(p.shapes, p.shape_weights, n, rng)
+    look = rng.random((n, LOOK_PARAMS))
+    base, phase, elong_factor = _outlines(p, shape, look)
+    condensed = np.array([p.patterns[i] == "condensed" for i in pattern], bool)
+    bright = np.where(condensed, bright * rng.uniform(2.0, 3.0, n), bright)
+    size = np.where(condensed, 0.75 * size, size)
     return Cells(
         ids=np.arange(first_id, first_id + n, dtype=np.int64),
         y=y.astype(float), x=x.astype(float),
         vy=rng.normal(0.0, 1.0, n) * speed, vx=rng.normal(0.0, 1.0, n) * speed,
-        size=size, elong=elong, angle=rng.uniform(0.0, np.pi, n),
+        size=size, elong=elong * elong_factor, angle=rng.uniform(0.0, np.pi, n),
         point=np.clip(p.pointiness + rng.normal(0.0, 0.12, n), 0.8, 3.0),
         tail=np.where(p.tail > 0.0, np.clip(p.tail + rng.normal(0.0, 0.15, n), 0.0, 0.85), 0.0),
         asym=rng.uniform(-0.6, 0.6, n) * p.tail,
-        harm=np.abs(rng.normal(0.0, p.roughness, (n, N_HARMONICS))) * HARMONIC_WEIGHT,
-        phase=rng.uniform(0.0, 2.0 * np.pi, (n, N_HARMONICS)),
+        harm=base + np.abs(rng.normal(0.0, p.roughness, (n, N_HARMONICS))) * HARMONIC_WEIGHT,
+        phase=phase,
         bright=bright, speed=speed,
         age=rng.uniform(0.0, 1.0, n) * cycle, cycle=cycle, due=cycle.copy(),
         tex=rng.uniform(0.0, 4096.0, (n, 2)),
         sep_y=np.zeros(n), sep_x=np.zeros(n), newborn=np.zeros(n),
+        pattern=pattern, shape=shape, look=look, base_harm=base,
+        defocus=(rng.random(n) < p.defocus).astype(float),
     )
+
+
+def _outlines(p: SequenceParams, shape: np.ndarray, look: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Persistent harmonic amplitudes, phases and elongation factors of cells of the given shape families."""
+    n = len(shape)
+    base, phase, factor = np.zeros((n, N_HARMONICS)), np.zeros((n, N_HARMONICS)), np.ones(n)
+    for i in range(n):
+        base[i], phase[i], factor[i] = shape_harmonics(p.shapes[shape[i]], look[i], p.roughness)
+    return base, phase, factor
 
 
 def _snapshot(c: Cells) -> FrameCells:
@@ -133,10 +160,11 @@ def _snapshot(c: Cells) -> FrameCells:
     return FrameCells(ids=c.ids.copy(), y=c.y.copy(), x=c.x.copy(), a=a, b=b, angle=c.angle.copy(),
                       point=c.point.copy(), tail=c.tail * (1.0 - mitotic), asym=c.asym * (1.0 - mitotic),
                       harm=c.harm * (1.0 - 0.7 * mitotic[:, None]), phase=c.phase.copy(),
-                      bright=bright, tex=c.tex.copy(), mitotic=mitotic)
+                      bright=bright, tex=c.tex.copy(), mitotic=mitotic, pattern=c.pattern.copy(),
+                      look=c.look.copy(), defocus=c.defocus.copy())
 
 
-def _divide(c: Cells, sim: Simulation, frame: int, next_id: int, cap: int,
+def _divide(p: SequenceParams, c: Cells, sim: Simulation, frame: int, next_id: int, cap: int,
             rng: np.random.Generator) -> tuple[Cells, int]:
     """Replace every mother whose cycle is over by two daughters (not above ``cap`` cells)."""
     ready = np.flatnonzero(c.age >= c.due)
@@ -167,8 +195,9 @@ def _divide(c: Cells, sim: Simulation, frame: int, next_id: int, cap: int,
         d.cycle = mothers.cycle * np.exp(rng.normal(0.0, 0.15, n))
         d.due = d.cycle.copy()
         d.bright = mothers.bright * np.exp(rng.normal(0.0, 0.1, n))
-        d.harm = np.abs(rng.normal(0.0, np.mean(mothers.harm) + 1e-3, (n, N_HARMONICS))) * HARMONIC_WEIGHT
-        d.phase = rng.uniform(0.0, 2.0 * np.pi, (n, N_HARMONICS))
+        d.look = rng.random((n, LOOK_PARAMS))
+        d.base_harm, d.phase, _ = _outlines(p, mothers.shape, d.look)
+        d.harm = d.base_harm + np.abs(rng.normal(0.0, p.roughness, (n, N_HARMONICS))) * HARMONIC_WEIGHT
         d.angle = mothers.angle + rng.normal(0.0, 0.4, n)
         d.tex = rng.uniform(0.0, 4096.0, (n, 2))
         d.newborn = np.ones(n)
@@ -226,7 +255,7 @@ def simulate(p: SequenceParams, frames: int, size: tuple[int, int], rng: np.rand
         sim.frames.append(_snapshot(cells))
         if t == frames - 1:
             break
-        cells, next_id = _divide(cells, sim, t + 1, next_id, cap, rng)
+        cells, next_id = _divide(p, cells, sim, t + 1, next_id, cap, rng)
         n = len(cells)
         noise = rng.normal(0.0, 1.0, (2, n)) * np.sqrt(1.0 - rho ** 2)
         cells.vy = rho * cells.vy + cells.speed * noise[0]
@@ -237,7 +266,7 @@ def simulate(p: SequenceParams, frames: int, size: tuple[int, int], rng: np.rand
         cells.x += cells.vx + drift[1] + dx + sep * cells.sep_x
         # deformation: shape harmonics, orientation and elongation wander
         kick = rng.normal(0.0, 0.375 * p.roughness, cells.harm.shape) * HARMONIC_WEIGHT
-        cells.harm = np.abs(0.85 * cells.harm + kick)
+        cells.harm = np.abs(cells.base_harm + 0.85 * (cells.harm - cells.base_harm) + kick)
         cells.phase += rng.normal(0.0, 0.15, cells.phase.shape)
         cells.angle += rng.normal(0.0, 0.08, n)
         cells.elong = np.clip(cells.elong * np.exp(rng.normal(0.0, 0.04, n)), 1.0, 5.0)

@@ -19,6 +19,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ctc.synth.appearance import PATTERNS, SHAPES, draw_mixture
+from ctc.synth.appearance import select as appearance_select
+
 Range = tuple[float, float]
 
 
@@ -57,6 +60,12 @@ class Preset:
     body: Range
     halo: Range
     rim: Range
+    defocus: Range
+    speckle: Range
+    hot_pixels: Range
+    debris: Range
+    gradient: Range
+    haze: Range
 
 
 @dataclass(frozen=True)
@@ -93,18 +102,28 @@ class SequenceParams:
     body: float  # signed strength of the cell body (phc, bf: cells brighter > 0 or darker < 0 than background)
     halo: float  # phase contrast halo / brightfield outer halo strength (relative to contrast)
     rim: float  # brightfield dark rim strength (relative to contrast)
+    defocus: float  # share of slightly out-of-focus cells (blurred more, dimmer)
+    speckle: float  # multiplicative (speckle) noise level
+    hot_pixels: float  # hot pixels per megapixel (fixed positions, far above the background)
+    debris: float  # unlabelled debris particles per 100,000 pixels
+    gradient: float  # linear background gradient across the frame (relative to contrast)
+    haze: float  # out-of-focus glow around cells (relative to their signal)
+    patterns: tuple[str, ...] = ()  # interior pattern families this sequence may draw (ctc.synth.appearance)
+    pattern_weights: tuple[float, ...] = ()
+    shapes: tuple[str, ...] = ()  # outline families
+    shape_weights: tuple[float, ...] = ()
 
 
 _FLUO = Preset(
     name="fluo",
     description="fluorescent nuclei (Fluo-N2DL-HeLa, Fluo-N2DH-SIM+, Fluo-N2DH-GOWT1)",
     dtype="uint16",
-    radius=(8.0, 20.0),
+    radius=(6.0, 26.0),
     elongation=(1.0, 1.6),
     pointiness=(1.8, 2.6),
     tail=(0.0, 0.0),
     roughness=(0.02, 0.07),
-    density=(0.08, 0.35),
+    density=(0.03, 0.45),
     speed=(0.03, 0.16),
     fast_fraction=(0.0, 0.15),
     fast_factor=(2.0, 4.0),
@@ -113,10 +132,10 @@ _FLUO = Preset(
     background=(80.0, 33000.0),
     contrast=(150.0, 6000.0),
     dim_fraction=(0.05, 0.35),
-    brightness_spread=(0.15, 0.5),
-    snr=(6.0, 80.0),
+    brightness_spread=(0.15, 0.7),
+    snr=(4.0, 80.0),
     gain=(0.3, 8.0),
-    blur=(0.6, 2.2),
+    blur=(0.6, 2.6),
     texture_scale=(1.0, 3.0),
     texture_contrast=(0.06, 0.25),
     illumination=(0.0, 0.35),
@@ -124,6 +143,12 @@ _FLUO = Preset(
     body=(1.0, 1.0),
     halo=(0.0, 0.0),
     rim=(0.0, 0.0),
+    defocus=(0.0, 0.25),
+    speckle=(0.0, 0.15),
+    hot_pixels=(0.0, 300.0),
+    debris=(0.0, 3.0),
+    gradient=(0.0, 0.5),
+    haze=(0.0, 0.15),
 )
 
 _PHC = Preset(
@@ -155,6 +180,12 @@ _PHC = Preset(
     body=(-0.35, 1.3),
     halo=(0.1, 1.0),
     rim=(0.0, 0.0),
+    defocus=(0.0, 0.15),
+    speckle=(0.0, 0.06),
+    hot_pixels=(0.0, 50.0),
+    debris=(0.0, 2.0),
+    gradient=(0.0, 0.3),
+    haze=(0.0, 0.0),
 )
 
 _BF = Preset(
@@ -186,6 +217,12 @@ _BF = Preset(
     body=(-0.3, 1.0),
     halo=(0.0, 0.6),
     rim=(0.5, 2.0),
+    defocus=(0.0, 0.15),
+    speckle=(0.0, 0.06),
+    hot_pixels=(0.0, 50.0),
+    debris=(0.0, 2.0),
+    gradient=(0.0, 0.3),
+    haze=(0.0, 0.0),
 )
 
 SYNTH_PRESETS: dict[str, Preset] = {p.name: p for p in (_FLUO, _PHC, _BF)}
@@ -194,8 +231,13 @@ SYNTH_PRESETS: dict[str, Preset] = {p.name: p for p in (_FLUO, _PHC, _BF)}
 _LOG_UNIFORM = {"radius", "background", "contrast", "snr", "gain"}
 
 
-def sample_params(preset: Preset, rng: np.random.Generator) -> SequenceParams:
-    """Draw one sequence's parameters from the preset's ranges (deterministic for the generator state)."""
+def sample_params(preset: Preset, rng: np.random.Generator,
+                  appearance: tuple[str, ...] | None = None) -> SequenceParams:
+    """Draw one sequence's parameters from the preset's ranges (deterministic for the generator state).
+
+    ``appearance``: the families (:mod:`ctc.synth.appearance`) the sequence may use; default all of the
+    modality's. Each sequence draws its own mixture weights over them.
+    """
     values: dict[str, float] = {}
     for f in fields(Preset):
         if f.name in ("name", "description", "dtype"):
@@ -212,4 +254,9 @@ def sample_params(preset: Preset, rng: np.random.Generator) -> SequenceParams:
         offset = 32768.0 if rng.random() < 0.35 else 0.0
         values["background"] = offset + float(np.exp(rng.uniform(np.log(80.0), np.log(2000.0))))
         values["contrast"] = min(values["contrast"], 0.6 * (65535.0 - values["background"]))
-    return SequenceParams(preset=preset.name, dtype=preset.dtype, **values)
+    kept = appearance_select(preset.name, appearance)
+    patterns = tuple(n for n in kept if n in PATTERNS[preset.name])
+    shapes = tuple(n for n in kept if n in SHAPES)
+    return SequenceParams(preset=preset.name, dtype=preset.dtype, **values,
+                          patterns=patterns, pattern_weights=draw_mixture(patterns, rng),
+                          shapes=shapes, shape_weights=draw_mixture(shapes, rng))

@@ -11,10 +11,12 @@ then work on whole frames (Gaussian filters, gradient magnitude, noise), never p
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage as ndi
 
+from ctc.synth.appearance import pattern
 from ctc.synth.motion import FrameCells
 from ctc.synth.presets import SequenceParams
 
@@ -70,14 +72,35 @@ def _interpolation_matrix(n: int, factor: int, size: int) -> np.ndarray:
     return out
 
 
-def rasterise(fc: FrameCells, shape: tuple[int, int], texture: np.ndarray, edge: float = 1.0,
-              dome: float = 0.25) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Instance labels (simulation ids, int64), coverage, brightness-weighted profile and its texture.
+@dataclass
+class Raster:
+    """One frame's cells as arrays: what the modality models render."""
+
+    labels: np.ndarray  # instance labels (simulation ids, int64)
+    coverage: np.ndarray  # sum of the cells' soft masks (0.5 at the mask border)
+    profile: np.ndarray  # brightness-weighted profile of the in-focus cells, interior patterns included
+    textured: np.ndarray  # the profile times the sequence's texture tile
+    defocused: np.ndarray  # profile of the out-of-focus cells (the renderer blurs it more)
+
+
+@dataclass(frozen=True)
+class Textures:
+    """Periodic texture tiles of one sequence: generic grain, fine chromatin speckle, coarse blobs."""
+
+    base: np.ndarray
+    fine: np.ndarray
+    coarse: np.ndarray
+
+
+def rasterise(fc: FrameCells, shape: tuple[int, int], textures: Textures, patterns: tuple[str, ...] = ("smooth",),
+              edge: float = 1.0, dome: float = 0.25) -> Raster:
+    """Instance labels, coverage and brightness profiles of the cells of one frame.
 
     ``coverage`` is the sum of the cells' soft masks (0.5 at the mask border, ``edge`` pixels wide);
-    ``profile`` weights each cell by its ``bright`` and a dome (``1 - dome * d**2`` inside); ``textured`` is the
-    profile times the texture tile sampled in the cell's own rotated frame, so the texture moves and turns
-    with the cell.
+    ``profile`` weights each cell by its ``bright``, a dome (``1 - dome * d**2`` inside) and its interior
+    pattern family (``patterns[fc.pattern]``, :mod:`ctc.synth.appearance`); ``textured`` is the profile times
+    the texture tile sampled in the cell's own rotated frame, so the texture moves and turns with the cell.
+    Out-of-focus cells go to ``defocused`` instead of ``profile``.
     """
     h, w = shape
     labels = np.zeros(shape, np.int64)
@@ -85,6 +108,7 @@ def rasterise(fc: FrameCells, shape: tuple[int, int], texture: np.ndarray, edge:
     coverage = np.zeros(shape, np.float32)
     profile = np.zeros(shape, np.float32)
     textured = np.zeros(shape, np.float32)
+    defocused = np.zeros(shape, np.float32)
     rows = np.arange(h, dtype=np.float32)
     cols = np.arange(w, dtype=np.float32)
     # per-cell scalars as Python floats: numpy scalar arithmetic would dominate the loop
@@ -99,8 +123,10 @@ def rasterise(fc: FrameCells, shape: tuple[int, int], texture: np.ndarray, edge:
     reach_x = (grow * np.hypot(long * ca, fc.b * sa) + 1.0 + edge).tolist()
     cells = zip(fc.ids.tolist(), fc.y.tolist(), fc.x.tolist(), fc.a.tolist(), fc.b.tolist(), fc.angle.tolist(),
                 fc.point.tolist(), fc.tail.tolist(), fc.asym.tolist(), fc.bright.tolist(), fc.tex.tolist(),
-                fc.mitotic.tolist(), harm_cos, harm_sin, reach_y, reach_x)
-    for sid, cy, cx, a, b, angle, point, tail, asym, bright, tex, mitotic, hc, hs, ry, rx in cells:
+                fc.mitotic.tolist(), harm_cos, harm_sin, reach_y, reach_x, fc.pattern.tolist(), fc.look,
+                fc.defocus.tolist())
+    for (sid, cy, cx, a, b, angle, point, tail, asym, bright, tex, mitotic, hc, hs, ry, rx, family, look,
+         blurred) in cells:
         y0, y1 = max(0, math.floor(cy - ry)), min(h, math.ceil(cy + ry) + 1)
         x0, x1 = max(0, math.floor(cx - rx)), min(w, math.ceil(cx + rx) + 1)
         if y0 >= y1 or x0 >= x1:
@@ -142,12 +168,13 @@ def rasterise(fc: FrameCells, shape: tuple[int, int], texture: np.ndarray, edge:
         soft = np.minimum(np.maximum(0.5 + (1.0 - d) * scale, 0.0), 1.0)
         soft = soft * soft * (3.0 - 2.0 * soft)
         coverage[sub] += soft
-        soft *= (1.0 - dome * np.minimum(d, 1.0) ** 2) * shade
         ty = (v + tex[0]).astype(np.int32) & (TEXTURE_SIZE - 1)
         tx = (u + tex[1]).astype(np.int32) & (TEXTURE_SIZE - 1)
-        profile[sub] += soft
-        textured[sub] += soft * texture[ty, tx] * (1.0 + mitotic)
-    return labels, coverage, profile, textured
+        look_pattern = pattern(patterns[family], ua, vb, d, textures.fine[ty, tx], textures.coarse[ty, tx], look)
+        soft *= (1.0 - dome * np.minimum(d, 1.0) ** 2) * shade * (1.0 + look_pattern)
+        (defocused if blurred else profile)[sub] += soft
+        textured[sub] += soft * textures.base[ty, tx] * (1.0 + mitotic)
+    return Raster(labels, coverage, profile, textured, defocused)
 
 
 class Renderer:
@@ -158,13 +185,17 @@ class Renderer:
         self.dome = {"fluo": 0.25, "phc": 0.6, "bf": 0.1}[params.preset]
         self.shape = shape
         self.rng = rng
-        self.texture = make_texture(params.texture_scale, rng)
+        self.textures = Textures(make_texture(params.texture_scale, rng), make_texture(0.7, rng),
+                                 make_texture(max(2.0, params.radius / 4.0), rng))
         coarse = max(1, int(round(max(shape) / 160.0)))
         self.illum = 1.0 + params.illumination * (0.6 * smooth_field(shape, coarse + 1, rng)
                                                   + 0.4 * self._vignette(shape, rng))
         self.mottle = smooth_field(shape, max(2, int(max(shape) / 24)), rng)  # background structure
         self.rings = self._rings(shape, rng) if params.preset == "phc" else np.zeros(shape, np.float32)
-        self.specks = self._specks(shape, rng)
+        self.specks = self._specks(shape, rng) + self._debris(shape, params.debris, rng)
+        self.ramp = params.gradient * self._ramp(shape, rng)
+        self.hot = self._hot_pixels(shape, params.hot_pixels, rng)
+        self.defocus_sigma = float(rng.uniform(1.5, 3.5))
 
     @staticmethod
     def _vignette(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -172,6 +203,14 @@ class Renderer:
         yy, xx = np.ogrid[: shape[0], : shape[1]]
         r2 = ((yy - cy) ** 2 + (xx - cx) ** 2) / float(max(shape) ** 2)
         return (1.0 - 2.0 * r2).clip(-1.0, 1.0).astype(np.float32)
+
+    @staticmethod
+    def _ramp(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+        """A linear ramp from 0 to 1 across the frame in a random direction."""
+        angle = rng.uniform(0.0, 2.0 * np.pi)
+        yy, xx = np.mgrid[: shape[0], : shape[1]].astype(np.float32)
+        ramp = yy * np.float32(np.sin(angle)) + xx * np.float32(np.cos(angle))
+        return ((ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)).astype(np.float32)
 
     @staticmethod
     def _rings(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -193,21 +232,55 @@ class Renderer:
         out[rng.integers(0, shape[0], n), rng.integers(0, shape[1], n)] = rng.uniform(0.5, 2.0, n)
         return ndi.gaussian_filter(out, 0.8) * 6.0
 
-    def render(self, coverage: np.ndarray, profile: np.ndarray, textured: np.ndarray, t: int) -> np.ndarray:
-        """The image of frame ``t`` from the outputs of :func:`rasterise` (dtype of the preset)."""
+    @staticmethod
+    def _debris(shape: tuple[int, int], density: float, rng: np.random.Generator) -> np.ndarray:
+        """Larger unlabelled particles (2-6 px, irregular, as bright as a dim cell): things that are not cells."""
+        seeds = np.zeros(shape, np.float32)
+        n = rng.poisson(density * shape[0] * shape[1] / 100_000.0)
+        for _ in range(n):
+            y, x = rng.integers(0, shape[0]), rng.integers(0, shape[1])
+            length = int(rng.integers(1, 5))
+            dy, dx = rng.integers(-1, 2, length), rng.integers(-1, 2, length)
+            ys = np.clip(y + np.cumsum(dy), 0, shape[0] - 1)
+            xs = np.clip(x + np.cumsum(dx), 0, shape[1] - 1)
+            seeds[ys, xs] = rng.uniform(0.2, 0.8)
+        return ndi.gaussian_filter(seeds, 1.2) * 8.0
+
+    @staticmethod
+    def _hot_pixels(shape: tuple[int, int], per_megapixel: float, rng: np.random.Generator) -> np.ndarray:
+        """Fixed hot pixels (per sequence): strength in units of the cell contrast."""
+        out = np.zeros(shape, np.float32)
+        n = rng.poisson(per_megapixel * shape[0] * shape[1] / 1e6)
+        out[rng.integers(0, shape[0], n), rng.integers(0, shape[1], n)] = rng.uniform(0.5, 4.0, n)
+        return out
+
+    def render(self, raster: Raster, t: int) -> np.ndarray:
+        """The image of frame ``t`` from the output of :func:`rasterise` (dtype of the preset)."""
         model = {"fluo": self._fluo, "phc": self._phc, "bf": self._bf}[self.p.preset]
-        return model(coverage, profile, textured, t)
+        profile = raster.profile
+        if raster.defocused.any():  # out-of-focus cells: wider blur, part of the light spread out
+            profile = profile + 0.8 * ndi.gaussian_filter(raster.defocused, self.defocus_sigma)
+        image = model(raster.coverage, profile, raster.textured, t)
+        return image
+
+    def _speckle(self, signal: np.ndarray) -> np.ndarray:
+        """Multiplicative noise (laser speckle, uneven dye): ``signal * (1 + speckle * N(0, 1))``."""
+        if self.p.speckle <= 0.0:
+            return signal
+        grain = self.rng.standard_normal(self.shape, np.float32)
+        return signal * np.maximum(1.0 + np.float32(self.p.speckle) * grain, 0.0)
 
     def _fluo(self, coverage: np.ndarray, profile: np.ndarray, textured: np.ndarray, t: int) -> np.ndarray:
         p = self.p
         cells = profile + p.texture_contrast * textured
-        haze = 0.04 * wide_blur(profile, 3.0 * p.radius)  # out-of-focus glow
+        haze = (0.04 + p.haze) * wide_blur(profile, 3.0 * p.radius)  # out-of-focus glow
         signal = np.maximum(cells, 0.0) + haze + 0.3 * self.specks
         signal *= self.illum * np.float32(p.contrast * np.exp(-p.bleaching * t))
-        signal = ndi.gaussian_filter(signal, p.blur)
+        signal = self._speckle(ndi.gaussian_filter(signal, p.blur))
+        signal += np.float32(p.contrast) * self.ramp  # autofluorescence gradient of the dish
         photons = self._shot_noise(np.maximum(signal, 0.0) * np.float32(p.gain)) * np.float32(1.0 / p.gain)
         photons += self.rng.standard_normal(self.shape, np.float32) * np.float32(p.contrast / p.snr)
-        photons += np.float32(p.background + 0.5)  # + 0.5: the cast below rounds
+        photons += np.float32(p.background + 0.5) + np.float32(p.contrast) * self.hot  # + 0.5: the cast rounds
         return np.clip(photons, 0.0, 65535.0).astype(np.uint16)
 
     def _shot_noise(self, expected: np.ndarray) -> np.ndarray:
@@ -223,7 +296,8 @@ class Renderer:
         halo = np.clip(ndi.gaussian_filter(coverage, 1.0 + 0.15 * p.radius) - coverage, 0.0, None)
         image = p.contrast * (p.body * body + 3.0 * p.halo * halo + 0.12 * self.rings - 0.1 * self.specks)
         image = p.background * self.illum + image + 0.015 * p.background * self.mottle
-        image = ndi.gaussian_filter(image, p.blur)
+        image += p.contrast * (self.ramp + self.hot)
+        image = self._speckle(ndi.gaussian_filter(image, p.blur))
         image += self.rng.normal(0.0, p.contrast / p.snr, self.shape)
         return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
@@ -235,6 +309,7 @@ class Renderer:
         inner = p.body * (profile + p.texture_contrast * textured)
         image = p.contrast * (inner - p.rim * edge + p.halo * 2.0 * np.clip(halo, 0.0, None) - 0.5 * self.specks)
         image = p.background * (self.illum + 0.005 * self.mottle) + image
-        image = ndi.gaussian_filter(image, p.blur)
+        image += p.contrast * (self.ramp + self.hot)
+        image = self._speckle(ndi.gaussian_filter(image, p.blur))
         image += self.rng.normal(0.0, p.contrast / p.snr, self.shape)
         return np.clip(np.round(image), 0, 65535).astype(np.uint16)

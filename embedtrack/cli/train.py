@@ -5,10 +5,14 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from embedtrack.cli._common import device_option, handle_errors
+
+if TYPE_CHECKING:
+    from embedtrack.model import ArchConfig
 
 
 @click.command("train")
@@ -22,8 +26,12 @@ from embedtrack.cli._common import device_option, handle_errors
               help="Crop pairs per training step (default: the preset's).")
 @device_option
 @click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate (one-cycle).")
-@click.option("--widths", default="16,64,128", show_default=True,
-              help="Network widths of the three stages (the paper's ERFNet: 16,64,128).")
+@click.option("--widths", default=None,
+              help="Network widths of the three stages (default: the paper's ERFNet 16,64,128, or the --init "
+                   "model's).")
+@click.option("--init", "init_model", default=None, metavar="MODEL",
+              help="Fine-tune: start from this model's weights (a bundled name or a model folder); the "
+                   "architecture is the model's.")
 @click.option("--derive-links", is_flag=True,
               help="Data with silver truth but no GT tracking: link ST masks of successive frames by overlap.")
 @click.option("--name", default=None, help="Model name stored in its config (default: the preset name).")
@@ -31,26 +39,41 @@ from embedtrack.cli._common import device_option, handle_errors
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @handle_errors
 def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_per_epoch: int | None,
-            batch_size: int | None, device: str, lr: float, widths: str, derive_links: bool, name: str | None,
-            seed: int, resume: bool) -> None:
+            batch_size: int | None, device: str, lr: float, widths: str | None, init_model: str | None,
+            derive_links: bool, name: str | None, seed: int, resume: bool) -> None:
     """Train EmbedTrack on DATASET_DIR (CTC training layout: 01/, 01_GT/TRA, 01_ST/SEG, 02/, ...).
 
     The first 90 % of each sequence train, the last 10 % validate; the epoch with the best validation IoU is
     kept as config.json + weights.pt in --out, next to checkpoint.pt (for --resume) and train_log.jsonl.
     """
-    from embedtrack.model import ArchConfig
     from embedtrack.presets import get_preset
     from embedtrack.train import TrainOptions, train
 
     get_preset(preset)
-    try:
-        width_tuple = tuple(int(w) for w in widths.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected three integers like 16,64,128, got {widths!r}", param_hint="--widths")
-    arch = ArchConfig(widths=width_tuple)  # type: ignore[arg-type]
+    arch = _architecture(widths, init_model)
     opts = TrainOptions(epochs=epochs, crops_per_epoch=crops_per_epoch, batch_size=batch_size or None, lr=lr,
-                        device=device, seed=seed, derive_links=derive_links, architecture=arch.to_dict(), name=name)
+                        device=device, seed=seed, derive_links=derive_links, architecture=arch.to_dict(), name=name,
+                        init=init_model)
     argv = ["embedtrack", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("embedtrack") else ["embedtrack", "train"]
     summary = train(dataset_dir, preset, out_dir, opts, resume=resume, command=shlex.join(argv))
     click.echo(f"model written to {summary['out']} (best validation IoU {summary['best_val_iou']:.3f}, "
                f"min mask size {summary['min_size']} px)")
+
+
+def _architecture(widths: str | None, init_model: str | None) -> ArchConfig:
+    """The network shape: from --widths, else from the --init model, else the paper's."""
+    from embedtrack.model import ArchConfig
+    from embedtrack.registry import read_config, resolve_model
+
+    arch = ArchConfig.from_dict(read_config(resolve_model(init_model)).architecture) if init_model else ArchConfig()
+    if widths is None:
+        return arch
+    try:
+        width_tuple = tuple(int(w) for w in widths.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected three integers like 16,64,128, got {widths!r}", param_hint="--widths")
+    if init_model and width_tuple != tuple(arch.widths):
+        raise click.BadParameter(f"{widths} differs from the widths of --init {init_model} "
+                                 f"({','.join(map(str, arch.widths))}); leave --widths out to fine-tune",
+                                 param_hint="--widths")
+    return ArchConfig.from_dict({**arch.to_dict(), "widths": width_tuple})

@@ -201,11 +201,12 @@ def test_write_dataset_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     real = synth.generate_sequence
     calls: list[int] = []
 
-    def failing(preset: str, frames: int, size: tuple[int, int], seed: int) -> synth.SynthSequence:
+    def failing(preset: str, frames: int, size: tuple[int, int], seed: int,
+                appearance: tuple[str, ...] | None = None) -> synth.SynthSequence:
         calls.append(seed)
         if len(calls) == 2:
             raise CTCError("planted failure")
-        return real(preset, frames, size, seed)
+        return real(preset, frames, size, seed, appearance)
 
     monkeypatch.setattr(synth, "generate_sequence", failing)
     with pytest.raises(CTCError, match="planted failure"):

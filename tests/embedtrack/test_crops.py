@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from embedtrack.crops import Augment, CropPairs, collate, grid_positions
 from embedtrack.data import TrackedSequence
 from embedtrack.errors import EmbedTrackError
 
-NO_INTENSITY = Augment(p_clahe=0.0, p_blur=0.0, p_gamma=0.0, p_shift=0.5, max_shift=6)
+NO_INTENSITY = Augment.off(p_shift=0.5, max_shift=6)
 
 
 def _moving_cells(frames: int, shape: tuple[int, int]) -> TrackedSequence:
@@ -157,7 +158,8 @@ def test_augmentation_keeps_images_and_labels_aligned() -> None:
 
 def test_intensity_augmentations_keep_shape_and_type() -> None:
     seq = _moving_cells(6, (48, 48))
-    strong = Augment(p_clahe=1.0, p_blur=1.0, p_gamma=1.0, p_shift=1.0)
+    strong = Augment(p_clahe=1.0, p_blur=1.0, p_gamma=1.0, p_shift=1.0, p_contrast=1.0, p_field=1.0, p_texture=1.0,
+                     p_noise=1.0)
     pairs = CropPairs([seq], 48, "train", count=3, augment=strong, seed=0)
     for i in range(3):
         sample = pairs[i]
@@ -187,3 +189,45 @@ def test_links_refer_to_ids_present_in_the_crops() -> None:
     batch = collate([pairs[0], pairs[1]])
     assert batch["image_t"].shape == (2, 1, 32, 32)  # type: ignore[union-attr]
     assert isinstance(batch["links"], list) and len(batch["links"]) == 2
+
+
+# ------------------------------------------------------------------------------ scale, elastic, intensity
+
+
+def test_scale_and_elastic_warp_frames_and_labels_alike() -> None:
+    """One coordinate map for t and t-1, images and labels: static cells stay identical and aligned."""
+    moving = _moving_cells(6, (96, 96))
+    static = TrackedSequence("01", [moving.frames[2]] * 6, [moving.labels[2]] * 6, moving.parents)
+    pairs = CropPairs([static], 64, "train", count=40, augment=Augment.off(p_scale=1.0, p_elastic=1.0), seed=3)
+    warped = 0
+    for i in range(len(pairs)):
+        s = pairs[i]
+        assert torch.equal(s["labels_t"], s["labels_prev"]) and torch.equal(s["image_t"], s["image_prev"])
+        lab, img = s["labels_t"].numpy(), s["image_t"][0].numpy()
+        interior = ndimage.grey_erosion(lab, size=5) == ndimage.grey_dilation(lab, size=5)
+        interior[[0, 1, -2, -1], :] = interior[:, [0, 1, -2, -1]] = False  # the frame's own edge may be near
+        assert np.allclose(img[interior], lab[interior], atol=1e-3)  # the image is the label image, warped
+        warped += not np.isin(np.bincount(lab.ravel(), minlength=8)[1:5], [36 + 15]).all()
+    assert warped > 20  # the cell areas changed: scaling happened
+
+
+def test_scale_range_magnifies_and_shrinks() -> None:
+    seq = _single_cell(4, (128, 128), (56, 56))
+    areas = []
+    for lo, hi in ((1.35, 1.4), (0.7, 0.72)):
+        aug = Augment.off(p_scale=1.0, scale=(lo, hi))
+        pairs = CropPairs([seq], 96, "train", count=10, augment=aug, seed=1)
+        areas.append(np.mean([(pairs[i]["labels_t"] > 0).sum().item() for i in range(len(pairs))]))
+    plain = (seq.labels[1] > 0).sum()
+    assert areas[0] > 1.7 * plain and areas[1] < 0.6 * plain
+
+
+def test_noise_and_texture_differ_between_t_and_t_minus_1_but_the_field_does_not() -> None:
+    seq = _single_cell(4, (64, 64), (20, 20))
+    frames = [np.full((64, 64), 0.5, np.float16)] * 4
+    flat = TrackedSequence("01", frames, seq.labels, seq.parents)
+    field = CropPairs([flat], 64, "train", count=5, augment=Augment.off(p_field=1.0), seed=0)
+    noisy = CropPairs([flat], 64, "train", count=5, augment=Augment.off(p_noise=1.0, max_noise=0.1), seed=0)
+    f, n = field[0], noisy[0]
+    assert torch.equal(f["image_t"], f["image_prev"]) and f["image_t"].std() > 0.01
+    assert not torch.equal(n["image_t"], n["image_prev"])
