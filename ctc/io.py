@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +28,7 @@ import numpy as np
 import tifffile
 
 from ctc.errors import CTCError, CTCFormatError, CTCResultExistsError
+from ctc.fsutil import move_into_place, temp_dir_beside
 from ctc.lineage import Track
 
 logger = logging.getLogger(__name__)
@@ -117,16 +117,6 @@ def to_uint16(labels: np.ndarray, path: str | Path = "<labels>") -> np.ndarray:
     if labels.size and (int(labels.min()) < 0 or int(labels.max()) > 65535):
         raise CTCFormatError(f"{path}: labels range {labels.min()}..{labels.max()} does not fit uint16")
     return labels.astype(np.uint16)
-
-
-def temp_dir_beside(target: Path, tag: str = "tmp") -> Path:
-    """A new hidden folder ``.<name>.<tag>-XXXX`` beside ``target``, with the permissions a plain ``mkdir``
-    would give (``mkdtemp`` makes it private, which the folder would keep once renamed into place)."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{tag}-", dir=target.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)
-    return tmp
 
 
 # ------------------------------------------------------------------------------------------------ sequences
@@ -413,16 +403,10 @@ class ResultWriter:
         return self.target
 
     def _move_into_place(self, tmp: Path) -> None:
-        old: Path | None = None
-        if self.target.exists():
-            if not self.overwrite:
-                raise CTCResultExistsError(f"{self.target}: result folder appeared while writing; not replaced")
-            old = temp_dir_beside(self.target, "old")
-            os.replace(self.target, old / "previous")
-        os.replace(tmp, self.target)
+        if self.target.exists() and not self.overwrite:
+            raise CTCResultExistsError(f"{self.target}: result folder appeared while writing; not replaced")
+        move_into_place(tmp, self.target, overwrite=True)
         self._tmp = None
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
     def abort(self) -> None:
         """Remove the temporary folder; ``target`` is left as it was."""

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from ctc.errors import CTCFormatError
-from ctc.io import temp_dir_beside
+from ctc.fsutil import move_into_place, temp_dir_beside
 from embedtrack import __version__
 from embedtrack.errors import EmbedTrackError
 
@@ -268,13 +268,7 @@ def unpack(zip_path: Path, root: Path, name: str, overwrite: bool = False) -> Pa
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as err:
             raise DownloadError(f"{zip_path}: not a valid zip archive ({err})") from err
         source = _dataset_folder(tmp, name, zip_path)
-        backup = None
-        if target.exists():
-            backup = target.with_name(f".{name}.old-{tmp.name.rsplit('-', 1)[-1]}")
-            target.replace(backup)
-        source.replace(target)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
+        move_into_place(source, target, overwrite=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
