@@ -29,6 +29,7 @@ import tifffile
 
 from ctc.errors import CTCError, CTCFormatError, CTCResultExistsError
 from ctc.fsutil import move_into_place, temp_dir_beside
+from ctc.labels import label_set
 from ctc.lineage import Track
 
 logger = logging.getLogger(__name__)
@@ -365,8 +366,7 @@ class ResultWriter:
             raise CTCFormatError(f"{self.target / name}: mask has shape {labels.shape}, earlier ones {self._shape}")
         if index in self._labels:
             raise CTCError(f"{self.target / name}: frame {index} written twice")
-        present = np.unique(labels)
-        present = present[present != 0]
+        present = label_set(labels)
         if present.size == 0:
             logger.warning("%s: frame %d has no cells; writing an empty mask", self.target, index)
             self.empty_frames.append(index)

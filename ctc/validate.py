@@ -24,6 +24,7 @@ from tqdm import tqdm
 from ctc.errors import CTCFormatError
 from ctc.io import (TRACK_FILE_GT, TRACK_FILE_RES, discover_frames, frame_name, read_tiff, read_track_file,
                     tiff_header)
+from ctc.labels import label_set
 from ctc.lineage import MAX_LABEL, Track
 
 logger = logging.getLogger(__name__)
@@ -54,18 +55,6 @@ class Violation:
 def errors_only(violations: Iterable[Violation]) -> list[Violation]:
     """The violations that make a result invalid."""
     return [v for v in violations if v.severity == ERROR]
-
-
-def present_labels(labels: np.ndarray) -> np.ndarray:
-    """Sorted non-zero labels of a label image (fast path with bincount for small non-negative labels)."""
-    labels = np.asarray(labels)
-    if labels.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    if np.issubdtype(labels.dtype, np.integer) and labels.min() >= 0 and labels.max() < (1 << 22):
-        found = np.flatnonzero(np.bincount(labels.ravel()))
-    else:
-        found = np.unique(labels)
-    return found[found != 0]
 
 
 def _check_tracks(tracks: list[Track], track_file: str) -> list[Violation]:
@@ -200,7 +189,7 @@ def validate_result(res_dir: str | Path) -> list[Violation]:
         elif labels.shape != shape:
             out.append(Violation(index, None, f"{file.name} has shape {labels.shape}, "
                                               f"{files[0].name} has {shape}"))
-        frame_labels[index] = present_labels(labels)
+        frame_labels[index] = label_set(labels)
     if tracks is not None:
         out.extend(check_lineage(frame_labels, tracks, frames=indices, track_file=track_file))
     out.sort(key=lambda v: (v.severity != ERROR, -1 if v.frame is None else v.frame, v.label or 0))
