@@ -30,12 +30,10 @@ import tifffile
 from ctc.errors import CTCError, CTCFormatError, CTCResultExistsError
 from ctc.fsutil import move_into_place, temp_dir_beside
 from ctc.labels import label_set
-from ctc.lineage import Track
+from ctc.lineage import TRACK_FILE_GT, TRACK_FILE_RES, Track
+from ctc.rules import check_lineage, errors_only
 
 logger = logging.getLogger(__name__)
-
-TRACK_FILE_GT = "man_track.txt"
-TRACK_FILE_RES = "res_track.txt"
 
 
 def frame_name(prefix: str, index: int, ndigits: int) -> str:
@@ -317,7 +315,7 @@ class ResultWriter:
 
     Empty frames (no cell at all) are written as they are - an all-zero mask - and a warning is logged; they are
     listed in :attr:`empty_frames`. py-ctcmetrics accepts them, but some versions of the CTC evaluation tools
-    stop on an empty result frame, so :func:`ctc.validate.validate_result` reports them as warnings.
+    stop on an empty result frame, so :func:`ctc.rules.check_lineage` reports them as warnings.
     """
 
     def __init__(self, target: str | Path, ndigits: int, overwrite: bool = False) -> None:
@@ -386,8 +384,6 @@ class ResultWriter:
             if missing:
                 raise CTCError(f"{self.target}: masks for frames {missing[:5]} were not written")
             if validate:
-                from ctc.validate import check_lineage, errors_only  # local: validate imports this module
-
                 problems = errors_only(check_lineage(self._labels, tracks))
                 if problems:
                     shown = "; ".join(str(p) for p in problems[:5])

@@ -17,6 +17,10 @@ from ctc.labels import unique_inverse
 
 logger = logging.getLogger(__name__)
 
+#: Track files of the ground truth (``<SEQ>_GT/TRA``) and of a result (``<SEQ>_RES``).
+TRACK_FILE_GT = "man_track.txt"
+TRACK_FILE_RES = "res_track.txt"
+
 #: Largest track id a uint16 label image can hold.
 MAX_LABEL = 65535
 

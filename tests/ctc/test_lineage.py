@@ -10,7 +10,7 @@ import pytest
 from ctc.errors import CTCError
 from ctc.labels import label_set
 from ctc.lineage import MAX_LABEL, LineageBuilder, Track
-from ctc.validate import check_lineage, errors_only
+from ctc.rules import check_lineage, errors_only
 
 
 def _frame(*labels: int, size: int = 12) -> np.ndarray:
