@@ -29,21 +29,12 @@ from ctc.errors import CTCFormatError
 from ctc.fsutil import move_into_place, temp_dir_beside
 from embedtrack import __version__
 from embedtrack.errors import EmbedTrackError
+from embedtrack.presets import CTC_DATASETS
 
 logger = logging.getLogger(__name__)
 
-#: The nine 2-D CTC datasets EmbedTrack was evaluated on.
-KNOWN_DATASETS: tuple[str, ...] = (
-    "BF-C2DL-HSC",
-    "BF-C2DL-MuSC",
-    "DIC-C2DH-HeLa",
-    "Fluo-C2DL-MSC",
-    "Fluo-N2DH-GOWT1",
-    "Fluo-N2DL-HeLa",
-    "PhC-C2DH-U373",
-    "PhC-C2DL-PSC",
-    "Fluo-N2DH-SIM+",
-)
+#: The nine 2-D CTC datasets EmbedTrack was evaluated on (the CTC rows of the preset table).
+KNOWN_DATASETS: tuple[str, ...] = CTC_DATASETS
 
 #: ``--kind`` -> folder of the CTC download server.
 KINDS: dict[str, str] = {"training": "training-datasets", "challenge": "test-datasets"}
