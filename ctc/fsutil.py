@@ -3,7 +3,6 @@ only when complete, so an interruption never leaves a half-written target, and a
 
 * :func:`atomic_path` / :func:`write_atomic`: one file (any writer that takes a path, or a binary handle).
 * :func:`temp_dir_beside` + :func:`move_into_place`: a folder filled step by step, then renamed into place.
-* :func:`atomic_dir`: the same as a ``with`` block.
 
 Temporary names start with a dot and live in the target's folder (one file system, so the rename is atomic).
 """
@@ -79,17 +78,3 @@ def move_into_place(source: Path, target: Path, overwrite: bool = False) -> None
     finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def atomic_dir(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """A temporary folder beside ``target`` to fill; renamed into place (:func:`move_into_place`) on leaving
-    the block, removed on an exception."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_dir_beside(target)
-    try:
-        yield tmp
-        move_into_place(tmp, target, overwrite)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

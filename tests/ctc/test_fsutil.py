@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ctc.errors import CTCResultExistsError
-from ctc.fsutil import atomic_dir, atomic_path, move_into_place, temp_dir_beside, write_atomic
+from ctc.fsutil import atomic_path, move_into_place, temp_dir_beside, write_atomic
 
 
 class Planted(Exception):
@@ -48,17 +48,14 @@ def test_atomic_path_keeps_suffix_and_plain_permissions(tmp_path: Path) -> None:
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
-def test_atomic_dir_replaces_a_folder_only_when_complete(tmp_path: Path) -> None:
+def test_move_into_place_replaces_a_folder_and_leaves_nothing_else(tmp_path: Path) -> None:
     target = tmp_path / "out"
-    with atomic_dir(target) as tmp:
-        (tmp / "a.txt").write_text("a")
-    with pytest.raises(Planted), atomic_dir(target, overwrite=True) as tmp:
-        (tmp / "b.txt").write_text("b")
-        raise Planted
-    assert sorted(os.listdir(tmp_path)) == ["out"]
-    assert os.listdir(target) == ["a.txt"]
-    with atomic_dir(target, overwrite=True) as tmp:
-        (tmp / "b.txt").write_text("b")
+    target.mkdir()
+    (target / "a.txt").write_text("a")
+    source = temp_dir_beside(target)
+    assert source.parent == tmp_path and source.name.startswith(".out.tmp-")
+    (source / "b.txt").write_text("b")
+    move_into_place(source, target, overwrite=True)
     assert os.listdir(target) == ["b.txt"]
     assert os.listdir(tmp_path) == ["out"]
 
@@ -72,3 +69,22 @@ def test_move_into_place_refuses_an_existing_target_without_overwrite(tmp_path: 
         move_into_place(source, target)
     assert (target / "keep.txt").read_text() == "mine"
     assert source.is_dir()
+
+
+def test_failed_swap_puts_the_old_folder_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "keep.txt").write_text("mine")
+    source = temp_dir_beside(target)
+    real = os.replace
+
+    def failing(src: object, dst: object) -> None:
+        if Path(str(src)) == source:
+            raise OSError("planted")
+        real(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(OSError, match="planted"):
+        move_into_place(source, target, overwrite=True)
+    assert (target / "keep.txt").read_text() == "mine"
+    assert sorted(os.listdir(tmp_path)) == sorted(["out", source.name])
