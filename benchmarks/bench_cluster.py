@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from ctc.labels import label_set
+from ctc.labels import label_set, unique_inverse
 from ctc.overlap import overlaps
 from embedtrack.cluster import ClusterParams, cluster
 
@@ -44,8 +44,7 @@ def compose(mask: np.ndarray, size: int = SIZE) -> np.ndarray:
         extra = np.flipud(crop[-missing:])
         extra = np.where(extra > 0, extra + int(crop.max()), 0)
         crop = np.concatenate([crop, extra], axis=0)
-    _, dense = np.unique(crop, return_inverse=True)
-    return dense.reshape(crop.shape)  # 0 stays 0 because background is present
+    return unique_inverse(crop)[1]  # 0 stays 0 because background is present
 
 
 def perfect_predictions(
