@@ -43,6 +43,7 @@ from tqdm import tqdm
 from ctc.errors import CTCError
 from ctc.io import ResultWriter, open_sequence
 from ctc.lineage import LineageBuilder
+from ctc.overlap import best_match, overlaps
 
 logger = logging.getLogger("baseline")
 
@@ -159,24 +160,17 @@ def segment(image: np.ndarray, mode: str, params: BaselineParams, min_distance: 
 
 def link_overlap(labels_t: np.ndarray, labels_prev: np.ndarray, min_iou: float) -> dict[int, int]:
     """``{label at t: label at t-1}`` by maximal IoU; divisions for two claimants (see the module docstring)."""
-    n_t, n_p = int(labels_t.max()) + 1, int(labels_prev.max()) + 1
-    if n_t == 1 or n_p == 1:
-        return {}
-    inter = np.bincount(labels_t.ravel().astype(np.int64) * n_p + labels_prev.ravel(), minlength=n_t * n_p)
-    inter = inter.reshape(n_t, n_p).astype(np.float64)
-    area_t, area_p = inter.sum(1), inter.sum(0)
-    iou = inter / np.maximum(area_t[:, None] + area_p[None, :] - inter, 1)
-    iou[0, :] = 0
-    iou[:, 0] = 0
-    best = iou.argmax(1)
-    best_iou = iou[np.arange(n_t), best]
+    table = overlaps(labels_t, labels_prev)
+    iou = table.iou()
+    score = dict(zip(zip(table.a.tolist(), table.b.tolist()), iou.tolist()))
     claims: dict[int, list[int]] = {}
-    for child in np.flatnonzero(best_iou >= min_iou):
-        claims.setdefault(int(best[child]), []).append(int(child))
+    for child, parent in sorted(best_match(table.a, table.b, iou).items()):
+        if score[(child, parent)] >= min_iou:
+            claims.setdefault(parent, []).append(child)
     links: dict[int, int] = {}
     for parent, kids in claims.items():
         if len(kids) > 2:
-            kids = [max(kids, key=lambda k: best_iou[k])]
+            kids = [max(kids, key=lambda k: score[(k, parent)])]
         for kid in kids:
             links[kid] = parent
     return links

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from ctc.labels import label_set, unique_inverse
+from ctc.overlap import overlaps
 from embedtrack.cluster import ClusterParams, cluster
 
 DEFAULT_DATA = Path("/work/shared/data/ctc/Fluo-N2DL-HeLa/02_ERR_SEG")
@@ -42,8 +44,7 @@ def compose(mask: np.ndarray, size: int = SIZE) -> np.ndarray:
         extra = np.flipud(crop[-missing:])
         extra = np.where(extra > 0, extra + int(crop.max()), 0)
         crop = np.concatenate([crop, extra], axis=0)
-    _, dense = np.unique(crop, return_inverse=True)
-    return dense.reshape(crop.shape)  # 0 stays 0 because background is present
+    return unique_inverse(crop)[1]  # 0 stays 0 because background is present
 
 
 def perfect_predictions(
@@ -78,16 +79,9 @@ def perfect_predictions(
 
 def matched(gt: np.ndarray, pred: np.ndarray) -> tuple[int, int, int]:
     """(objects present, predicted instances, ground-truth objects matched by a prediction with IoU > 0.5)."""
-    n_gt = int(gt.max()) + 1
-    n_pr = int(pred.max()) + 1
-    inter = np.bincount(gt.reshape(-1).astype(np.int64) * n_pr + pred.reshape(-1), minlength=n_gt * n_pr)
-    inter = inter.reshape(n_gt, n_pr)
-    area_gt = inter.sum(1)
-    area_pr = inter.sum(0)
-    iou = inter / (area_gt[:, None] + area_pr[None, :] - inter).clip(min=1)
-    iou = iou[1:, 1:]
-    present = int((area_gt[1:] > 0).sum())
-    return present, int((area_pr[1:] > 0).sum()), int((iou > 0.5).any(axis=1).sum())
+    table = overlaps(gt, pred)
+    hits = np.unique(table.a[table.iou() > 0.5])
+    return len(label_set(gt)), len(label_set(pred)), len(hits)
 
 
 def main(argv: list[str] | None = None) -> int:

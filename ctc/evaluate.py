@@ -19,7 +19,8 @@ from typing import Iterable
 
 from ctc.errors import CTCError, CTCFormatError
 from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, discover_frames
-from ctc.validate import errors_only, validate_result
+from ctc.rules import errors_only
+from ctc.validate import validate_result
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -29,12 +28,12 @@ import numpy as np
 import tifffile
 
 from ctc.errors import CTCError, CTCFormatError, CTCResultExistsError
-from ctc.lineage import Track
+from ctc.fsutil import move_into_place, temp_dir_beside
+from ctc.labels import label_set
+from ctc.lineage import TRACK_FILE_GT, TRACK_FILE_RES, Track
+from ctc.rules import check_lineage, errors_only
 
 logger = logging.getLogger(__name__)
-
-TRACK_FILE_GT = "man_track.txt"
-TRACK_FILE_RES = "res_track.txt"
 
 
 def frame_name(prefix: str, index: int, ndigits: int) -> str:
@@ -117,16 +116,6 @@ def to_uint16(labels: np.ndarray, path: str | Path = "<labels>") -> np.ndarray:
     if labels.size and (int(labels.min()) < 0 or int(labels.max()) > 65535):
         raise CTCFormatError(f"{path}: labels range {labels.min()}..{labels.max()} does not fit uint16")
     return labels.astype(np.uint16)
-
-
-def temp_dir_beside(target: Path, tag: str = "tmp") -> Path:
-    """A new hidden folder ``.<name>.<tag>-XXXX`` beside ``target``, with the permissions a plain ``mkdir``
-    would give (``mkdtemp`` makes it private, which the folder would keep once renamed into place)."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{tag}-", dir=target.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)
-    return tmp
 
 
 # ------------------------------------------------------------------------------------------------ sequences
@@ -326,7 +315,7 @@ class ResultWriter:
 
     Empty frames (no cell at all) are written as they are - an all-zero mask - and a warning is logged; they are
     listed in :attr:`empty_frames`. py-ctcmetrics accepts them, but some versions of the CTC evaluation tools
-    stop on an empty result frame, so :func:`ctc.validate.validate_result` reports them as warnings.
+    stop on an empty result frame, so :func:`ctc.rules.check_lineage` reports them as warnings.
     """
 
     def __init__(self, target: str | Path, ndigits: int, overwrite: bool = False) -> None:
@@ -375,8 +364,7 @@ class ResultWriter:
             raise CTCFormatError(f"{self.target / name}: mask has shape {labels.shape}, earlier ones {self._shape}")
         if index in self._labels:
             raise CTCError(f"{self.target / name}: frame {index} written twice")
-        present = np.unique(labels)
-        present = present[present != 0]
+        present = label_set(labels)
         if present.size == 0:
             logger.warning("%s: frame %d has no cells; writing an empty mask", self.target, index)
             self.empty_frames.append(index)
@@ -396,8 +384,6 @@ class ResultWriter:
             if missing:
                 raise CTCError(f"{self.target}: masks for frames {missing[:5]} were not written")
             if validate:
-                from ctc.validate import check_lineage, errors_only  # local: validate imports this module
-
                 problems = errors_only(check_lineage(self._labels, tracks))
                 if problems:
                     shown = "; ".join(str(p) for p in problems[:5])
@@ -413,16 +399,10 @@ class ResultWriter:
         return self.target
 
     def _move_into_place(self, tmp: Path) -> None:
-        old: Path | None = None
-        if self.target.exists():
-            if not self.overwrite:
-                raise CTCResultExistsError(f"{self.target}: result folder appeared while writing; not replaced")
-            old = temp_dir_beside(self.target, "old")
-            os.replace(self.target, old / "previous")
-        os.replace(tmp, self.target)
+        if self.target.exists() and not self.overwrite:
+            raise CTCResultExistsError(f"{self.target}: result folder appeared while writing; not replaced")
+        move_into_place(tmp, self.target, overwrite=True)
         self._tmp = None
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
     def abort(self) -> None:
         """Remove the temporary folder; ``target`` is left as it was."""

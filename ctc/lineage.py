@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 
 from ctc.errors import CTCError
+from ctc.labels import unique_inverse
 
 logger = logging.getLogger(__name__)
+
+#: Track files of the ground truth (``<SEQ>_GT/TRA``) and of a result (``<SEQ>_RES``).
+TRACK_FILE_GT = "man_track.txt"
+TRACK_FILE_RES = "res_track.txt"
 
 #: Largest track id a uint16 label image can hold.
 MAX_LABEL = 65535
@@ -31,20 +36,6 @@ class Track:
 
     def __str__(self) -> str:
         return f"{self.label} {self.begin} {self.end} {self.parent}"
-
-
-def _unique(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct values of an integer label image and, per pixel, the index of its value.
-
-    Uses a bincount look-up for ordinary label ranges (several times faster than ``np.unique`` on big frames).
-    """
-    if labels.size and labels.min() >= 0 and labels.max() < (1 << 22):
-        values = np.flatnonzero(np.bincount(labels.ravel()))
-        index = np.zeros(int(values[-1]) + 1, dtype=np.intp)
-        index[values] = np.arange(values.size)
-        return values, index[labels]
-    values, inverse = np.unique(labels, return_inverse=True)
-    return values, inverse.reshape(labels.shape)
 
 
 class LineageBuilder:
@@ -90,7 +81,7 @@ class LineageBuilder:
             raise CTCError(f"frame {t}: expected a 2-D integer label image, got {labels.dtype} {labels.shape}")
         if self._last_t is not None and t != self._last_t + 1:
             raise CTCError(f"frame {t}: frames must be added in order, the previous one was {self._last_t}")
-        local, inverse = _unique(labels)
+        local, inverse = unique_inverse(labels)
         present = [int(v) for v in local if v != 0]
         if local.size and local[0] < 0:
             raise CTCError(f"frame {t}: negative labels in the label image")
@@ -121,80 +112,3 @@ class LineageBuilder:
     def tracks(self) -> list[Track]:
         """All tracks so far, sorted by label."""
         return [Track(k, self._begin[k], self._end[k], self._parent[k]) for k in sorted(self._begin)]
-
-
-# ------------------------------------------------------------------------------------------------- repair
-
-
-def _runs(frames: list[int]) -> list[tuple[int, int]]:
-    """Split sorted frame numbers into runs of consecutive frames ``(first, last)``."""
-    runs: list[tuple[int, int]] = []
-    for f in frames:
-        if runs and f == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], f)
-        else:
-            runs.append((f, f))
-    return runs
-
-
-def repair_plan(frame_labels: Mapping[int, Iterable[int]], tracks: Iterable[Track]
-                ) -> tuple[dict[int, dict[int, int]], list[Track]]:
-    """Plan the repair of a result into a CTC-valid one, from the labels present in each frame.
-
-    ``frame_labels`` maps frame number -> labels present (0 ignored); ``tracks`` are the declared tracks. The masks
-    are the truth: each label's track is where its pixels are. A label whose frames have gaps is split into one
-    track per consecutive run, each later piece having the earlier as parent. A piece's declared parent is kept
-    when the parent still exists and (its last piece before the child) ends before the child begins, else
-    cleared. Declared tracks that no mask contains are dropped (their children lose the parent), labels in the
-    masks that were never declared become tracks without parent. The result is relabelled densely 1..N in order
-    of (begin, old label).
-
-    Returns ``(mapping, tracks)``: ``mapping[frame][old label] = new label`` and the new tracks.
-    """
-    declared = {t.label: t for t in tracks}
-    presence: dict[int, list[int]] = {}
-    for frame in sorted(frame_labels):
-        for label in frame_labels[frame]:
-            if int(label) != 0:
-                presence.setdefault(int(label), []).append(int(frame))
-    dropped = sorted(set(declared) - set(presence))
-    if dropped:
-        logger.warning("dropping %d declared track(s) without any mask: %s", len(dropped), dropped[:10])
-    pieces = {label: _runs(frames) for label, frames in presence.items()}
-    order = sorted(((runs[k][0], label, k) for label, runs in pieces.items() for k in range(len(runs))))
-    if len(order) > MAX_LABEL:
-        raise CTCError(f"repair needs {len(order)} tracks; CTC uint16 label images hold at most {MAX_LABEL}")
-    new_id = {(label, k): i + 1 for i, (_, label, k) in enumerate(order)}
-    new_tracks: list[Track] = []
-    mapping: dict[int, dict[int, int]] = {int(f): {} for f in frame_labels}
-    for begin, label, k in order:
-        first, last = pieces[label][k]
-        parent = 0
-        if k > 0:
-            parent = new_id[(label, k - 1)]
-        elif label in declared and declared[label].parent in pieces:
-            before = [j for j, run in enumerate(pieces[declared[label].parent]) if run[1] < first]
-            if before:
-                parent = new_id[(declared[label].parent, before[-1])]
-        new_tracks.append(Track(new_id[(label, k)], first, last, parent))
-        for frame in range(first, last + 1):
-            mapping[frame][label] = new_id[(label, k)]
-    return mapping, new_tracks
-
-
-def relabel(labels: np.ndarray, mapping: Mapping[int, int]) -> np.ndarray:
-    """Apply ``{old: new}`` to a label image (uint16 out); labels not in ``mapping`` become background."""
-    values, inverse = _unique(np.asarray(labels))
-    lut = np.array([mapping.get(int(v), 0) for v in values], dtype=np.uint16)
-    return lut[inverse]
-
-
-def repair(masks: Sequence[np.ndarray], tracks: Iterable[Track], first_frame: int = 0
-           ) -> tuple[list[np.ndarray], list[Track]]:
-    """Repair in-memory masks (frame ``first_frame + i`` at position ``i``) and tracks; see :func:`repair_plan`.
-
-    For long sequences use :func:`repair_plan` on the per-frame label sets and :func:`relabel` frame by frame.
-    """
-    frame_labels = {first_frame + i: np.unique(m) for i, m in enumerate(masks)}
-    mapping, new_tracks = repair_plan(frame_labels, tracks)
-    return [relabel(m, mapping[first_frame + i]) for i, m in enumerate(masks)], new_tracks

@@ -8,8 +8,9 @@
 
 Masks and identities come from, in order of preference:
 
-1. ``<SEQ>_ST/SEG`` masks with identities from the ``<SEQ>_GT/TRA`` markers (as in the paper): each ST segment is
-   named after the tracking marker it covers; segments covering no marker or several are left out.
+1. ``<SEQ>_ST/SEG`` masks with identities from the ``<SEQ>_GT/TRA`` markers (as in the paper), named by the
+   rule the training labels use (:func:`ctc.overlap.name_by_markers`): a segment takes the id of the single
+   marker it covers; segments covering no marker or several, or sharing their marker, are left out.
 2. ``<SEQ>_ST/SEG`` alone: ST labels are not consistent over time, so cells are followed by maximal overlap - a
    segment at t and one at t+1 are the same cell when each is the other's largest intersection. A cell that moved
    completely off its previous footprint has no intersection and is not counted, so for very fast cells this
@@ -30,6 +31,8 @@ from tqdm import tqdm
 
 from ctc.errors import CTCFormatError
 from ctc.io import Sequence, SequencePaths, find_sequences, open_segmentation, open_tracking_gt
+from ctc.labels import label_set
+from ctc.overlap import mutual_best, name_by_markers, overlaps
 
 logger = logging.getLogger(__name__)
 
@@ -49,64 +52,20 @@ class SequenceStats:
     overlap_median: float
 
 
-def intersections(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sparse intersection table of two label images: ``(labels in a, labels in b, pixel counts)``,
-    one entry per pair of non-zero labels that share at least one pixel."""
-    a = np.asarray(a, dtype=np.int64).ravel()
-    b = np.asarray(b, dtype=np.int64).ravel()
-    both = (a > 0) & (b > 0)
-    pairs, counts = np.unique(a[both] * (int(b.max(initial=0)) + 1) + b[both], return_counts=True)
-    width = int(b.max(initial=0)) + 1
-    return pairs // width, pairs % width, counts
-
-
-def areas(labels: np.ndarray) -> dict[int, int]:
-    """Pixel count of each non-zero label."""
-    values, counts = np.unique(labels[labels > 0], return_counts=True)
-    return {int(v): int(c) for v, c in zip(values, counts)}
-
-
 def overlaps_same_label(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
     """Overlap (intersection / smaller area) of each label present in both frames with itself;
     labels keep their identity over time. A label that moved off its footprint gets 0."""
-    area_p, area_c = areas(prev), areas(cur)
-    la, lb, counts = intersections(prev, cur)
-    inter = {int(x): int(c) for x, y, c in zip(la, lb, counts) if x == y}
-    common = sorted(set(area_p) & set(area_c))
-    return np.array([inter.get(k, 0) / min(area_p[k], area_c[k]) for k in common], dtype=float)
+    table = overlaps(prev, cur)
+    inter = {x: c for x, y, c in zip(table.a.tolist(), table.b.tolist(), table.pixels.tolist()) if x == y}
+    common = np.intersect1d(label_set(prev), label_set(cur)).tolist()
+    return np.array([inter.get(k, 0) / min(table.area_a[k], table.area_b[k]) for k in common], dtype=float)
 
 
 def overlaps_best_match(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
     """Overlap of segments matched by mutual maximal intersection (labels without identity over time)."""
-    area_p, area_c = areas(prev), areas(cur)
-    la, lb, counts = intersections(prev, cur)
-    best_p: dict[int, tuple[int, int]] = {}
-    best_c: dict[int, tuple[int, int]] = {}
-    for x, y, c in zip(la.tolist(), lb.tolist(), counts.tolist()):
-        if c > best_p.get(x, (0, 0))[1]:
-            best_p[x] = (y, c)
-        if c > best_c.get(y, (0, 0))[1]:
-            best_c[y] = (x, c)
-    out = [c / min(area_p[x], area_c[y]) for x, (y, c) in best_p.items() if best_c[y][0] == x]
-    return np.array(sorted(out), dtype=float)
-
-
-def name_by_markers(segments: np.ndarray, markers: np.ndarray) -> np.ndarray:
-    """Relabel ``segments`` with the id of the tracking marker each covers (most marker pixels); segments
-    covering no marker, and segments claimed by several markers, become background."""
-    seg_l, mark_l, counts = intersections(segments, markers)
-    best: dict[int, tuple[int, int]] = {}
-    for s, m, c in zip(seg_l.tolist(), mark_l.tolist(), counts.tolist()):
-        if c > best.get(m, (0, 0))[1]:
-            best[m] = (s, c)
-    owners: dict[int, list[int]] = {}
-    for m, (s, _) in best.items():
-        owners.setdefault(s, []).append(m)
-    lut = np.zeros(int(segments.max(initial=0)) + 1, dtype=np.int64)
-    for s, ms in owners.items():
-        if len(ms) == 1:
-            lut[s] = ms[0]
-    return lut[segments]
+    table = overlaps(prev, cur)
+    fraction = dict(zip(zip(table.a.tolist(), table.b.tolist()), table.of_smaller().tolist()))
+    return np.array(sorted(fraction[(x, y)] for x, y, _ in mutual_best(table, table.pixels)), dtype=float)
 
 
 def _frames(st: Sequence | None, tra: Sequence | None) -> Iterator[tuple[int, np.ndarray]]:
@@ -115,7 +74,7 @@ def _frames(st: Sequence | None, tra: Sequence | None) -> Iterator[tuple[int, np
         in_tra = set(tra.indices)
         for index in st.indices:
             if index in in_tra:
-                yield index, name_by_markers(st.read_index(index), tra.read_index(index))
+                yield index, name_by_markers(st.read_index(index), tra.read_index(index))[0]
     else:
         seq = st if st is not None else tra
         assert seq is not None
@@ -133,7 +92,7 @@ def sequence_stats(paths: SequencePaths) -> SequenceStats | None:
     source = "ST+GT/TRA" if st is not None and tra is not None else ("ST" if st is not None else "GT/TRA")
     last = st if st is not None else tra
     assert last is not None
-    cells_last = int(np.count_nonzero(np.unique(last.read(len(last) - 1))))
+    cells_last = len(label_set(last.read(len(last) - 1)))
     pair_fn = overlaps_best_match if source == "ST" else overlaps_same_label
     values: list[np.ndarray] = []
     prev: tuple[int, np.ndarray] | None = None

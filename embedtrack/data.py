@@ -27,7 +27,9 @@ import numpy as np
 from ctc.errors import CTCFormatError
 from ctc.io import (TRACK_FILE_GT, SequencePaths, find_sequences, frame_name, open_segmentation, open_sequence,
                     open_tracking_gt, write_tiff, write_track_file)
+from ctc.labels import label_set
 from ctc.lineage import Track
+from ctc.overlap import mutual_best, name_by_markers, overlaps
 from embedtrack.errors import EmbedTrackError
 from embedtrack.presets import Preset
 
@@ -114,14 +116,14 @@ def load_sequence(paths: SequencePaths, preset: Preset, derive_links: bool = Fal
         parents = {t.label: t.parent for t in tracks}
         if preset.labels == "gt":
             labels = [m.astype(np.uint16) for m in markers]
-            report.kept = sum(len(np.unique(m)) - 1 for m in labels)
+            report.kept = sum(len(label_set(m)) for m in labels)
         else:
             st = open_segmentation(paths.st_seg)
             _check_indices(raw.indices, st.indices, paths.st_seg)
             labels = []
             for st_mask, marker in zip(st, markers):
-                lab, kept, dropped = st_with_track_ids(st_mask, marker)
-                labels.append(lab)
+                lab, kept, dropped = name_by_markers(st_mask, marker)
+                labels.append(lab.astype(np.uint16))
                 report.kept += kept
                 report.dropped += dropped
     else:
@@ -129,7 +131,7 @@ def load_sequence(paths: SequencePaths, preset: Preset, derive_links: bool = Fal
         _check_indices(raw.indices, st.indices, paths.st_seg)
         labels = link_by_overlap([m for m in st])
         parents = {}
-        report.kept = sum(len(np.unique(m)) - 1 for m in labels)
+        report.kept = sum(len(label_set(m)) for m in labels)
         report.derived_links = True
     report.links = count_links(labels)
     return TrackedSequence(paths.name, frames, labels, parents, report)
@@ -137,7 +139,7 @@ def load_sequence(paths: SequencePaths, preset: Preset, derive_links: bool = Fal
 
 def count_links(labels: list[np.ndarray]) -> int:
     """Number of (cell, frame) pairs whose id is also present in the previous frame."""
-    ids = [set(np.unique(lab).tolist()) - {0} for lab in labels]
+    ids = [set(label_set(lab).tolist()) for lab in labels]
     return sum(len(a & b) for a, b in zip(ids[1:], ids[:-1]))
 
 
@@ -147,23 +149,6 @@ def _check_indices(raw: list[int], other: list[int], folder: Path) -> None:
         raise CTCFormatError(f"{folder}: needs one mask per raw frame; missing frame numbers {missing}")
 
 
-def st_with_track_ids(st_mask: np.ndarray, markers: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Give each ST mask the id of the single TRA marker it covers; drop the others. Returns (labels, kept, dropped)."""
-    st_ids, st_inv = np.unique(st_mask, return_inverse=True)
-    both = (st_mask > 0) & (markers > 0)
-    pairs = np.unique(np.stack([st_mask[both], markers[both]]), axis=1)  # distinct (st id, marker id)
-    st_of_pair, marker_of_pair = pairs[0], pairs[1]
-    n_markers = np.bincount(st_of_pair, minlength=int(st_ids.max()) + 1)
-    n_claims = np.bincount(marker_of_pair, minlength=int(markers.max()) + 1)
-    good = (n_markers[st_of_pair] == 1) & (n_claims[marker_of_pair] == 1)
-    lut = np.zeros(int(st_ids.max()) + 1, dtype=np.uint16)
-    lut[st_of_pair[good]] = marker_of_pair[good]
-    out = lut[st_mask]
-    n_st = int((st_ids > 0).sum())
-    kept = int(good.sum())
-    return out.astype(np.uint16), kept, n_st - kept
-
-
 def link_by_overlap(masks: list[np.ndarray], min_overlap: float = 0.5) -> list[np.ndarray]:
     """Relabel per-frame masks with track ids by mutual best overlap between successive frames."""
     out: list[np.ndarray] = []
@@ -171,21 +156,12 @@ def link_by_overlap(masks: list[np.ndarray], min_overlap: float = 0.5) -> list[n
     prev: np.ndarray | None = None
     for mask in masks:
         mask = mask.astype(np.int64)
-        ids = np.unique(mask)
-        ids = ids[ids > 0]
-        lut = np.zeros(int(mask.max()) + 1, dtype=np.int64)
+        ids = label_set(mask)
+        lut = np.zeros(int(mask.max(initial=0)) + 1, dtype=np.int64)
         if prev is not None and len(ids):
-            both = (mask > 0) & (prev > 0)
-            cur_l, prev_l = mask[both], prev[both]
-            pairs, counts = np.unique(np.stack([cur_l, prev_l]), axis=1, return_counts=True)
-            area_cur = np.bincount(mask.ravel())
-            area_prev = np.bincount(prev.ravel())
-            overlap = counts / np.minimum(area_cur[pairs[0]], area_prev[pairs[1]])
-            score = {(int(c), int(p)): float(o) for c, p, o in zip(pairs[0], pairs[1], overlap)}
-            best_prev = _best(pairs[0], pairs[1], overlap)
-            best_cur = _best(pairs[1], pairs[0], overlap)
-            for c, p in best_prev.items():
-                if best_cur.get(p) == c and score[(c, p)] >= min_overlap:
+            table = overlaps(mask, prev)
+            for c, p, score in mutual_best(table, table.of_smaller()):
+                if score >= min_overlap:
                     lut[c] = p
         for c in ids:
             if lut[c] == 0:
@@ -211,19 +187,11 @@ def write_linked_gt(masks: list[np.ndarray], indices: list[int], ndigits: int, g
     for index, mask, tracked in zip(indices, masks, link_by_overlap(masks)):
         write_tiff(gt_dir / "SEG" / frame_name("man_seg", index, ndigits), mask)
         write_tiff(gt_dir / "TRA" / frame_name("man_track", index, ndigits), tracked)
-        for label in np.unique(tracked)[1:].tolist():
+        for label in label_set(tracked).tolist():
             spans.setdefault(label, []).append(index)
     write_track_file(gt_dir / "TRA" / TRACK_FILE_GT,
                      [Track(k, min(v), max(v), 0) for k, v in sorted(spans.items())])
     return gt_dir
-
-
-def _best(keys: np.ndarray, values: np.ndarray, score: np.ndarray) -> dict[int, int]:
-    order = np.argsort(-score, kind="stable")
-    best: dict[int, int] = {}
-    for k, v in zip(keys[order], values[order]):
-        best.setdefault(int(k), int(v))
-    return best
 
 
 def mask_areas(sequences: list[TrackedSequence]) -> np.ndarray:
@@ -243,10 +211,9 @@ def min_mask_size(sequences: list[TrackedSequence]) -> int:
 
 def links_for(labels_t: np.ndarray, labels_prev: np.ndarray, parents: dict[int, int]) -> np.ndarray:
     """Rows (id at t, id at t-1) for cells at t whose own track or mother is present at t-1. [K, 2] int64."""
-    ids_t = np.unique(labels_t)
-    ids_p = set(np.unique(labels_prev).tolist()) - {0}
+    ids_p = set(label_set(labels_prev).tolist())
     rows = []
-    for i in ids_t[ids_t > 0].tolist():
+    for i in label_set(labels_t).tolist():
         if i in ids_p:
             rows.append((i, i))
         elif parents.get(i, 0) in ids_p:

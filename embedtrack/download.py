@@ -26,24 +26,15 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from ctc.errors import CTCFormatError
-from ctc.io import temp_dir_beside
+from ctc.fsutil import move_into_place, temp_dir_beside
 from embedtrack import __version__
 from embedtrack.errors import EmbedTrackError
+from embedtrack.presets import CTC_DATASETS
 
 logger = logging.getLogger(__name__)
 
-#: The nine 2-D CTC datasets EmbedTrack was evaluated on.
-KNOWN_DATASETS: tuple[str, ...] = (
-    "BF-C2DL-HSC",
-    "BF-C2DL-MuSC",
-    "DIC-C2DH-HeLa",
-    "Fluo-C2DL-MSC",
-    "Fluo-N2DH-GOWT1",
-    "Fluo-N2DL-HeLa",
-    "PhC-C2DH-U373",
-    "PhC-C2DL-PSC",
-    "Fluo-N2DH-SIM+",
-)
+#: The nine 2-D CTC datasets EmbedTrack was evaluated on (the CTC rows of the preset table).
+KNOWN_DATASETS: tuple[str, ...] = CTC_DATASETS
 
 #: ``--kind`` -> folder of the CTC download server.
 KINDS: dict[str, str] = {"training": "training-datasets", "challenge": "test-datasets"}
@@ -268,13 +259,7 @@ def unpack(zip_path: Path, root: Path, name: str, overwrite: bool = False) -> Pa
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as err:
             raise DownloadError(f"{zip_path}: not a valid zip archive ({err})") from err
         source = _dataset_folder(tmp, name, zip_path)
-        backup = None
-        if target.exists():
-            backup = target.with_name(f".{name}.old-{tmp.name.rsplit('-', 1)[-1]}")
-            target.replace(backup)
-        source.replace(target)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
+        move_into_place(source, target, overwrite=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

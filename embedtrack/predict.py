@@ -97,9 +97,6 @@ class Predictor:
         self._prev_features: list[torch.Tensor] | None = None
         self._prev_shape: tuple[int, int] | None = None
 
-    def reset(self) -> None:
-        self._prev_features, self._prev_shape = None, None
-
     def _layout(self, shape: tuple[int, int]) -> tuple[tuple[int, int], list[tuple[int, int]], int]:
         """(padded shape, tile origins, tile size) for a frame shape."""
         h, w = shape

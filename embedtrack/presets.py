@@ -20,13 +20,11 @@ from embedtrack.errors import ConfigError
 @dataclass(frozen=True)
 class Preset:
     name: str
-    modality: str
     labels: str = "st"
     crop_size: int = 256
     batch_size: int = 8
     max_shift: int = 12
     fov_border: int = 0
-    synthetic: str | None = None  # ctc.synth preset that imitates this data, if any
 
     @property
     def coord_scale(self) -> float:
@@ -35,19 +33,19 @@ class Preset:
 
 
 _TABLE: tuple[Preset, ...] = (
-    #      name               modality        labels crop  batch shift
-    Preset("BF-C2DL-HSC", "brightfield", "st", 256, 8, 40, synthetic="bf"),
-    Preset("BF-C2DL-MuSC", "brightfield", "st", 256, 8, 40, synthetic="bf"),
-    Preset("DIC-C2DH-HeLa", "dic", "st", 256, 8, 16),
-    Preset("Fluo-C2DL-MSC", "fluorescence", "st", 512, 4, 24),
-    Preset("Fluo-N2DH-GOWT1", "fluorescence", "st", 256, 8, 12, synthetic="fluo"),
-    Preset("Fluo-N2DL-HeLa", "fluorescence", "st", 256, 8, 12, synthetic="fluo"),
-    Preset("PhC-C2DH-U373", "phase contrast", "st", 256, 8, 12, synthetic="phc"),
-    Preset("PhC-C2DL-PSC", "phase contrast", "st", 256, 8, 8, synthetic="phc"),
-    Preset("Fluo-N2DH-SIM+", "fluorescence", "gt", 256, 8, 12, synthetic="fluo"),
-    Preset("synth-fluo", "fluorescence", "gt", 256, 8, 12, synthetic="fluo"),
-    Preset("synth-phc", "phase contrast", "gt", 256, 8, 12, synthetic="phc"),
-    Preset("synth-bf", "brightfield", "gt", 256, 8, 40, synthetic="bf"),
+    #      name               labels crop batch shift
+    Preset("BF-C2DL-HSC",      "st", 256, 8, 40),
+    Preset("BF-C2DL-MuSC",     "st", 256, 8, 40),
+    Preset("DIC-C2DH-HeLa",    "st", 256, 8, 16),
+    Preset("Fluo-C2DL-MSC",    "st", 512, 4, 24),
+    Preset("Fluo-N2DH-GOWT1",  "st", 256, 8, 12),
+    Preset("Fluo-N2DL-HeLa",   "st", 256, 8, 12),
+    Preset("PhC-C2DH-U373",    "st", 256, 8, 12),
+    Preset("PhC-C2DL-PSC",     "st", 256, 8, 8),
+    Preset("Fluo-N2DH-SIM+",   "gt", 256, 8, 12),
+    Preset("synth-fluo",       "gt", 256, 8, 12),
+    Preset("synth-phc",        "gt", 256, 8, 12),
+    Preset("synth-bf",         "gt", 256, 8, 40),
 )
 
 PRESETS: dict[str, Preset] = {p.name: p for p in _TABLE}

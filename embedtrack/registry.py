@@ -10,12 +10,11 @@ A model folder holds:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ctc.fsutil import write_atomic
 from embedtrack.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
@@ -151,18 +150,6 @@ def save_model(folder: Path, net: EmbedTrackNet, config: ModelConfig, half: bool
 
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu() for k, v in net.state_dict().items()}
-    _atomic_write(folder / WEIGHTS_NAME, lambda f: torch.save(state, f))
+    write_atomic(folder / WEIGHTS_NAME, lambda f: torch.save(state, f))
     text = json.dumps(config.to_dict(), indent=2) + "\n"
-    _atomic_write(folder / CONFIG_NAME, lambda f: f.write(text.encode()))
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(folder / CONFIG_NAME, lambda f: f.write(text.encode()))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -22,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ctc.fsutil import write_atomic
 from embedtrack.cluster import ClusterParams, cluster
 from embedtrack.crops import Augment, CropPairs, collate
 from embedtrack.device import pick_device, use_all_cores
@@ -211,13 +211,7 @@ def _load_init(net: EmbedTrackNet, init: str, arch: ArchConfig, device: torch.de
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write the checkpoint beside ``path`` and rename it into place: an interruption never leaves it broken."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: torch.save(state, f))
 
 
 def _provenance(dataset_dir: Path, preset: Preset, sequences: list[TrackedSequence], opts: TrainOptions,

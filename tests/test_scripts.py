@@ -16,14 +16,13 @@ from types import ModuleType
 
 import pytest
 
+from embedtrack.presets import CTC_DATASETS
+
 REPO = Path(__file__).resolve().parents[1]
 CTC_SCRIPTS = REPO / "ctc_scripts"
 ENTRYPOINT = REPO / "docker" / "entrypoint.sh"
 RUN_SEQUENCE = REPO / "run_sequence.sh"
-NINE_DATASETS = {
-    "BF-C2DL-HSC", "BF-C2DL-MuSC", "DIC-C2DH-HeLa", "Fluo-C2DL-MSC", "Fluo-N2DH-GOWT1",
-    "Fluo-N2DL-HeLa", "PhC-C2DH-U373", "PhC-C2DL-PSC", "Fluo-N2DH-SIM+",
-}
+NINE_DATASETS = set(CTC_DATASETS)
 SCRIPT_CASES = [(dataset, seq) for dataset in sorted(NINE_DATASETS) for seq in ("01", "02")]
 
 FAKE_EMBEDTRACK = """#!/usr/bin/env bash
@@ -80,7 +79,7 @@ def make_layout(root: Path, datasets: list[str]) -> Path:
 
 def test_generated_scripts_cover_the_nine_datasets() -> None:
     generator = load_generator()
-    assert set(generator.read_datasets()) == NINE_DATASETS
+    assert len(NINE_DATASETS) == 9 and "Fluo-N2DH-SIM+" in NINE_DATASETS
     names = set(generator.expected_scripts())
     assert names == {f"{dataset}-{seq}.sh" for dataset, seq in SCRIPT_CASES}
 
@@ -88,6 +87,25 @@ def test_generated_scripts_cover_the_nine_datasets() -> None:
 def test_generated_scripts_are_up_to_date() -> None:
     generator = load_generator()
     assert generator.stale_scripts(CTC_SCRIPTS, generator.expected_scripts()) == []
+
+
+def test_dataset_list_of_the_container_is_generated_from_the_presets() -> None:
+    generator = load_generator()
+    assert not generator.datasets_file_stale(), "run python docker/make_ctc_scripts.py"
+    text = (REPO / "docker" / "ctc_datasets.txt").read_text(encoding="utf-8")
+    names = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert names == list(CTC_DATASETS)
+
+
+def test_check_mode_reports_a_stale_dataset_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    generator = load_generator()
+    generator.write_scripts(tmp_path, generator.expected_scripts())
+    stale = tmp_path / "ctc_datasets.txt"
+    stale.write_text(generator.datasets_file_text(("BF-C2DL-HSC",)), encoding="utf-8")
+    monkeypatch.setattr(generator, "DATASETS_FILE", stale)
+    assert generator.main(["--check", "--output", str(tmp_path)]) == 1
+    assert "ctc_datasets.txt" in capsys.readouterr().err
 
 
 def test_stale_scripts_detects_an_edited_script(tmp_path: Path) -> None:

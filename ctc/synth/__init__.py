@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +28,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ctc.errors import CTCError, CTCResultExistsError
-from ctc.io import TRACK_FILE_GT, default_ndigits, frame_name, temp_dir_beside, write_tiff, write_track_file
+from ctc.fsutil import move_into_place, temp_dir_beside
+from ctc.io import TRACK_FILE_GT, default_ndigits, frame_name, write_tiff, write_track_file
 from ctc.lineage import Track
 from ctc.synth.appearance import families as appearance_families
 from ctc.synth.appearance import select as select_appearance
@@ -163,13 +163,7 @@ def write_dataset(out_dir: str | Path, preset: str, frames: int, size: tuple[int
                                          "divisions": sum(1 for tr in seq.tracks if tr.parent),
                                          "params": asdict(seq.params)}
         (tmp / "synth.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
-        old: Path | None = None
-        if target.exists():
-            old = temp_dir_beside(target, "old")
-            os.replace(target, old / "previous")
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        move_into_place(tmp, target, overwrite=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

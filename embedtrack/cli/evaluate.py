@@ -37,6 +37,7 @@ def command(res_dir: Path, gt_dir: Path, metrics: str, json_file: Path | None, s
             threads: int) -> None:
     """Score the result RES_DIR (<SEQ>_RES) against the ground truth GT_DIR (<SEQ>_GT)."""
     from ctc.evaluate import evaluate, parse_metrics
+    from ctc.fsutil import write_atomic
 
     requested = parse_metrics(metrics)
     scores = evaluate(res_dir, gt_dir, requested, threads=threads)
@@ -44,5 +45,6 @@ def command(res_dir: Path, gt_dir: Path, metrics: str, json_file: Path | None, s
     if json_file is not None:
         payload = {"result": str(res_dir), "ground_truth": str(gt_dir),
                    "scores": {k: (None if math.isnan(v) else v) for k, v in scores.items()}}
-        json_file.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(payload, indent=2) + "\n"
+        write_atomic(json_file, lambda f: f.write(text.encode("utf-8")))
         click.echo(f"scores written to {json_file}")

@@ -6,10 +6,7 @@ file under a temporary name beside the target, renamed into place only when comp
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -18,6 +15,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ctc.errors import CTCFormatError
+from ctc.fsutil import atomic_path
 from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, Sequence, open_result, open_sequence, open_tracking_gt
 from ctc.lineage import Track
 from embedtrack.cli._common import handle_errors
@@ -28,18 +26,6 @@ logger = logging.getLogger(__name__)
 
 #: Frames sampled (evenly spaced) to fix one intensity range for the whole animation.
 RANGE_SAMPLES = 5
-
-
-@contextlib.contextmanager
-def _atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside ``target`` that replaces it on success and is removed on error."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.tmp{target.suffix}")
-    try:
-        yield tmp
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def open_labels(res_dir: Path) -> tuple[Sequence, list[Track]]:
@@ -106,7 +92,7 @@ def show_result(
         render_overlay(raw.read(raw_pos), labels.read(lab_pos), value_range=value_range, max_size=max_size)
         for raw_pos, lab_pos in tqdm(pairs, desc="show frames", unit="frame")
     )
-    with _atomic_path(out) as tmp:
+    with atomic_path(out) as tmp:
         if suffix == ".gif":
             with open(tmp, "wb") as handle:
                 gif = GifStream(handle, fps=fps)
@@ -126,7 +112,7 @@ def show_result(
         return out, None
     lineage_out = Path(lineage_out)
     picture = render_lineage(tracks, len(labels), first_frame=labels.indices[0])
-    with _atomic_path(lineage_out) as tmp:
+    with atomic_path(lineage_out) as tmp:
         Image.fromarray(picture).save(tmp, format="PNG")
     logger.info("wrote %s", lineage_out)
     return out, lineage_out

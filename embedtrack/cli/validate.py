@@ -23,7 +23,8 @@ def command(res_dir: Path, strict: bool, max_lines: int) -> None:
     --strict, when there is any warning). Warnings are deviations py-ctcmetrics accepts: empty frames and
     masks that are not uint16.
     """
-    from ctc.validate import ERROR, validate_result
+    from ctc.rules import ERROR
+    from ctc.validate import validate_result
 
     violations = validate_result(res_dir)
     errors = [v for v in violations if v.severity == ERROR]

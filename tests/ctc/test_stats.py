@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ctc.errors import CTCFormatError
-from ctc.stats import (dataset_stats, intersections, name_by_markers, overlaps_best_match, overlaps_same_label)
+from ctc.stats import dataset_stats, overlaps_best_match, overlaps_same_label
 from tests.conftest import N_FRAMES, SQUARES
 
 
@@ -27,13 +27,6 @@ def _expected_overlaps() -> list[float]:
     return out
 
 
-def test_intersections_table() -> None:
-    a = np.array([[1, 1, 0], [2, 2, 2]])
-    b = np.array([[3, 0, 0], [3, 4, 4]])
-    la, lb, n = intersections(a, b)
-    assert sorted(zip(la.tolist(), lb.tolist(), n.tolist())) == [(1, 3, 1), (2, 3, 1), (2, 4, 2)]
-
-
 def test_overlap_of_moving_square() -> None:
     prev = np.zeros((20, 20), np.uint16)
     cur = np.zeros_like(prev)
@@ -44,19 +37,6 @@ def test_overlap_of_moving_square() -> None:
     assert overlaps_same_label(prev, cur).tolist() == [3 / 5, 0.0]
     cur_renamed = np.where(cur == 1, 7, np.where(cur == 2, 9, 0))
     assert overlaps_best_match(prev, cur_renamed).tolist() == [3 / 5]  # no intersection -> not matched
-
-
-def test_name_by_markers() -> None:
-    seg = np.zeros((10, 10), np.int32)
-    seg[0:4, 0:4] = 5
-    seg[5:9, 5:9] = 6     # covers two markers -> dropped
-    seg[0:2, 7:9] = 8     # no marker -> dropped
-    markers = np.zeros_like(seg)
-    markers[1, 1] = 11
-    markers[6, 6] = 12
-    markers[7, 7] = 13
-    named = name_by_markers(seg, markers)
-    assert set(np.unique(named).tolist()) == {0, 11} and (named == 11).sum() == 16
 
 
 def test_dataset_stats_from_st_with_and_without_tracking(dataset: Path) -> None:

@@ -17,7 +17,8 @@ from ctc.io import read_tiff, read_track_file
 from ctc.lineage import Track
 from ctc.synth import SYNTH_PRESETS, generate_sequence, sequence_seed, write_dataset
 from ctc.synth.gt import build_ground_truth, clean_frame
-from ctc.validate import check_lineage, errors_only, validate_result
+from ctc.rules import check_lineage, errors_only
+from ctc.validate import validate_result
 
 PRESETS = sorted(SYNTH_PRESETS)
 EXPECTED_DTYPE = {"fluo": np.uint16, "phc": np.uint8, "bf": np.uint16}

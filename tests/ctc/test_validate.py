@@ -13,7 +13,8 @@ import pytest
 import tifffile
 
 from ctc.lineage import Track
-from ctc.validate import ERROR, WARNING, Violation, check_lineage, errors_only, validate_result
+from ctc.rules import ERROR, WARNING, Violation, check_lineage, errors_only
+from ctc.validate import validate_result
 from tests.conftest import GT_TRACKS, gt_masks
 
 Case = tuple[list[np.ndarray], list[Track]]

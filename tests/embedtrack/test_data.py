@@ -1,4 +1,4 @@
-"""Tests of embedtrack.data: ST/TRA label transfer, overlap linking, links, split, dataset checks."""
+"""Tests of embedtrack.data: overlap linking, links, split, dataset checks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from embedtrack.data import (
     links_for,
     load_dataset,
     min_mask_size,
-    st_with_track_ids,
 )
 from embedtrack.errors import EmbedTrackError
 from embedtrack.presets import get_preset
@@ -28,51 +27,6 @@ GT_PRESET = get_preset("synth-fluo")
 
 def _square(mask: np.ndarray, label: int, row: int, col: int, h: int, w: int | None = None) -> None:
     mask[row:row + h, col:col + (h if w is None else w)] = label
-
-
-# ------------------------------------------------------------------------------------------- st_with_track_ids
-
-
-def test_st_mask_covering_one_marker_takes_its_id_others_are_dropped() -> None:
-    st = np.zeros((30, 30), np.uint16)
-    markers = np.zeros((30, 30), np.uint16)
-    _square(st, 3, 0, 0, 8)  # covers marker 21 only
-    _square(markers, 21, 2, 2, 3)
-    _square(st, 9, 10, 0, 8)  # covers no marker
-    _square(st, 4, 20, 0, 8, 20)  # covers markers 22 and 23
-    _square(markers, 22, 22, 1, 3)
-    _square(markers, 23, 22, 12, 3)
-    _square(markers, 24, 10, 20, 3)  # marker without a mask
-    labels, kept, dropped = st_with_track_ids(st, markers)
-    assert labels.dtype == np.uint16
-    assert (kept, dropped) == (1, 2)
-    expected = np.zeros_like(st)
-    expected[st == 3] = 21
-    assert np.array_equal(labels, expected)
-
-
-def test_marker_claimed_by_two_st_masks_drops_both() -> None:
-    st = np.zeros((20, 20), np.uint16)
-    markers = np.zeros((20, 20), np.uint16)
-    _square(st, 1, 0, 0, 6, 5)
-    _square(st, 2, 0, 5, 6, 5)
-    _square(markers, 7, 2, 3, 3, 4)  # straddles both masks
-    _square(st, 5, 12, 12, 6)
-    _square(markers, 8, 13, 13, 2)
-    labels, kept, dropped = st_with_track_ids(st, markers)
-    assert (kept, dropped) == (1, 2)
-    assert set(np.unique(labels).tolist()) == {0, 8}
-    assert np.array_equal(labels == 8, st == 5)
-
-
-def test_st_with_track_ids_empty_frames() -> None:
-    empty = np.zeros((5, 5), np.uint16)
-    labels, kept, dropped = st_with_track_ids(empty, empty)
-    assert (kept, dropped) == (0, 0) and not labels.any()
-    st = empty.copy()
-    st[1:3, 1:3] = 4
-    labels, kept, dropped = st_with_track_ids(st, empty)
-    assert (kept, dropped) == (0, 1) and not labels.any()
 
 
 # ------------------------------------------------------------------------------------------- link_by_overlap
@@ -239,3 +193,33 @@ def test_markers_missing_for_a_frame(dataset: Path) -> None:
     (dataset / "01_GT" / "TRA" / "man_track004.tif").unlink()
     with pytest.raises(CTCFormatError, match=r"01_GT/TRA.*missing frame numbers \[4\]"):
         load_dataset(dataset, GT_PRESET)
+
+
+def test_training_labels_and_stats_name_st_masks_alike(tmp_path: Path) -> None:
+    """A segment holding one marker and a pixel of a second, whose rest lies in another segment: training
+    labels and the Table-1 statistics both drop the two segments and keep only the one with a marker of its own."""
+    from ctc.io import SequencePaths, frame_name, write_tiff, write_track_file
+    from ctc.lineage import Track
+    from ctc.stats import dataset_stats
+
+    paths = SequencePaths(tmp_path / "DS", "01")
+    for folder in (paths.raw, paths.st_seg, paths.gt_tra):
+        folder.mkdir(parents=True)
+    st = np.zeros((40, 40), np.uint16)
+    markers = np.zeros_like(st)
+    _square(st, 1, 0, 0, 10)
+    _square(st, 2, 0, 10, 10)
+    _square(st, 3, 25, 25, 10)
+    _square(markers, 5, 2, 2, 3)
+    _square(markers, 6, 5, 9, 1, 3)  # one pixel in segment 1, two in segment 2
+    _square(markers, 7, 27, 27, 3)
+    for t in range(3):
+        write_tiff(paths.raw / frame_name("t", t, 3), (st * 50 + t).astype(np.uint16))
+        write_tiff(paths.st_seg / frame_name("man_seg", t, 3), st)
+        write_tiff(paths.gt_tra / frame_name("man_track", t, 3), markers)
+    write_track_file(paths.gt_tra / "man_track.txt", [Track(k, 0, 2, 0) for k in (5, 6, 7)])
+    seq = load_dataset(paths.dataset, ST_PRESET)[0]
+    assert [np.unique(lab).tolist() for lab in seq.labels] == [[0, 7]] * 3
+    assert (seq.report.kept, seq.report.dropped) == (3, 6)
+    stats = dataset_stats(paths.dataset)[0]
+    assert stats.source == "ST+GT/TRA" and stats.pairs == 2 and stats.overlap_p10 == 1.0
