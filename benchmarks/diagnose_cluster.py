@@ -15,13 +15,15 @@ for every GT nucleus it reports:
 and counts labels made of several 8-connected pieces. ``--pictures DIR`` writes the crop with the most cut
 nuclei of one frame: raw / seediness / shifted positions / labels. Usage::
 
-    python benchmarks/diagnose_cluster.py DATASET/01 [--model Fluo-N2DH-SIM+] [--pictures docs/images]
+    python benchmarks/diagnose_cluster.py DATASET/01 [--model Fluo-N2DH-SIM+] [--pictures docs/images --tag T]
+        [--refine-steps 0] [--merge-reach 1.5] [--whole-cells]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,7 @@ from scipy import ndimage as ndi
 from ctc.io import open_segmentation, open_sequence
 from embedtrack.cluster import ClusterParams, cluster
 from embedtrack.data import normalise
+from embedtrack.instances import whole_cells
 from embedtrack.predict import Predictor
 from embedtrack.registry import load_model
 
@@ -42,12 +45,8 @@ def nucleus_stats(gt: np.ndarray, labels: np.ndarray, seg: np.ndarray, scale: fl
     fg = seed > params.seed_threshold
     ey = np.arange(h)[:, None] + seg[0] * scale
     ex = np.arange(w)[None, :] + seg[1] * scale
-    vy, vx = np.rint(ey[fg]).astype(int), np.rint(ex[fg]).astype(int)
-    ok = (vy >= 0) & (vy < h) & (vx >= 0) & (vx < w)
-    votes = ndi.uniform_filter(np.bincount(vy[ok] * w + vx[ok], minlength=h * w).reshape(h, w).astype(float), 3,
-                               mode="constant") * 9
     seed_peaks = _peaks(np.where(fg, seed, 0), params.seed_threshold)
-    vote_peaks = _peaks(votes, params.min_votes + 0.5)
+    vote_peaks = _peaks(_votes(seg, scale, params.seed_threshold), params.min_votes + 0.5)
     rad = np.sqrt(np.exp(params.w_s * seg[2:4]).mean(0) * math.log(1 / params.kernel_threshold)) * scale
     owner = _majority_owner(labels, gt)
     rows = []
@@ -64,6 +63,18 @@ def nucleus_stats(gt: np.ndarray, labels: np.ndarray, seg: np.ndarray, scale: fl
         rows.append((pieces, len(np.unique(seed_peaks[inside])) - 1, len(np.unique(vote_peaks[inside])) - 1,
                      float(np.sqrt((d**2).mean())), r, float((d < r).mean())))
     return np.asarray(rows, dtype=float)
+
+
+def _votes(seg: np.ndarray, scale: float, seed_threshold: float) -> np.ndarray:
+    """3x3 sums of the foreground pixels' shifted positions rounded to pixels (the votes of §3.3)."""
+    h, w = seg.shape[1:]
+    fg = seg[4] > seed_threshold
+    rows, cols = np.nonzero(fg)
+    vy = np.rint(rows + seg[0][fg] * scale).astype(int)
+    vx = np.rint(cols + seg[1][fg] * scale).astype(int)
+    ok = (vy >= 0) & (vy < h) & (vx >= 0) & (vx < w)
+    counts = np.bincount(vy[ok] * w + vx[ok], minlength=h * w).reshape(h, w).astype(float)
+    return np.rint(ndi.uniform_filter(counts, 3, mode="constant") * 9)
 
 
 def _peaks(values: np.ndarray, floor: float) -> np.ndarray:
@@ -118,17 +129,21 @@ def _crop_with_cuts(labels: np.ndarray, gt: np.ndarray, crop: int) -> tuple[slic
 
 
 def pictures(frame: np.ndarray, seg: np.ndarray, labels: np.ndarray, gt: np.ndarray, scale: float,
-             out: Path, tag: str, crop: int = 128) -> Path:
-    """Raw | seediness with maxima | shifted positions coloured by GT nucleus | labels with GT outlines."""
+             out: Path, tag: str, corner: tuple[int, int] | None = None, crop: int = 128) -> Path:
+    """Raw | seediness with maxima | shifted positions coloured by GT nucleus | labels with GT outlines, for the
+    crop at ``corner`` (top, left) or else the one with the most cut nuclei."""
     from PIL import Image
 
-    win = _crop_with_cuts(labels, gt, crop)
+    if corner is None:
+        win = _crop_with_cuts(labels, gt, crop)
+    else:
+        win = (slice(corner[0], corner[0] + crop), slice(corner[1], corner[1] + crop))
+    print(f"picture: crop rows {win[0].start}-{win[0].stop}, columns {win[1].start}-{win[1].stop}")
     grey = (np.clip(frame[win], 0, 1) * 255).astype(np.uint8)
     raw = np.repeat(grey[..., None], 3, -1)
     sd = np.clip(seg[4][win], 0, 1)
     heat = (np.stack([sd, sd**2, 0.3 * (sd > 0.5)], -1) * 255).astype(np.uint8)
-    peaks = (seg[4] > 0.5) & (seg[4] == ndi.maximum_filter(seg[4], 3))
-    heat[peaks[win]] = (0, 255, 255)
+    heat[ndi.binary_dilation(_peaks(_votes(seg, scale, 0.5), 5.5)[win] > 0)] = (0, 255, 255)
     g = gt[win]
     m = (g > 0) & (seg[4][win] > 0.5)
     yy, xx = np.nonzero(m)
@@ -140,8 +155,8 @@ def pictures(frame: np.ndarray, seg: np.ndarray, labels: np.ndarray, gt: np.ndar
     lab = _colours(labels[win])
     edge = (g != ndi.grey_erosion(g, 3)) & (g > 0)
     lab[edge] = 255
-    panels = [_panel(raw, "frame"), _panel(heat, "seediness, maxima>0.5 cyan"),
-              _panel(emb, "pixel+offset, colour=GT"), _panel(lab, "labels, GT outline white")]
+    panels = [_panel(raw, "frame"), _panel(heat, "seediness; vote piles"),
+              _panel(emb, "pixel+offset (GT colour)"), _panel(lab, "labels; GT outline")]
     sheet = Image.new("RGB", (sum(p.width for p in panels) + 6 * len(panels), panels[0].height), (40, 40, 40))
     for i, p in enumerate(panels):
         sheet.paste(p, (i * (p.width + 6), 0))
@@ -155,12 +170,19 @@ def main() -> None:
     ap.add_argument("seq", type=Path)
     ap.add_argument("--model", default="Fluo-N2DH-SIM+")
     ap.add_argument("--pictures", type=Path)
-    ap.add_argument("--tag", default="before")
+    ap.add_argument("--tag", default="current")
+    ap.add_argument("--corner", type=int, nargs=2, help="top left of the picture's crop")
+    ap.add_argument("--refine-steps", type=int, help="override ClusterParams.refine_steps (0: the paper's rule)")
+    ap.add_argument("--merge-reach", type=float, default=0.0, help="ClusterParams.merge_reach")
+    ap.add_argument("--whole-cells", action="store_true", help="apply embedtrack.instances.whole_cells")
     a = ap.parse_args()
     net, config = load_model(a.model, "cpu")
     pp = config.postprocess
     params = ClusterParams(min_size=pp.min_size, seed_threshold=pp.seed_threshold,
-                           kernel_threshold=pp.kernel_threshold, min_votes=pp.min_votes, w_s=pp.w_s)
+                           kernel_threshold=pp.kernel_threshold, min_votes=pp.min_votes, w_s=pp.w_s,
+                           merge_reach=a.merge_reach)
+    if a.refine_steps is not None:
+        params = replace(params, refine_steps=a.refine_steps)
     predictor = Predictor(net, config.tile_size, "cpu", tta=False)
     raw = open_sequence(a.seq)
     gts = open_segmentation(a.seq.with_name(a.seq.name + "_GT") / "SEG")
@@ -170,12 +192,14 @@ def main() -> None:
         gt = gts.read(k).astype(np.int64)
         seg = predictor(frame).seg
         labels = cluster(seg[:2], seg[2:4], seg[4], config.coord_scale, params)
+        if a.whole_cells:
+            labels = whole_cells(labels)
         rows.append(nucleus_stats(gt, labels, seg, config.coord_scale, params))
         n_labels += int(labels.max())
         n_gt += len(np.unique(gt)) - 1
         n_split += disconnected(labels)
         if a.pictures and k == len(gts.indices) // 2:
-            pictures(frame, seg, labels, gt, config.coord_scale, a.pictures, a.tag)
+            pictures(frame, seg, labels, gt, config.coord_scale, a.pictures, a.tag, a.corner)
     s = np.concatenate(rows)
     cut = s[:, 0] > 1
     print(f"{len(gts.indices)} frames: {n_labels} instances for {n_gt} GT nuclei; "
