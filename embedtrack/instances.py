@@ -28,6 +28,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.measure import label as label_regions
 
+from embedtrack.errors import EmbedTrackError
+
 __all__ = ["whole_cells"]
 
 _FULL = np.ones((3, 3), dtype=bool)
@@ -42,10 +44,13 @@ def whole_cells(labels: np.ndarray, fill_holes: bool = True) -> np.ndarray:
 
     Returns:
         A new label image of the same shape and dtype; the ids are those of the input.
+
+    Raises:
+        EmbedTrackError: ``labels`` is not 2-D.
     """
     labels = np.asarray(labels)
     if labels.ndim != 2:
-        raise ValueError(f"whole_cells: labels must be 2-D, got shape {labels.shape}")
+        raise EmbedTrackError(f"whole_cells: labels must be 2-D, got shape {labels.shape}")
     out = labels.copy()
     if not out.any():
         return out
@@ -81,17 +86,21 @@ def _adjacent_pairs(pieces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _reassign_islands(labels: np.ndarray) -> bool:
-    """One round: islands next to a kept piece of another label join it; the rest are dropped when no island
-    joined anything this round. Returns True when another round is needed. Works in place."""
+    """One round, in place: islands next to a kept piece of another label join it, islands touching no other
+    piece are dropped. Islands touching only other islands wait for the next round (True is returned) when some
+    island joined a label in this one, and are dropped otherwise."""
     pieces, owner, kept = _pieces(labels)
     islands = ~kept
     islands[0] = False
     if not islands.any():
         return False
     a, b = _adjacent_pairs(pieces)
+    touching = np.zeros(owner.size, dtype=bool)
+    touching[a] = True
     use = islands[a] & kept[b]
     a, b = a[use], b[use]
     lut = owner.copy()
+    joined = np.zeros(owner.size, dtype=bool)
     if a.size:
         n = owner.size
         keys, counts = np.unique(a * n + b, return_counts=True)
@@ -100,11 +109,12 @@ def _reassign_islands(labels: np.ndarray) -> bool:
         first = np.ones(best.size, dtype=bool)
         first[1:] = ia[best][1:] != ia[best][:-1]
         lut[ia[best][first]] = owner[ib[best][first]]
-        labels[...] = lut[pieces]
-        return True
-    lut[islands] = 0  # no island touches a kept piece of another label: they are all stray
+        joined[ia] = True
+    waiting = islands & touching & ~joined
+    again = bool(joined.any() and waiting.any())
+    lut[islands & ~joined & (~touching | (not again))] = 0
     labels[...] = lut[pieces]
-    return False
+    return again
 
 
 def _fill_holes(labels: np.ndarray) -> None:
@@ -112,17 +122,24 @@ def _fill_holes(labels: np.ndarray) -> None:
     background, n = ndi.label(labels == 0, structure=_FULL)
     if n == 0:
         return
-    big = int(labels.max()) + 1  # stands for "no label" when taking minima
-    work = labels.astype(np.int32 if big < 2**31 else np.int64)  # narrow types filter faster
-    around_max = ndi.grey_dilation(work, footprint=_FULL, mode="constant", cval=0)
-    around_min = -ndi.grey_dilation(-np.where(work > 0, work, big), footprint=_FULL, mode="constant", cval=-big)
-    rim = (background > 0) & (around_max > 0)  # background pixels with a label among their 8-neighbours
-    region, hi, lo = background[rim], around_max[rim], around_min[rim]
+    inner = np.ones(n + 1, dtype=bool)
+    inner[0] = False
+    inner[np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]])] = False
+    candidates = np.flatnonzero(inner[background])  # pixels of regions off the border (usually few)
+    if candidates.size == 0:
+        return
+    h, w = labels.shape
+    rows, cols = np.divmod(candidates, w)  # never on the border, so every 8-neighbour exists
+    around = np.stack([labels[rows + dy, cols + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)], 1)
+    region = background[rows, cols]
+    big = int(labels.max()) + 1
+    hi = around.max(1).astype(np.int64)
+    lo = np.where(around > 0, around, big).min(1).astype(np.int64)
+    seen = hi > 0  # pixels next to some label
+    region, hi, lo = region[seen], hi[seen], lo[seen]
     one = np.zeros(n + 1, dtype=np.int64)
     one[region] = hi  # any one label seen by each region; the region is a hole if it sees nothing else
     mixed = np.bincount(region, weights=(hi != one[region]) | (lo != one[region]), minlength=n + 1) > 0
-    mixed[np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]])] = True
-    one[mixed] = 0
-    one[0] = 0
-    inside = one[background]
-    labels[inside > 0] = inside[inside > 0].astype(labels.dtype)
+    one[mixed | ~inner] = 0
+    fill = one[background[rows, cols]]
+    labels[rows[fill > 0], cols[fill > 0]] = fill[fill > 0].astype(labels.dtype)

@@ -10,6 +10,7 @@ from hypothesis.extra.numpy import arrays
 from scipy import ndimage as ndi
 from skimage.measure import label as label_regions
 
+from embedtrack.errors import EmbedTrackError
 from embedtrack.instances import whole_cells
 
 EIGHT = np.ones((3, 3), dtype=bool)
@@ -121,7 +122,7 @@ def test_chain_of_islands_and_bad_input() -> None:
     out = whole_cells(labels)
     assert (out[2:4, 4:8] == 1).all()  # 3's island joins 1, then 2's island joins the grown 1
     assert (out[0, 6:12] == 2).all() and (out[5, 6:12] == 3).all()
-    with pytest.raises(ValueError, match="2-D"):
+    with pytest.raises(EmbedTrackError, match="2-D"):
         whole_cells(np.zeros((2, 2, 2), dtype=np.int32))
 
 
