@@ -12,7 +12,9 @@ The network predicts, per pixel ``i``, an offset ``o_i`` (2 channels, normalised
 Algorithm (paper §3.3, with the choices this module makes written out):
 
 1. ``b_smooth`` is the 3x3 mean of the bandwidths (edges replicated); it is only evaluated at candidate centres.
-2. Foreground = pixels with seediness ``> seed_threshold``.
+2. With ``seed_window > 1`` the seediness is first averaged over that square (edges replicated, as for the
+   bandwidths), which smooths the outlines (1-px spurs and fringes of the map go); 1, the default, is the
+   paper's raw map. Foreground = pixels with seediness ``> seed_threshold``.
 3. Every foreground pixel votes at the pixel nearest to its shifted position (votes outside the image are
    dropped); candidate centres are foreground pixels with ``> min_votes`` votes in their 3x3 neighbourhood,
    visited by decreasing seediness (ties: row-major order).
@@ -44,6 +46,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from embedtrack.errors import EmbedTrackError
 
@@ -65,6 +68,8 @@ class ClusterParams:
         w_s: bandwidth weight of the kernel, ``s = exp(w_s * bandwidth)`` (paper: -10, as in the loss).
         refine_steps: how often a new centre is moved to the mean shifted position of the pixels its kernel
             gathers before they are taken (0: the paper's rule, the seed's own shifted position).
+        seed_window: the seediness is averaged over this square window (edges replicated) before it is
+            thresholded and ordered; 1 (default) uses the raw map, the paper's rule.
         merge_reach: when > 0, a candidate whose centre lies within this many kernel radii of an existing
             instance's centre founds no instance of its own; its unassigned pixels join that instance
             (0: off, the paper's rule).
@@ -76,6 +81,7 @@ class ClusterParams:
     min_size: int = 20
     w_s: float = -10.0
     refine_steps: int = 2
+    seed_window: int = 1
     merge_reach: float = 0.0
 
     def __post_init__(self) -> None:
@@ -86,6 +92,8 @@ class ClusterParams:
                 f"ClusterParams.min_size, min_votes and refine_steps must be >= 0, got {self.min_size}, "
                 f"{self.min_votes} and {self.refine_steps}"
             )
+        if self.seed_window < 1:
+            raise EmbedTrackError(f"ClusterParams.seed_window must be >= 1, got {self.seed_window}")
         if not (self.merge_reach == 0 or self.merge_reach >= 1):
             raise EmbedTrackError(f"ClusterParams.merge_reach must be 0 (off) or >= 1, got {self.merge_reach}")
 
@@ -245,6 +253,8 @@ def cluster(
     _check_inputs(offsets, bandwidths, seediness, scale)
     h, w = seediness.shape
     labels = np.zeros((h, w), dtype=np.int32)
+    if params.seed_window > 1:
+        seediness = ndi.uniform_filter(seediness.astype(np.float32), params.seed_window, mode="nearest")
 
     fg_mask = seediness > params.seed_threshold
     fg_idx = np.flatnonzero(fg_mask)

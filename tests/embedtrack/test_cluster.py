@@ -273,6 +273,10 @@ def reference_cluster(
     """The §3.3 rules written plainly: every centre compared with every foreground pixel (no windows), the centre
     moved to the mean of the pixels it gathers ``refine_steps`` times."""
     h, w = seediness.shape
+    if params.seed_window > 1:  # the mean over the window, edges replicated, written out
+        k = params.seed_window
+        padded_seed = np.pad(seediness, ((k // 2, (k - 1) // 2), (k // 2, (k - 1) // 2)), mode="edge")
+        seediness = sum(padded_seed[dr : dr + h, dc : dc + w] for dr in range(k) for dc in range(k)) / k**2
     fg = seediness > params.seed_threshold
     rows, cols = np.nonzero(fg)
     e = np.stack([rows / scale + offsets[0][fg], cols / scale + offsets[1][fg]], axis=1)
@@ -320,9 +324,9 @@ def reference_cluster(
     [(0, 3.0, 1.0, 0.0), (1, 6.0, 2.0, 0.0), (2, 12.0, 3.0, 0.0), (3, 30.0, 6.0, 0.0), (4, 8.0, 2.0, 20.0),
      (5, 8.0, 2.0, -20.0)],
 )
-@pytest.mark.parametrize("refine_steps", [0, 2])
+@pytest.mark.parametrize(("refine_steps", "seed_window"), [(0, 1), (2, 1), (2, 3)])
 def test_windows_agree_with_comparing_every_pixel(seed: int, radius: float, noise: float, shift: float,
-                                                  refine_steps: int) -> None:
+                                                  refine_steps: int, seed_window: int) -> None:
     # Noisy predictions on touching cells, kernels from 3 to 30 px (the buckets span many windows or many
     # buckets per window), shifted positions partly beyond the image (``shift`` px along both axes, more than
     # a bucket): the windowed search gives exactly the plain all-pixels answer.
@@ -332,7 +336,7 @@ def test_windows_agree_with_comparing_every_pixel(seed: int, radius: float, nois
     offsets += (rng.normal(0, noise, offsets.shape) + shift) / 256.0
     bandwidths += rng.normal(0, 0.02, bandwidths.shape)
     seediness = rng.uniform(0.4, 1.0, seediness.shape)
-    params = ClusterParams(min_size=15, refine_steps=refine_steps)
+    params = ClusterParams(min_size=15, refine_steps=refine_steps, seed_window=seed_window)
     out = cluster(offsets, bandwidths, seediness, 256.0, params)
     assert out.max() >= 2
     assert np.array_equal(out, reference_cluster(offsets, bandwidths, seediness, 256.0, params))
@@ -396,8 +400,23 @@ def test_merge_reach_joins_piles_closer_than_the_reach(gap: float, reach: float,
     assert (out[gt > 0] > 0).mean() > 0.95
 
 
+def test_seed_window_removes_a_one_pixel_spur() -> None:
+    gt = np.zeros((30, 30), dtype=np.int32)
+    gt[8:22, 8:22] = 1
+    offsets, bandwidths, seediness = perfect(gt, 256.0, radius_px=8.0)
+    seediness[14, 22:27] = 0.9  # a 1-px wide spur of seediness leaving the cell ...
+    offsets[:, 14, 22:27] = offsets[:, 14, 21:22]  # ... whose pixels point to the cell's centre
+    raw = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10))
+    assert (raw[14, 22:27] == 1).all()
+    smooth = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10, seed_window=3))
+    assert not smooth[14, 23:27].any()
+    assert (smooth[9:21, 9:21] == 1).all()  # the cell's inside stays
+
+
 def test_new_parameters_are_checked() -> None:
     with pytest.raises(EmbedTrackError, match="refine_steps"):
         ClusterParams(refine_steps=-1)
     with pytest.raises(EmbedTrackError, match="merge_reach"):
         ClusterParams(merge_reach=0.5)
+    with pytest.raises(EmbedTrackError, match="seed_window"):
+        ClusterParams(seed_window=0)
