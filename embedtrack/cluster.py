@@ -160,17 +160,23 @@ class _BucketGrid:
 
 
 def _gather(grid: _BucketGrid, sey: np.ndarray, sex: np.ndarray, centre: tuple[float, float],
-            var: tuple[float, float], q_max: float) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted-order indices of the pixels whose kernel to ``centre`` exceeds the threshold, and their ``q``."""
+            var: tuple[float, float], q_max: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Sorted-order indices of the pixels whose kernel to ``centre`` exceeds the threshold, their ``q``, and the
+    mean of their shifted positions (the centre itself when there are none)."""
     cy, cx = centre
     ry, rx = math.sqrt(var[0] * q_max), math.sqrt(var[1] * q_max)
     ranges = grid.box(cy - ry, cy + ry, cx - rx, cx + rx)
     if not ranges:
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
+        return np.zeros(0, dtype=np.int64), np.zeros(0), cy, cx
     idx = np.arange(*ranges[0]) if len(ranges) == 1 else np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
-    q = (sey[idx] - cy) ** 2 / var[0] + (sex[idx] - cx) ** 2 / var[1]
+    dy = sey[idx] - cy
+    dx = sex[idx] - cx
+    q = dy * dy / var[0] + dx * dx / var[1]
     inside = q < q_max
-    return idx[inside], q[inside]
+    n = int(np.count_nonzero(inside))
+    if n == 0:
+        return idx[inside], q[inside], cy, cx
+    return idx[inside], q[inside], cy + float(dy[inside].sum()) / n, cx + float(dx[inside].sum()) / n
 
 
 def _settle(grid: _BucketGrid, sey: np.ndarray, sex: np.ndarray, centre: tuple[float, float],
@@ -179,15 +185,12 @@ def _settle(grid: _BucketGrid, sey: np.ndarray, sex: np.ndarray, centre: tuple[f
     """Move ``centre`` to the mean shifted position of the pixels it gathers, ``steps`` times at most (it stops
     once it moves less than 0.1 px). Training fits one centre per cell to all of the cell's pixels, so the
     mean is a better estimate of it than any single seed's shifted position when the embeddings are spread."""
-    idx, q = _gather(grid, sey, sex, centre, var, q_max)
+    idx, q, my, mx = _gather(grid, sey, sex, centre, var, q_max)
     for _ in range(steps):
-        if idx.size == 0:
+        if idx.size == 0 or abs(my - centre[0]) + abs(mx - centre[1]) < 0.1:
             break
-        moved = (float(sey[idx].mean()), float(sex[idx].mean()))
-        if abs(moved[0] - centre[0]) + abs(moved[1] - centre[1]) < 0.1:
-            break
-        centre = moved
-        idx, q = _gather(grid, sey, sex, centre, var, q_max)
+        centre = (my, mx)
+        idx, q, my, mx = _gather(grid, sey, sex, centre, var, q_max)
     return centre, idx, q
 
 
@@ -323,7 +326,8 @@ def cluster(
         taken = idx[take]
         lab[taken] = next_label
         best_q[taken] = q[take]
-        centres.add(centre, var)
+        if reach_q:
+            centres.add(centre, var)
         next_label += 1
 
     if next_label == 1:
