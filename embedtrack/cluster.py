@@ -12,15 +12,24 @@ The network predicts, per pixel ``i``, an offset ``o_i`` (2 channels, normalised
 Algorithm (paper §3.3, with the choices this module makes written out):
 
 1. ``b_smooth`` is the 3x3 mean of the bandwidths (edges replicated); it is only evaluated at candidate centres.
-2. Foreground = pixels with seediness ``> seed_threshold``.
+2. With ``seed_window > 1`` the seediness is first averaged over that square (edges replicated, as for the
+   bandwidths), which smooths the outlines (1-px spurs and fringes of the map go); 1, the default, is the
+   paper's raw map. Foreground = pixels with seediness ``> seed_threshold``.
 3. Every foreground pixel votes at the pixel nearest to its shifted position (votes outside the image are
    dropped); candidate centres are foreground pixels with ``> min_votes`` votes in their 3x3 neighbourhood,
    visited by decreasing seediness (ties: row-major order).
-4. For a candidate ``j`` that is not yet part of an instance, the proposal is every foreground pixel with
-   ``d_ji > kernel_threshold``. Of the proposal, the pixels *taken* are the unassigned ones and those whose
-   kernel to ``j`` is strictly higher than to the centre they belong to. The instance is created only when
-   ``|taken| >= min_size`` and fewer than half of the taken pixels were already assigned; otherwise nothing
-   changes (the candidate is simply skipped; its pixel may still join a later instance).
+4. For a candidate ``j`` that is not yet part of an instance, the centre starts at its shifted position and
+   moves to the mean shifted position of the foreground pixels with ``d_ji > kernel_threshold``, at most
+   ``refine_steps`` times (stopping when it moves less than 0.1 px; 0 keeps the paper's rule). Training fits
+   one centre per cell to all of its pixels, so when a cell's shifted positions are spread (textures the
+   network has not seen) the mean is the better estimate; a seed at the edge of the spread would otherwise
+   gather part of the cell and leave the rest to a second instance. The proposal is every foreground pixel
+   with ``d_ji > kernel_threshold`` around the final centre. With ``merge_reach > 0``, a candidate whose centre
+   lies within ``merge_reach`` kernel radii of an earlier instance's centre founds no instance: its unassigned
+   proposal pixels join that instance. Otherwise, of the proposal, the pixels *taken* are the unassigned ones
+   and those whose kernel to ``j`` is strictly higher than to the centre they belong to. The instance is
+   created only when ``|taken| >= min_size`` and fewer than half of the taken pixels were already assigned;
+   otherwise nothing changes (the candidate is simply skipped; its pixel may still join a later instance).
 5. Instances that end up below ``min_size`` (pixels taken by later instances) are removed, and the labels are
    renumbered densely ``1..n`` in creation order. Disconnected pieces of one instance are not split.
 
@@ -37,6 +46,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from embedtrack.errors import EmbedTrackError
 
@@ -56,6 +66,13 @@ class ClusterParams:
         min_size: minimum instance size in pixels; the paper uses half the 1 % percentile of the training mask
             sizes, so the model configuration should set it. The default suits cells of a few hundred pixels.
         w_s: bandwidth weight of the kernel, ``s = exp(w_s * bandwidth)`` (paper: -10, as in the loss).
+        refine_steps: how often a new centre is moved to the mean shifted position of the pixels its kernel
+            gathers before they are taken (0: the paper's rule, the seed's own shifted position).
+        seed_window: the seediness is averaged over this square window (edges replicated) before it is
+            thresholded and ordered; 1 (default) uses the raw map, the paper's rule.
+        merge_reach: when > 0, a candidate whose centre lies within this many kernel radii of an existing
+            instance's centre founds no instance of its own; its unassigned pixels join that instance
+            (0: off, the paper's rule).
     """
 
     seed_threshold: float = 0.5
@@ -63,14 +80,22 @@ class ClusterParams:
     kernel_threshold: float = 0.5
     min_size: int = 20
     w_s: float = -10.0
+    refine_steps: int = 2
+    seed_window: int = 1
+    merge_reach: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.kernel_threshold < 1.0:
             raise EmbedTrackError(f"ClusterParams.kernel_threshold must be in (0, 1), got {self.kernel_threshold}")
-        if self.min_size < 0 or self.min_votes < 0:
+        if self.min_size < 0 or self.min_votes < 0 or self.refine_steps < 0:
             raise EmbedTrackError(
-                f"ClusterParams.min_size and min_votes must be >= 0, got {self.min_size} and {self.min_votes}"
+                f"ClusterParams.min_size, min_votes and refine_steps must be >= 0, got {self.min_size}, "
+                f"{self.min_votes} and {self.refine_steps}"
             )
+        if self.seed_window < 1:
+            raise EmbedTrackError(f"ClusterParams.seed_window must be >= 1, got {self.seed_window}")
+        if not (self.merge_reach == 0 or self.merge_reach >= 1):
+            raise EmbedTrackError(f"ClusterParams.merge_reach must be 0 (off) or >= 1, got {self.merge_reach}")
 
 
 def _check_inputs(offsets: np.ndarray, bandwidths: np.ndarray, seediness: np.ndarray, scale: float) -> None:
@@ -134,6 +159,74 @@ class _BucketGrid:
         return ranges
 
 
+def _gather(grid: _BucketGrid, sey: np.ndarray, sex: np.ndarray, centre: tuple[float, float],
+            var: tuple[float, float], q_max: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Sorted-order indices of the pixels whose kernel to ``centre`` exceeds the threshold, their ``q``, and the
+    mean of their shifted positions (the centre itself when there are none)."""
+    cy, cx = centre
+    ry, rx = math.sqrt(var[0] * q_max), math.sqrt(var[1] * q_max)
+    ranges = grid.box(cy - ry, cy + ry, cx - rx, cx + rx)
+    if not ranges:
+        return np.zeros(0, dtype=np.int64), np.zeros(0), cy, cx
+    idx = np.arange(*ranges[0]) if len(ranges) == 1 else np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
+    dy = sey[idx] - cy
+    dx = sex[idx] - cx
+    q = dy * dy / var[0] + dx * dx / var[1]
+    inside = q < q_max
+    n = int(np.count_nonzero(inside))
+    if n == 0:
+        return idx[inside], q[inside], cy, cx
+    return idx[inside], q[inside], cy + float(dy[inside].sum()) / n, cx + float(dx[inside].sum()) / n
+
+
+def _settle(grid: _BucketGrid, sey: np.ndarray, sex: np.ndarray, centre: tuple[float, float],
+            var: tuple[float, float], q_max: float, steps: int
+            ) -> tuple[tuple[float, float], np.ndarray, np.ndarray]:
+    """Move ``centre`` to the mean shifted position of the pixels it gathers, ``steps`` times at most (it stops
+    once it moves less than 0.1 px). Training fits one centre per cell to all of the cell's pixels, so the
+    mean is a better estimate of it than any single seed's shifted position when the embeddings are spread."""
+    idx, q, my, mx = _gather(grid, sey, sex, centre, var, q_max)
+    for _ in range(steps):
+        if idx.size == 0 or abs(my - centre[0]) + abs(mx - centre[1]) < 0.1:
+            break
+        centre = (my, mx)
+        idx, q, my, mx = _gather(grid, sey, sex, centre, var, q_max)
+    return centre, idx, q
+
+
+class _Centres:
+    """Centres and kernel variances of the instances made so far, looked up through a coarse grid."""
+
+    def __init__(self, cell: float) -> None:
+        self.cell = cell
+        self.pos: list[tuple[float, float]] = []
+        self.var: list[tuple[float, float]] = []
+        self.grid: dict[tuple[int, int], list[int]] = {}
+
+    def add(self, centre: tuple[float, float], var: tuple[float, float]) -> None:
+        key = (int(centre[0] // self.cell), int(centre[1] // self.cell))
+        self.grid.setdefault(key, []).append(len(self.pos))
+        self.pos.append(centre)
+        self.var.append(var)
+
+    def q(self, i: int, ey: np.ndarray | float, ex: np.ndarray | float) -> np.ndarray | float:
+        (cy, cx), (vy, vx) = self.pos[i], self.var[i]
+        return (ey - cy) ** 2 / vy + (ex - cx) ** 2 / vx
+
+    def nearest(self, centre: tuple[float, float], q_limit: float) -> int:
+        """Index of the centre with the smallest ``q`` to ``centre`` below ``q_limit`` (searched in the 3x3
+        grid cells around it, which is enough while ``cell`` covers the reach), or -1."""
+        by, bx = int(centre[0] // self.cell), int(centre[1] // self.cell)
+        best, best_i = q_limit, -1
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                for i in self.grid.get((by + dy, bx + dx), ()):
+                    qi = float(self.q(i, centre[0], centre[1]))
+                    if qi < best:
+                        best, best_i = qi, i
+        return best_i
+
+
 def cluster(
     offsets: np.ndarray,
     bandwidths: np.ndarray,
@@ -163,6 +256,8 @@ def cluster(
     _check_inputs(offsets, bandwidths, seediness, scale)
     h, w = seediness.shape
     labels = np.zeros((h, w), dtype=np.int32)
+    if params.seed_window > 1:
+        seediness = ndi.uniform_filter(seediness.astype(np.float32), params.seed_window, mode="nearest")
 
     fg_mask = seediness > params.seed_threshold
     fg_idx = np.flatnonzero(fg_mask)
@@ -208,23 +303,19 @@ def cluster(
     best_q = np.full(fg_idx.size, np.inf)
     next_label = 1
     half = 0.5
+    reach_q = params.merge_reach**2 * q_max
+    centres = _Centres(max(float(np.max(np.maximum(rad_y, rad_x))) * params.merge_reach, 1.0))
 
     for k, c in enumerate(inv[cand_fg]):
         if lab[c]:
             continue  # candidate already absorbed by an instance
-        cy = sey[c]
-        cx = sex[c]
-        ranges = grid.box(cy - rad_y[k], cy + rad_y[k], cx - rad_x[k], cx + rad_x[k])
-        if not ranges:
+        var = (float(var_y[k]), float(var_x[k]))
+        centre, idx, q = _settle(grid, sey, sex, (float(sey[c]), float(sex[c])), var, q_max, params.refine_steps)
+        if reach_q and (near := centres.nearest(centre, reach_q)) >= 0:
+            free = idx[lab[idx] == 0]
+            lab[free] = near + 1
+            best_q[free] = centres.q(near, sey[free], sex[free])
             continue
-        if len(ranges) == 1:
-            idx = np.arange(ranges[0][0], ranges[0][1])
-        else:
-            idx = np.concatenate([np.arange(lo, hi) for lo, hi in ranges])
-        q = (sey[idx] - cy) ** 2 / var_y[k] + (sex[idx] - cx) ** 2 / var_x[k]
-        inside_kernel = q < q_max
-        idx = idx[inside_kernel]
-        q = q[inside_kernel]
         assigned = lab[idx] > 0
         take = ~assigned | (q < best_q[idx])
         n_take = int(take.sum())
@@ -235,6 +326,8 @@ def cluster(
         taken = idx[take]
         lab[taken] = next_label
         best_q[taken] = q[take]
+        if reach_q:
+            centres.add(centre, var)
         next_label += 1
 
     if next_label == 1:

@@ -220,8 +220,9 @@ def test_reassignment_refused_below_min_size() -> None:
 
 def test_instance_shrunk_below_min_size_is_removed() -> None:
     # A has 25 px when created; G takes 10 of them back and A ends with 15 < 20: A is dropped, G is label 1.
+    # The case is built around the seeds' own shifted positions: the paper's rule, without moving centres.
     offsets, bandwidths, seediness, group_of = _reassignment_case(n_a=15, n_moved=10, n_new=20)
-    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=20))
+    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=20, refine_steps=0))
     assert sorted(np.unique(out)) == [0, 1]
     assert not out[group_of == 0].any()
     assert (out[(group_of == 1) | (group_of == 2)] == 1).all()
@@ -269,8 +270,13 @@ def test_bandwidth_smoothed_over_3x3() -> None:
 def reference_cluster(
     offsets: np.ndarray, bandwidths: np.ndarray, seediness: np.ndarray, scale: float, params: ClusterParams
 ) -> np.ndarray:
-    """The §3.3 rules written plainly: every centre compared with every foreground pixel (no windows)."""
+    """The §3.3 rules written plainly: every centre compared with every foreground pixel (no windows), the centre
+    moved to the mean of the pixels it gathers ``refine_steps`` times."""
     h, w = seediness.shape
+    if params.seed_window > 1:  # the mean over the window, edges replicated, written out
+        k = params.seed_window
+        padded_seed = np.pad(seediness, ((k // 2, (k - 1) // 2), (k // 2, (k - 1) // 2)), mode="edge")
+        seediness = sum(padded_seed[dr : dr + h, dc : dc + w] for dr in range(k) for dc in range(k)) / k**2
     fg = seediness > params.seed_threshold
     rows, cols = np.nonzero(fg)
     e = np.stack([rows / scale + offsets[0][fg], cols / scale + offsets[1][fg]], axis=1)
@@ -292,7 +298,14 @@ def reference_cluster(
         if lab[j]:
             continue
         s = np.exp(params.w_s * smooth[:, flat // w, flat % w])
-        d = np.exp(-((e[:, 0] - e[j, 0]) ** 2) / s[0] - (e[:, 1] - e[j, 1]) ** 2 / s[1])
+        centre = e[j]
+        d = np.exp(-((e[:, 0] - centre[0]) ** 2) / s[0] - (e[:, 1] - centre[1]) ** 2 / s[1])
+        for _ in range(params.refine_steps):  # move the centre to the mean of what it gathers
+            near = d > params.kernel_threshold
+            if not near.any() or np.abs(e[near].mean(0) - centre).sum() * scale < 0.1:
+                break
+            centre = e[near].mean(0)
+            d = np.exp(-((e[:, 0] - centre[0]) ** 2) / s[0] - (e[:, 1] - centre[1]) ** 2 / s[1])
         take = (d > params.kernel_threshold) & ((lab == 0) | (d > best))
         if take.sum() >= max(params.min_size, 1) and (take & (lab > 0)).sum() < 0.5 * take.sum():
             n += 1
@@ -311,7 +324,9 @@ def reference_cluster(
     [(0, 3.0, 1.0, 0.0), (1, 6.0, 2.0, 0.0), (2, 12.0, 3.0, 0.0), (3, 30.0, 6.0, 0.0), (4, 8.0, 2.0, 20.0),
      (5, 8.0, 2.0, -20.0)],
 )
-def test_windows_agree_with_comparing_every_pixel(seed: int, radius: float, noise: float, shift: float) -> None:
+@pytest.mark.parametrize(("refine_steps", "seed_window"), [(0, 1), (2, 1), (2, 3)])
+def test_windows_agree_with_comparing_every_pixel(seed: int, radius: float, noise: float, shift: float,
+                                                  refine_steps: int, seed_window: int) -> None:
     # Noisy predictions on touching cells, kernels from 3 to 30 px (the buckets span many windows or many
     # buckets per window), shifted positions partly beyond the image (``shift`` px along both axes, more than
     # a bucket): the windowed search gives exactly the plain all-pixels answer.
@@ -321,7 +336,7 @@ def test_windows_agree_with_comparing_every_pixel(seed: int, radius: float, nois
     offsets += (rng.normal(0, noise, offsets.shape) + shift) / 256.0
     bandwidths += rng.normal(0, 0.02, bandwidths.shape)
     seediness = rng.uniform(0.4, 1.0, seediness.shape)
-    params = ClusterParams(min_size=15)
+    params = ClusterParams(min_size=15, refine_steps=refine_steps, seed_window=seed_window)
     out = cluster(offsets, bandwidths, seediness, 256.0, params)
     assert out.max() >= 2
     assert np.array_equal(out, reference_cluster(offsets, bandwidths, seediness, 256.0, params))
@@ -339,3 +354,69 @@ def test_bad_inputs_raise() -> None:
         cluster(np.full((2, 8, 8), np.nan), np.zeros((2, 8, 8)), np.ones((8, 8)), 256.0)
     with pytest.raises(EmbedTrackError, match="kernel_threshold"):
         ClusterParams(kernel_threshold=1.0)
+
+
+def spread_cell(half_spread: float, radius_px: float, gap: float = 0.0) -> tuple[np.ndarray, ...]:
+    """One 30x30 cell whose shifted positions lie on a horizontal line through its centre, spread evenly over
+    ``centre +- half_spread`` px (a ``gap`` px wide empty band in the middle splits them into two piles). The
+    most seedy pixel points to the left end, so a seed's own shifted position is far from the cell's centre."""
+    h, w, scale = 40, 40, 256.0
+    gt = np.zeros((h, w), dtype=np.int32)
+    gt[5:35, 5:35] = 1
+    rr, cc = np.nonzero(gt)
+    rank = np.random.default_rng(0).permutation(rr.size) / (rr.size - 1)
+    ex = 20 - half_spread + 2 * half_spread * rank
+    ex = np.where(ex < 20, ex - gap / 2, ex + gap / 2)
+    offsets = np.zeros((2, h, w))
+    offsets[0, rr, cc] = (20 - rr) / scale
+    offsets[1, rr, cc] = (ex - cc) / scale
+    seediness = np.where(gt > 0, 0.8, 0.0)
+    seed = np.argmin(ex)
+    seediness[rr[seed], cc[seed]] = 0.95
+    bandwidths = np.full((2, h, w), bandwidth_for(radius_px, scale))
+    return offsets, bandwidths, seediness, gt
+
+
+def test_moving_centres_keeps_a_spread_cell_whole() -> None:
+    # Shifted positions spread over 12 px with a 6 px kernel: the seed at the left end gathers only the left
+    # 7/12, and the rest becomes a second instance under the paper's rule; moving the centre to the mean of
+    # what it gathers reaches (nearly) the whole cell.
+    offsets, bandwidths, seediness, gt = spread_cell(6.0, 6.0)
+    paper = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=100, refine_steps=0))
+    assert paper.max() == 2
+    moved = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=100, refine_steps=4))
+    assert moved.max() == 1
+    assert (moved[gt > 0] == 1).mean() > 0.95
+
+
+@pytest.mark.parametrize(("gap", "reach", "instances"), [(2.0, 0.0, 2), (2.0, 2.0, 1), (14.0, 2.0, 2)])
+def test_merge_reach_joins_piles_closer_than_the_reach(gap: float, reach: float, instances: int) -> None:
+    # Two piles of shifted positions (each 3 px wide, kernel radius 3 px) with a gap between them: 2 px apart
+    # (centres 5 px apart, within 2 kernel radii) they are one cell with merge_reach 2, 14 px apart they stay two.
+    offsets, bandwidths, seediness, gt = spread_cell(3.0, 3.0, gap)
+    params = ClusterParams(min_size=50, refine_steps=2, merge_reach=reach)
+    out = cluster(offsets, bandwidths, seediness, 256.0, params)
+    assert out.max() == instances
+    assert (out[gt > 0] > 0).mean() > 0.95
+
+
+def test_seed_window_removes_a_one_pixel_spur() -> None:
+    gt = np.zeros((30, 30), dtype=np.int32)
+    gt[8:22, 8:22] = 1
+    offsets, bandwidths, seediness = perfect(gt, 256.0, radius_px=8.0)
+    seediness[14, 22:27] = 0.9  # a 1-px wide spur of seediness leaving the cell ...
+    offsets[:, 14, 22:27] = offsets[:, 14, 21:22]  # ... whose pixels point to the cell's centre
+    raw = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10))
+    assert (raw[14, 22:27] == 1).all()
+    smooth = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10, seed_window=3))
+    assert not smooth[14, 23:27].any()
+    assert (smooth[9:21, 9:21] == 1).all()  # the cell's inside stays
+
+
+def test_new_parameters_are_checked() -> None:
+    with pytest.raises(EmbedTrackError, match="refine_steps"):
+        ClusterParams(refine_steps=-1)
+    with pytest.raises(EmbedTrackError, match="merge_reach"):
+        ClusterParams(merge_reach=0.5)
+    with pytest.raises(EmbedTrackError, match="seed_window"):
+        ClusterParams(seed_window=0)
