@@ -29,6 +29,7 @@ import numpy as np
 import tifffile
 
 from ctc.errors import CTCError, CTCFormatError, CTCResultExistsError
+from ctc.guard import check_output, remove_stale_temp_dirs
 from ctc.lineage import Track
 
 logger = logging.getLogger(__name__)
@@ -120,9 +121,10 @@ def to_uint16(labels: np.ndarray, path: str | Path = "<labels>") -> np.ndarray:
 
 
 def temp_dir_beside(target: Path, tag: str = "tmp") -> Path:
-    """A new hidden folder ``.<name>.<tag>-XXXX`` beside ``target``, with the permissions a plain ``mkdir``
-    would give (``mkdtemp`` makes it private, which the folder would keep once renamed into place)."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{tag}-", dir=target.parent))
+    """A new hidden folder ``.<name>.<tag>-<pid>-XXXXXXXX`` beside ``target``, with the permissions a plain
+    ``mkdir`` would give (``mkdtemp`` makes it private, which the folder would keep once renamed into place).
+    The process id lets :func:`remove_stale_temp_dirs` tell a dead run's leftovers from a live one's."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{tag}-{os.getpid()}-", dir=target.parent))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)
@@ -319,9 +321,11 @@ def open_result(res_dir: str | Path) -> tuple[Sequence, list[Track]]:
 class ResultWriter:
     """Write a CTC result folder atomically: ``maskNNN.tif`` frames, then ``res_track.txt``.
 
-    Everything goes into a temporary folder beside ``target`` (``.<name>.tmp-XXXX``) that is renamed into place
-    by :meth:`finish`. If ``target`` exists and ``overwrite`` is false, :class:`CTCResultExistsError` is raised
-    at construction. On an exception inside the ``with`` block, or leaving it without :meth:`finish`, the
+    Everything goes into a temporary folder beside ``target`` (``.<name>.tmp-<pid>-XXXX``) that is renamed into
+    place by :meth:`finish`. If ``target`` exists and ``overwrite`` is false, :class:`CTCResultExistsError` is
+    raised at construction; :func:`ctc.guard.check_output` refuses a ``target`` that is, contains or lies inside
+    one of ``inputs``, or that is not a result folder, and leftovers of killed runs are removed. On an
+    exception inside the ``with`` block, or leaving it without :meth:`finish`, the
     temporary folder is removed and ``target`` is untouched.
 
     Empty frames (no cell at all) are written as they are - an all-zero mask - and a warning is logged; they are
@@ -329,13 +333,17 @@ class ResultWriter:
     stop on an empty result frame, so :func:`ctc.validate.validate_result` reports them as warnings.
     """
 
-    def __init__(self, target: str | Path, ndigits: int, overwrite: bool = False) -> None:
+    def __init__(self, target: str | Path, ndigits: int, overwrite: bool = False,
+                 inputs: Iterable[str | Path] = ()) -> None:
         self.target = Path(target)
         self.ndigits = ndigits
         self.overwrite = overwrite
+        self.inputs = [Path(p) for p in inputs]
+        check_output(self.target, self.inputs, replace=overwrite)  # never an input, only a result replaced
         if self.target.exists() and not overwrite:
             raise CTCResultExistsError(
                 f"{self.target}: result folder exists; use overwrite=True (--overwrite) to replace it")
+        remove_stale_temp_dirs(self.target)
         self._tmp: Path | None = None
         self._labels: dict[int, np.ndarray] = {}
         self._shape: tuple[int, ...] | None = None
@@ -417,6 +425,7 @@ class ResultWriter:
         if self.target.exists():
             if not self.overwrite:
                 raise CTCResultExistsError(f"{self.target}: result folder appeared while writing; not replaced")
+            check_output(self.target, self.inputs, replace=True)
             old = temp_dir_beside(self.target, "old")
             os.replace(self.target, old / "previous")
         os.replace(tmp, self.target)

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ctc.guard import check_output, looks_like_model
 from embedtrack.cluster import ClusterParams, cluster
 from embedtrack.crops import Augment, CropPairs, collate
 from embedtrack.device import pick_device, use_all_cores
@@ -77,7 +78,8 @@ def validate(net: EmbedTrackNet, val: CropPairs, coord_scale: float, params: Clu
     return iou_sum / max(n_obj, 1)
 
 
-def _prepare_out(out_dir: Path, resume: bool) -> None:
+def _prepare_out(out_dir: Path, dataset_dir: Path, resume: bool) -> None:
+    check_output(out_dir, [dataset_dir], replace=resume, looks_ours=looks_like_model, what="model folder")
     if resume:
         if not (out_dir / CHECKPOINT_NAME).is_file():
             raise EmbedTrackError(f"{out_dir}: nothing to resume, {CHECKPOINT_NAME} is missing")
@@ -102,7 +104,7 @@ def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, option
     out_dir, dataset_dir = Path(out_dir), Path(dataset_dir)
     arch = ArchConfig.from_dict(opts.architecture)
     sequences = load_dataset(dataset_dir, preset, opts.derive_links)  # fails before any training on bad data
-    _prepare_out(out_dir, resume)
+    _prepare_out(out_dir, dataset_dir, resume)
     device = pick_device(opts.device)
     if device.type == "cpu":
         use_all_cores()

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ctc.errors import CTCError, CTCResultExistsError
+from ctc.guard import check_output, looks_like_synth_dataset, remove_stale_temp_dirs
 from ctc.io import TRACK_FILE_GT, default_ndigits, frame_name, temp_dir_beside, write_tiff, write_track_file
 from ctc.lineage import Track
 from ctc.synth.gt import MIN_AREA, build_ground_truth, clean_frame
@@ -139,7 +140,9 @@ def write_dataset(out_dir: str | Path, preset: str, frames: int, size: tuple[int
         raise CTCResultExistsError(f"{target}: exists and is not a folder")
     if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise CTCResultExistsError(f"{target}: folder exists and is not empty; use --overwrite to replace it")
+    check_output(target, replace=True, looks_ours=looks_like_synth_dataset, what="synthetic dataset folder")
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_dirs(target)
     tmp = temp_dir_beside(target)
     try:
         record: dict[str, object] = {"preset": preset, "frames": frames, "size": list(size), "seed": seed,

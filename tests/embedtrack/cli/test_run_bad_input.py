@@ -1,0 +1,56 @@
+"""`embedtrack run` with bad input and unsafe outputs: exit 1, one message naming the culprit, no traceback,
+nothing written, nothing of the user's changed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from embedtrack.cli import main
+from tests.tree_state import tree_state
+
+
+def _run(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, ["run", *map(str, args), "--device", "cpu"])
+
+
+def _one_error(result: Result, *needles: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in result.output, result.output
+
+
+@pytest.fixture
+def user_dataset(synth_dataset: Path, tmp_path: Path) -> Path:
+    """A private copy of the dataset (raw frames + GT) that the tests try to damage."""
+    return Path(shutil.copytree(synth_dataset, tmp_path / "DS"))
+
+
+@pytest.mark.parametrize("output,how", [("DS/01", "is"), ("DS", "contains"), (".", "contains"),
+                                        ("DS/01/res", "lies inside")])
+def test_overwrite_never_deletes_the_input(tiny_model: Path, user_dataset: Path, monkeypatch: pytest.MonkeyPatch,
+                                           output: str, how: str) -> None:
+    monkeypatch.chdir(user_dataset.parent)
+    before = tree_state(user_dataset.parent)
+    result = _run("DS/01", "--model", tiny_model, "--output", output, "--overwrite")
+    _one_error(result, f"the output {how} the input DS/01")
+    assert tree_state(user_dataset.parent) == before
+
+
+def test_overwrite_refuses_a_ground_truth_folder(tiny_model: Path, user_dataset: Path) -> None:
+    before = tree_state(user_dataset)
+    result = _run(user_dataset / "01", "--model", tiny_model, "--output", user_dataset / "01_GT", "--overwrite")
+    _one_error(result, "01_GT", "does not look like a result folder")
+    assert tree_state(user_dataset) == before
+
+
+def test_overwrite_replaces_an_earlier_result(tiny_model: Path, user_dataset: Path) -> None:
+    for _ in range(2):
+        result = _run(user_dataset / "01", "--model", tiny_model, "--overwrite")
+        assert result.exit_code == 0, result.output
+    assert (user_dataset / "01_RES" / "res_track.txt").is_file()
+    assert not [p for p in user_dataset.iterdir() if p.name.startswith(".")]
