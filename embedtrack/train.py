@@ -2,7 +2,8 @@
 
 The model folder receives, besides ``config.json`` + ``weights.pt`` (the best epoch so far):
 
-* ``checkpoint.pt``: the state of the last finished epoch (model, optimiser, schedule), for ``--resume``;
+* ``checkpoint.pt``: the state of the last finished epoch (model, optimiser, schedule), for ``--resume``; only
+  tensors and plain values, read back with the weights-only unpickler, so a crafted file cannot run code;
 * ``train_log.jsonl``: one JSON line per epoch with the losses, the validation IoU, the learning rate and time.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -37,6 +40,7 @@ from embedtrack.registry import ModelConfig, PostprocessConfig, save_model
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_KEYS = ("model", "optimiser", "schedule", "scaler", "epoch", "best_iou", "preset", "architecture")
 LOG_NAME = "train_log.jsonl"
 
 
@@ -125,13 +129,11 @@ def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, option
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     start_epoch, best_iou = 0, -1.0
     if resume:
-        state = torch.load(out_dir / CHECKPOINT_NAME, map_location=device, weights_only=False)
+        state = load_checkpoint(out_dir / CHECKPOINT_NAME, device)
         if state["preset"] != preset.name or state["architecture"] != arch.to_dict():
             raise EmbedTrackError(f"{out_dir / CHECKPOINT_NAME} was trained with preset {state['preset']} and a "
                                   "different architecture; cannot resume with these options")
-        net.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        scaler.load_state_dict(state["scaler"])
+        _restore(out_dir / CHECKPOINT_NAME, state, net, optimiser, scaler)
         start_epoch, best_iou = state["epoch"], state["best_iou"]
         if state["schedule"].get("total_steps") == schedule.total_steps or opts.epochs <= start_epoch:
             schedule.load_state_dict(state["schedule"])
@@ -188,11 +190,47 @@ def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, option
             save_model(out_dir, net, config)
         _save_checkpoint(out_dir / CHECKPOINT_NAME, {
             "model": net.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
-            "scaler": scaler.state_dict(), "epoch": epoch + 1, "best_iou": best_iou, "preset": preset.name,
+            "scaler": scaler.state_dict(), "epoch": epoch + 1, "best_iou": float(best_iou), "preset": preset.name,
             "architecture": arch.to_dict()})
         logger.info("epoch %d/%d: loss %.4f, val IoU %.3f (best %.3f), %.0f s", epoch + 1, opts.epochs,
                     record.get("total", float("nan")), val_iou, best_iou, record["seconds"])
     return {"out": str(out_dir), "best_val_iou": best_iou, "min_size": min_size}
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Read ``checkpoint.pt`` with the weights-only unpickler: tensors and plain Python values only, so a
+    crafted file cannot run code. A broken or foreign file raises one :class:`EmbedTrackError` naming it."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch raises many types for empty, truncated, random or crafted files
+        code = re.search(r"Unsupported global: GLOBAL (\S+)", str(err)) if isinstance(err, pickle.UnpicklingError) else None
+        if code:
+            raise EmbedTrackError(f"{path}: not a checkpoint written by embedtrack train: it refers to {code.group(1)}, "
+                                  "and objects other than tensors and plain values are never loaded") from err
+        raise EmbedTrackError(f"{path}: cannot read checkpoint, the file is empty, truncated or not a PyTorch "
+                              f"file ({type(err).__name__})") from err
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise EmbedTrackError(f"{path}: not a checkpoint written by embedtrack train (missing {', '.join(missing)})")
+    wrong = [key for key in ("model", "optimiser", "schedule", "scaler", "architecture")
+             if not isinstance(state[key], dict)]
+    wrong += [key for key, kind in (("epoch", int), ("best_iou", float), ("preset", str))
+              if not isinstance(state[key], kind)]
+    if wrong:
+        raise EmbedTrackError(f"{path}: not a checkpoint written by embedtrack train ({', '.join(wrong)} of the "
+                              "wrong type)")
+    return state
+
+
+def _restore(path: Path, state: dict[str, Any], net: EmbedTrackNet, optimiser: torch.optim.Optimizer,
+             scaler: torch.amp.GradScaler) -> None:
+    """Load the saved model, optimiser and scaler states; a mismatch is one error naming ``path``."""
+    try:
+        net.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        scaler.load_state_dict(state["scaler"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as err:
+        raise EmbedTrackError(f"{path}: does not fit this model and optimiser ({str(err).splitlines()[0]})") from err
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -1,0 +1,107 @@
+"""`embedtrack train` with bad input: a crafted, broken or foreign checkpoint, bad options, unusable data.
+
+Each case: exit code 1 (2 for click's own option errors), one message naming the file or option, no traceback,
+nothing of the user's changed and no folder left behind."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from embedtrack.cli import main
+from embedtrack.errors import EmbedTrackError
+from embedtrack.train import load_checkpoint
+from tests.tree_state import tree_state
+
+TINY = ["--preset", "synth-fluo", "--crops-per-epoch", "2", "--batch-size", "1", "--widths", "4,8,16"]
+
+
+def _train(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, ["train", *map(str, args)])
+
+
+def _one_error(result: Result, *needles: str, code: int = 1) -> None:
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in result.output, result.output
+
+
+class _Payload:
+    """Unpickling this object would create ``marker``: what a malicious checkpoint does."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return open, (str(self.marker), "w")
+
+
+def _valid_checkpoint() -> bytes:
+    net = torch.nn.Linear(2, 2)
+    opt = torch.optim.Adam(net.parameters())
+    state = {"model": net.state_dict(), "optimiser": opt.state_dict(), "schedule": {"total_steps": 4},
+             "scaler": {}, "epoch": 1, "best_iou": 0.5, "preset": "synth-fluo", "architecture": {}}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def test_resume_with_a_malicious_checkpoint_runs_nothing(synth_dataset: Path, tmp_path: Path) -> None:
+    out, marker = tmp_path / "M", tmp_path / "pwned"
+    out.mkdir()
+    torch.save({"model": _Payload(marker), "epoch": 1}, out / "checkpoint.pt")
+    before = tree_state(tmp_path)
+    result = _train(synth_dataset, "--out", out, "--resume", *TINY)
+    _one_error(result, str(out / "checkpoint.pt"), "never loaded")
+    assert not marker.exists()
+    assert tree_state(tmp_path) == before
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 10, b"PK\x03\x04 not a zip", b"random text\n"])
+def test_resume_with_a_broken_checkpoint_is_one_error(synth_dataset: Path, tmp_path: Path, content: bytes) -> None:
+    out = tmp_path / "M"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(content)
+    result = _train(synth_dataset, "--out", out, "--resume", *TINY)
+    _one_error(result, str(out / "checkpoint.pt"), "cannot read checkpoint")
+    assert (out / "checkpoint.pt").read_bytes() == content
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_damaged_checkpoint_is_one_clear_error(tmp_path: Path, data: st.DataObject) -> None:
+    good = _valid_checkpoint()
+    how = data.draw(st.sampled_from(["truncate", "flip", "random"]))
+    if how == "truncate":
+        damaged = good[:data.draw(st.integers(0, len(good) - 1))]
+    elif how == "flip":
+        at = data.draw(st.integers(0, len(good) - 1))
+        damaged = good[:at] + bytes([good[at] ^ 0xFF]) + good[at + 1:]
+    else:
+        damaged = data.draw(st.binary(max_size=2000))
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(damaged)
+    try:
+        state = load_checkpoint(path)
+    except EmbedTrackError as err:
+        assert str(path) in str(err)
+    else:  # a flipped byte may hit a tensor's data or a value: still a well-formed checkpoint
+        assert set(state) >= {"model", "optimiser", "epoch"}
+
+
+def test_checkpoint_of_another_kind_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"state_dict": {}}, path)
+    with pytest.raises(EmbedTrackError, match="not a checkpoint written by embedtrack train .missing model"):
+        load_checkpoint(path)
+    torch.save({**torch.load(io.BytesIO(_valid_checkpoint()), weights_only=True), "epoch": "1"}, path)
+    with pytest.raises(EmbedTrackError, match="epoch of the wrong type"):
+        load_checkpoint(path)
