@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Callable
 
+import numpy as np
 import pytest
+import tifffile
 from click.testing import CliRunner, Result
 
 from embedtrack.cli import main
@@ -54,3 +57,28 @@ def test_overwrite_replaces_an_earlier_result(tiny_model: Path, user_dataset: Pa
         assert result.exit_code == 0, result.output
     assert (user_dataset / "01_RES" / "res_track.txt").is_file()
     assert not [p for p in user_dataset.iterdir() if p.name.startswith(".")]
+
+
+def _rewrite_frames(seq: Path, change: Callable[[np.ndarray], np.ndarray]) -> None:
+    for path in sorted(seq.glob("t*.tif")):
+        tifffile.imwrite(path, change(tifffile.imread(path)))
+
+
+def test_a_nan_pixel_does_not_empty_the_frame(tiny_model: Path, user_dataset: Path) -> None:
+    def one_nan(frame: np.ndarray) -> np.ndarray:
+        frame = frame.astype(np.float32)
+        frame[5, 5] = np.nan
+        return frame
+
+    _rewrite_frames(user_dataset / "01", one_nan)
+    result = _run(user_dataset / "01", "--model", tiny_model)
+    assert result.exit_code == 0, result.output
+    for mask in sorted((user_dataset / "01_RES").glob("mask*.tif")):
+        assert tifffile.imread(mask).max() > 0, mask
+
+
+def test_boolean_frames_run(tiny_model: Path, user_dataset: Path) -> None:
+    _rewrite_frames(user_dataset / "01", lambda f: f > np.median(f))
+    result = _run(user_dataset / "01", "--model", tiny_model)
+    assert result.exit_code == 0, result.output
+    assert (user_dataset / "01_RES" / "res_track.txt").is_file()

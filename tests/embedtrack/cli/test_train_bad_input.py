@@ -9,6 +9,7 @@ import io
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner, Result
@@ -105,3 +106,35 @@ def test_checkpoint_of_another_kind_is_refused(tmp_path: Path) -> None:
     torch.save({**torch.load(io.BytesIO(_valid_checkpoint()), weights_only=True), "epoch": "1"}, path)
     with pytest.raises(EmbedTrackError, match="epoch of the wrong type"):
         load_checkpoint(path)
+
+
+def _copy(synth_dataset: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(synth_dataset, tmp_path / "DS"))
+
+
+def test_labels_above_uint16_are_refused_not_wrapped(synth_dataset: Path, tmp_path: Path) -> None:
+    import tifffile
+
+    data = _copy(synth_dataset, tmp_path)
+    marker = data / "01_GT" / "TRA" / "man_track002.tif"
+    labels = tifffile.imread(marker).astype(np.int32)
+    labels[labels > 0] += 65535  # label 1 becomes 65536, which uint16 would wrap to background
+    tifffile.imwrite(marker, labels)
+    before = tree_state(tmp_path)
+    result = _train(data, "--out", tmp_path / "M", "--epochs", "1", *TINY)
+    _one_error(result, str(marker), "does not fit uint16")
+    assert tree_state(tmp_path) == before
+
+
+def test_boolean_raw_frames_load(synth_dataset: Path, tmp_path: Path) -> None:
+    import tifffile
+
+    from embedtrack.data import load_dataset
+    from embedtrack.presets import get_preset
+
+    data = _copy(synth_dataset, tmp_path)
+    for path in (data / "01").glob("t*.tif"):
+        frame = tifffile.imread(path)
+        tifffile.imwrite(path, frame > np.median(frame))
+    (sequence,) = load_dataset(data, get_preset("synth-fluo"))
+    assert all(np.isfinite(f).all() and f.max() > f.min() for f in sequence.frames)
