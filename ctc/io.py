@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 TRACK_FILE_GT = "man_track.txt"
 TRACK_FILE_RES = "res_track.txt"
+# one track file line: four ASCII integers separated by spaces or tabs (str.isdigit would accept '²' or '٣')
+TRACK_LINE = re.compile(r"[ \t]*([0-9]+)[ \t]+([0-9]+)[ \t]+([0-9]+)[ \t]+([0-9]+)[ \t\r]*")
 
 
 def frame_name(prefix: str, index: int, ndigits: int) -> str:
@@ -234,15 +236,15 @@ def read_track_file(path: str | Path) -> list[Track]:
     except (OSError, UnicodeDecodeError) as err:
         raise CTCFormatError(f"{path}: cannot read track file ({err})") from err
     tracks: list[Track] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        fields = line.split()
-        if not fields:
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip(" \t\r"):
             continue
-        if len(fields) != 4 or not all(f.isdigit() for f in fields):
+        match = TRACK_LINE.fullmatch(line)
+        if match is None:
             raise CTCFormatError(
-                f"{path}: line {number} is not four non-negative integers 'L B E P': {line.strip()!r}")
-        label, begin, end, parent = (int(f) for f in fields)
-        tracks.append(Track(label, begin, end, parent))
+                f"{path}: line {number} is not four non-negative integers 'L B E P' (ASCII digits separated by "
+                f"spaces): {line.strip()!r}")
+        tracks.append(Track(*(int(group) for group in match.groups())))
     return tracks
 
 
