@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import pickle
 import re
@@ -102,8 +103,41 @@ def _val_subset(val: CropPairs, n: int) -> CropPairs:
 
 def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, options: TrainOptions | None = None,
           resume: bool = False, command: str = "") -> dict[str, Any]:
-    """Train a model on a CTC training dataset and write the model folder. Returns a summary dict."""
+    """Train a model on a CTC training dataset and write the model folder. Returns a summary dict.
+
+    A run that fails before writing anything leaves no (empty) model folder behind."""
+    out_dir = Path(out_dir)
+    existed = out_dir.exists()
+    try:
+        return _train(dataset_dir, preset_name, out_dir, options, resume, command)
+    except BaseException:
+        if not existed and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
+
+
+def _check_options(opts: TrainOptions) -> None:
+    if not (math.isfinite(opts.lr) and opts.lr > 0):
+        raise EmbedTrackError(f"learning rate must be a positive number, got {opts.lr}")
+    problem = widths_problem(opts.architecture.get("widths", ()), opts.architecture.get("in_channels", 1))
+    if problem:
+        raise EmbedTrackError(f"architecture widths {opts.architecture.get('widths')}: {problem}")
+
+
+def widths_problem(widths: Any, in_channels: int = 1) -> str | None:
+    """Why ``widths`` cannot build the network (each downsampler adds channels), or None if they can."""
+    values = list(widths) if isinstance(widths, (list, tuple)) else []
+    if len(values) != 3 or not all(isinstance(w, int) and not isinstance(w, bool) for w in values):
+        return "expected three integers like 16,64,128"
+    if not in_channels < values[0] < values[1] < values[2]:
+        return f"each stage must be wider than the one before (and the first wider than {in_channels})"
+    return None
+
+
+def _train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, options: TrainOptions | None,
+           resume: bool, command: str) -> dict[str, Any]:
     opts = options or TrainOptions()
+    _check_options(opts)
     preset = get_preset(preset_name)
     out_dir, dataset_dir = Path(out_dir), Path(dataset_dir)
     arch = ArchConfig.from_dict(opts.architecture)

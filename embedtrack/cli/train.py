@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -9,6 +10,25 @@ from pathlib import Path
 import click
 
 from embedtrack.cli._common import device_option, handle_errors
+
+
+def _positive_finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a positive number, got {value}")
+    return value
+
+
+def _parse_widths(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int, int]:
+    from embedtrack.train import widths_problem
+
+    try:
+        widths = tuple(int(w) for w in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected three integers like 16,64,128, got {value!r}") from None
+    problem = widths_problem(widths)
+    if problem:
+        raise click.BadParameter(f"{problem}, got {value!r}")
+    return widths  # type: ignore[return-value]
 
 
 @click.command("train")
@@ -21,9 +41,10 @@ from embedtrack.cli._common import device_option, handle_errors
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Crop pairs per training step (default: the preset's).")
 @device_option
-@click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate (one-cycle).")
-@click.option("--widths", default="16,64,128", show_default=True,
-              help="Network widths of the three stages (the paper's ERFNet: 16,64,128).")
+@click.option("--lr", type=float, default=5e-4, show_default=True, callback=_positive_finite,
+              help="Peak learning rate (one-cycle).")
+@click.option("--widths", default="16,64,128", show_default=True, callback=_parse_widths,
+              help="Network widths of the three stages, increasing (the paper's ERFNet: 16,64,128).")
 @click.option("--derive-links", is_flag=True,
               help="Data with silver truth but no GT tracking: link ST masks of successive frames by overlap.")
 @click.option("--name", default=None, help="Model name stored in its config (default: the preset name).")
@@ -31,8 +52,8 @@ from embedtrack.cli._common import device_option, handle_errors
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @handle_errors
 def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_per_epoch: int | None,
-            batch_size: int | None, device: str, lr: float, widths: str, derive_links: bool, name: str | None,
-            seed: int, resume: bool) -> None:
+            batch_size: int | None, device: str, lr: float, widths: tuple[int, int, int], derive_links: bool,
+            name: str | None, seed: int, resume: bool) -> None:
     """Train EmbedTrack on DATASET_DIR (CTC training layout: 01/, 01_GT/TRA, 01_ST/SEG, 02/, ...).
 
     The first 90 % of each sequence train, the last 10 % validate; the epoch with the best validation IoU is
@@ -43,11 +64,7 @@ def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_pe
     from embedtrack.train import TrainOptions, train
 
     get_preset(preset)
-    try:
-        width_tuple = tuple(int(w) for w in widths.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected three integers like 16,64,128, got {widths!r}", param_hint="--widths")
-    arch = ArchConfig(widths=width_tuple)  # type: ignore[arg-type]
+    arch = ArchConfig(widths=widths)
     opts = TrainOptions(epochs=epochs, crops_per_epoch=crops_per_epoch, batch_size=batch_size or None, lr=lr,
                         device=device, seed=seed, derive_links=derive_links, architecture=arch.to_dict(), name=name)
     argv = ["embedtrack", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("embedtrack") else ["embedtrack", "train"]

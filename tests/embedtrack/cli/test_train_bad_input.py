@@ -138,3 +138,44 @@ def test_boolean_raw_frames_load(synth_dataset: Path, tmp_path: Path) -> None:
         tifffile.imwrite(path, frame > np.median(frame))
     (sequence,) = load_dataset(data, get_preset("synth-fluo"))
     assert all(np.isfinite(f).all() and f.max() > f.min() for f in sequence.frames)
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--widths", "1,1,1", "each stage must be wider"), ("--widths", "16,8,32", "each stage must be wider"),
+    ("--widths", "16,64", "expected three integers"), ("--widths", "a,b,c", "expected three integers"),
+    ("--widths", "0,-1,2", "each stage must be wider"), ("--lr", "nan", "positive number"),
+    ("--lr", "inf", "positive number"), ("--lr", "0", "positive number"), ("--lr", "-1e-3", "positive number"),
+])
+def test_bad_options_are_refused_before_any_work(synth_dataset: Path, tmp_path: Path, option: str, value: str,
+                                                 message: str) -> None:
+    result = _train(synth_dataset, "--out", tmp_path / "M", *TINY, option, value)
+    _one_error(result, option, message, code=2)
+    assert list(tmp_path.iterdir()) == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(-5, 300), min_size=3, max_size=3))
+def test_widths_are_usable_exactly_when_they_increase(widths: list[int]) -> None:
+    from embedtrack.train import widths_problem
+
+    assert (widths_problem(widths) is None) == (1 < widths[0] < widths[1] < widths[2])
+
+
+def test_training_data_without_masks_leaves_no_folder(synth_dataset: Path, tmp_path: Path) -> None:
+    import tifffile
+
+    data = _copy(synth_dataset, tmp_path)
+    for marker in (data / "01_GT" / "TRA").glob("man_track*.tif"):
+        tifffile.imwrite(marker, np.zeros_like(tifffile.imread(marker)))
+    (data / "01_GT" / "TRA" / "man_track.txt").write_text("")
+    result = _train(data, "--out", tmp_path / "out" / "M", "--epochs", "1", *TINY)
+    _one_error(result, "no masks")
+    assert not (tmp_path / "out" / "M").exists()
+
+
+def test_library_refuses_a_nan_learning_rate(synth_dataset: Path, tmp_path: Path) -> None:
+    from embedtrack.train import TrainOptions, train
+
+    with pytest.raises(EmbedTrackError, match="learning rate must be a positive number, got nan"):
+        train(synth_dataset, "synth-fluo", tmp_path / "M", TrainOptions(lr=float("nan")))
+    assert not (tmp_path / "M").exists()
