@@ -401,6 +401,10 @@ class ResultWriter:
         try:
             if not self._labels:
                 raise CTCError(f"{self.target}: no mask was written")
+            if len(self.empty_frames) == len(self._labels):
+                source = self.inputs[0] if self.inputs else self.target
+                raise CTCError(f"no cells were found in any frame of {source} (is this the right model?); "
+                               f"{self.target} was not written")
             written = sorted(self._labels)
             missing = sorted(set(range(written[0], written[-1] + 1)) - set(written))
             if missing:

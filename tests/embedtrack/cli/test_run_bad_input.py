@@ -82,3 +82,18 @@ def test_boolean_frames_run(tiny_model: Path, user_dataset: Path) -> None:
     result = _run(user_dataset / "01", "--model", tiny_model)
     assert result.exit_code == 0, result.output
     assert (user_dataset / "01_RES" / "res_track.txt").is_file()
+
+
+def test_no_cells_anywhere_says_so(tiny_model: Path, user_dataset: Path, tmp_path: Path) -> None:
+    import torch
+
+    from embedtrack.registry import load_model, save_model
+
+    net, config = load_model(tiny_model)
+    with torch.no_grad():  # seediness near 0 everywhere: no cell is ever found
+        net.seed_decoder.layers[-1].bias.fill_(-30.0)
+    blind = tmp_path / "blind"
+    save_model(blind, net, config)
+    result = _run(user_dataset / "01", "--model", blind)
+    _one_error(result, f"no cells were found in any frame of {user_dataset / '01'} (is this the right model?)")
+    assert not (user_dataset / "01_RES").exists()
