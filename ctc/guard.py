@@ -45,6 +45,11 @@ def looks_like_synth_dataset(folder: Path) -> bool:
     return not names or ("synth.json" in names and all(DATASET_ENTRY.fullmatch(name) for name in names))
 
 
+def looks_like_ctc_dataset(folder: Path) -> bool:
+    """What a CTC dataset zip unpacks to: only the folders ``NN``, ``NN_GT``, ``NN_ST`` (no results, no models)."""
+    return all(DATASET_ENTRY.fullmatch(name) and name != "synth.json" for name in _entries(folder))
+
+
 def looks_like_model(folder: Path) -> bool:
     """Only the files ``embedtrack train`` writes into a model folder (or nothing)."""
     return all(MODEL_ENTRY.fullmatch(name) for name in _entries(folder))

@@ -30,6 +30,7 @@ import tifffile
 
 from ctc.errors import CTCError, CTCFormatError, CTCResultExistsError
 from ctc.guard import check_output, remove_stale_temp_dirs
+from ctc.limits import check_pixel_count
 from ctc.lineage import Track
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def tiff_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
         raise CTCFormatError(f"{path}: image has shape {shape}, expected a 2-D frame")
     if ends and max(ends) > size:
         raise CTCFormatError(f"{path}: truncated TIFF (image data ends at byte {max(ends)}, file has {size})")
+    check_pixel_count(shape, path)
     return shape, dtype
 
 
@@ -84,7 +86,11 @@ def read_tiff(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise CTCFormatError(f"{path}: file not found")
     try:
-        array = tifffile.imread(path)
+        with tifffile.TiffFile(path) as tif:
+            check_pixel_count(tuple(tif.series[0].shape) if tif.series else (), path)  # before allocating
+            array = tif.asarray()
+    except CTCFormatError:
+        raise
     except Exception as err:
         raise CTCFormatError(f"{path}: not a readable TIFF file ({err})") from err
     if array.ndim > 2:
