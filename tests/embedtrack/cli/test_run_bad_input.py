@@ -97,3 +97,26 @@ def test_no_cells_anywhere_says_so(tiny_model: Path, user_dataset: Path, tmp_pat
     result = _run(user_dataset / "01", "--model", blind)
     _one_error(result, f"no cells were found in any frame of {user_dataset / '01'} (is this the right model?)")
     assert not (user_dataset / "01_RES").exists()
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return open, (str(self.marker), "w")
+
+
+@pytest.mark.parametrize("weights", ["payload", b"", b"\x80\x04garbage", b"PK\x03\x04"])
+def test_model_weights_are_never_executed(tiny_model: Path, user_dataset: Path, tmp_path: Path,
+                                          weights: str | bytes) -> None:
+    import torch
+
+    model, marker = Path(shutil.copytree(tiny_model, tmp_path / "model")), tmp_path / "pwned"
+    if weights == "payload":
+        torch.save({"layer.weight": _Payload(marker)}, model / "weights.pt")
+    else:
+        (model / "weights.pt").write_bytes(weights)  # type: ignore[arg-type]
+    result = _run(user_dataset / "01", "--model", model)
+    _one_error(result, str(model / "weights.pt"), "cannot read weights")
+    assert not marker.exists() and not (user_dataset / "01_RES").exists()

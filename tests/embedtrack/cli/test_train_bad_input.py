@@ -179,3 +179,13 @@ def test_library_refuses_a_nan_learning_rate(synth_dataset: Path, tmp_path: Path
     with pytest.raises(EmbedTrackError, match="learning rate must be a positive number, got nan"):
         train(synth_dataset, "synth-fluo", tmp_path / "M", TrainOptions(lr=float("nan")))
     assert not (tmp_path / "M").exists()
+
+
+def test_checkpoint_that_does_not_fit_the_model_is_one_error(tmp_path: Path) -> None:
+    from embedtrack.train import _restore
+
+    net = torch.nn.Linear(2, 2)
+    optimiser = torch.optim.Adam(net.parameters())
+    state = {"model": {"other.weight": torch.zeros(1)}, "optimiser": {}, "scaler": {}}
+    with pytest.raises(EmbedTrackError, match=r"checkpoint.pt: does not fit this model and optimiser"):
+        _restore(tmp_path / "checkpoint.pt", state, net, optimiser, torch.amp.GradScaler("cuda", enabled=False))
