@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 RESULT_ENTRY = re.compile(r"mask\d{3,4}\.tif|res_track\.txt")
 DATASET_ENTRY = re.compile(r"\d+|\d+_GT|\d+_ST|synth\.json")
 MODEL_FILES = ("config.json", "weights.pt", "checkpoint.pt", "train_log.jsonl")
-MODEL_ENTRY = re.compile("|".join(re.escape(n) for n in MODEL_FILES) + r"|\.(config\.json|weights\.pt|checkpoint\.pt)\..*")
+MODEL_ENTRY = re.compile("|".join(re.escape(n) for n in MODEL_FILES)
+                         + r"|\.(config\.json|weights\.pt|checkpoint\.pt)\..*")  # + their temporary files
 
 
 def _entries(folder: Path) -> list[str]:

@@ -261,12 +261,12 @@ def _check_unpacked_size(members: list[zipfile.ZipInfo], zip_path: Path, root: P
     writes more than a member declares, so this bounds what extraction can write)."""
     total = sum(info.file_size for info in members)
     if total > limit_gb * 1e9:
-        raise UnpackSizeError(f"{zip_path}: unpacks to {total / 1e9:.1f} GB, more than the limit of {limit_gb:g} GB; if "
-                            f"the archive is genuine, raise it with --max-unpacked-gb or {MAX_UNPACKED_ENV}")
+        raise UnpackSizeError(f"{zip_path}: unpacks to {total / 1e9:.1f} GB, more than the limit of {limit_gb:g} GB; "
+                              f"if the archive is genuine, raise it with --max-unpacked-gb or {MAX_UNPACKED_ENV}")
     free = shutil.disk_usage(root).free
     if total > free:
         raise UnpackSizeError(f"{root}: the archive {zip_path.name} unpacks to {total / 1e9:.1f} GB, but only "
-                            f"{free / 1e9:.1f} GB are free; free some space and run again")
+                              f"{free / 1e9:.1f} GB are free; free some space and run again")
 
 
 def unpack(zip_path: Path, root: Path, name: str, overwrite: bool = False,

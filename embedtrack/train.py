@@ -237,10 +237,11 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # torch raises many types for empty, truncated, random or crafted files
-        code = re.search(r"Unsupported global: GLOBAL (\S+)", str(err)) if isinstance(err, pickle.UnpicklingError) else None
-        if code:
-            raise EmbedTrackError(f"{path}: not a checkpoint written by embedtrack train: it refers to {code.group(1)}, "
-                                  "and objects other than tensors and plain values are never loaded") from err
+        code = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if code and isinstance(err, pickle.UnpicklingError):
+            raise EmbedTrackError(f"{path}: not a checkpoint written by embedtrack train: it refers to "
+                                  f"{code.group(1)}, and objects other than tensors and plain values are never "
+                                  "loaded") from err
         raise EmbedTrackError(f"{path}: cannot read checkpoint, the file is empty, truncated or not a PyTorch "
                               f"file ({type(err).__name__})") from err
     missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
