@@ -119,3 +119,20 @@ def test_result_writer_cleans_up_before_writing(tmp_path: Path) -> None:
         assert not stale.exists()
         writer.write_mask(0, np.ones((4, 4), np.uint16))
         writer.finish([Track(1, 0, 0, 0)])
+
+
+_parts = st.lists(st.sampled_from(["a", "b", "01", "01_RES"]), min_size=1, max_size=4)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_parts, _parts)
+def test_output_is_refused_exactly_when_it_overlaps_the_input(out_parts: list[str], in_parts: list[str]) -> None:
+    root = Path("/nonexistent-root")
+    out, source = root.joinpath(*out_parts), root.joinpath(*in_parts)
+    overlaps = out_parts[:len(in_parts)] == in_parts or in_parts[:len(out_parts)] == out_parts
+    try:
+        check_output(out, [source])
+    except CTCUnsafeOutputError as err:
+        assert overlaps and str(source) in str(err)
+    else:
+        assert not overlaps

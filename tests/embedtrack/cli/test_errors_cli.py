@@ -84,7 +84,7 @@ def test_sigterm_stops_like_ctrl_c_and_leaves_no_temp(tiny_model: Path, long_seq
     tic = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=30)[0].decode()
-    assert time.monotonic() - tic < 3, "SIGTERM took too long"
+    assert time.monotonic() - tic < 10, "SIGTERM took too long"  # docker_check.sh holds docker stop to 3 s
     assert proc.returncode == 1 and "Traceback" not in output, output
     _no_leftovers(long_sequence)
 
