@@ -158,7 +158,8 @@ check_scores "$WORK/docker_scores.json" "SEG=$MIN_SEG" "TRA=$MIN_TRA"
 # --- 3b. docker stop ------------------------------------------------------------------------------------------
 step "docker stop during a run"
 STOP="$WORK/stop_data"
-"$ET" synth "$STOP/$DATASET" --preset fluo --frames 60 --size 384 384 --seed 1 --sequences 01 >/dev/null
+"$ET" synth "$STOP/$DATASET" --preset fluo --frames 60 --size 384 384 --seed 1 --sequences 01 \
+    >"$WORK/stop_synth.log" 2>&1 || { tail -n 20 "$WORK/stop_synth.log" >&2; fail "embedtrack synth failed"; }
 chmod 0777 "$STOP/$DATASET"
 CONTAINER="$(as_root docker run -d --rm --network none -v "$STOP:/data" "$IMAGE" "$DATASET" 01)"
 for _ in $(seq 240); do  # until the first mask is in the temporary folder
