@@ -31,6 +31,12 @@ RUN python -c "import torch; print('torch==' + torch.__version__)" > /tmp/torch-
     && python -c "import torch, embedtrack, ctc; print('installed embedtrack', embedtrack.__version__, 'on torch', torch.__version__)" \
     && rm -rf /tmp/embedtrack-src /tmp/torch-pin.txt /root/.cache
 
+# tini runs as PID 1 and passes SIGTERM (docker stop) on to embedtrack, which stops like on Ctrl-C and removes
+# its temporary files; without an init the signal would be ignored until docker kills the container.
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tini >/dev/null \
+    && rm -rf /var/lib/apt/lists/* && tini --version
+
 COPY docker/entrypoint.sh /usr/local/bin/embedtrack-docker
 COPY docker/ctc_datasets.txt /usr/local/share/embedtrack/ctc_datasets.txt
 
@@ -46,5 +52,5 @@ USER embedtrack
 WORKDIR /home/embedtrack
 ENV HOME=/home/embedtrack
 
-ENTRYPOINT ["/usr/local/bin/embedtrack-docker"]
+ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/embedtrack-docker"]
 CMD ["--help"]

@@ -9,6 +9,7 @@
 #  3. writes a small synthetic Fluo-N2DH-SIM+ dataset with `embedtrack synth`, runs
 #     `docker run --rm --network none -v DATA:/data IMAGE Fluo-N2DH-SIM+ 01`, then `embedtrack validate` and
 #     `embedtrack evaluate` against its ground truth; fails if SEG < MIN_SEG or TRA < MIN_TRA
+#     then stops a second run with `docker stop` (must take < 3 s and leave no temporary folder)
 #  4. checks the container's errors: unknown dataset, missing /data mount, dataset without a model
 #  5. the same dataset through ctc_scripts/Fluo-N2DH-SIM+-01.sh (no Docker) from a CTC submission layout
 #  6. if the real PhC-C2DL-PSC frames are at hand (PSC_DATA), runs the container on them, validates the
@@ -153,6 +154,27 @@ DOCKER_RUN_S=$(($(date +%s) - RUN_START))
 "$ET" validate "$DATA/$DATASET/01_RES" || fail "the container wrote an invalid $DATASET/01_RES"
 "$ET" evaluate "$DATA/$DATASET/01_RES" "$DATA/$DATASET/01_GT" --json "$WORK/docker_scores.json"
 check_scores "$WORK/docker_scores.json" "SEG=$MIN_SEG" "TRA=$MIN_TRA"
+
+# --- 3b. docker stop ------------------------------------------------------------------------------------------
+step "docker stop during a run"
+STOP="$WORK/stop_data"
+"$ET" synth "$STOP/$DATASET" --preset fluo --frames 60 --size 384 384 --seed 1 --sequences 01 \
+    >"$WORK/stop_synth.log" 2>&1 || { tail -n 20 "$WORK/stop_synth.log" >&2; fail "embedtrack synth failed"; }
+chmod 0777 "$STOP/$DATASET"
+CONTAINER="$(as_root docker run -d --rm --network none -v "$STOP:/data" "$IMAGE" "$DATASET" 01)"
+for _ in $(seq 240); do  # until the first mask is in the temporary folder
+    compgen -G "$STOP/$DATASET/.01_RES.tmp-*/mask*.tif" >/dev/null && break
+    as_root docker inspect "$CONTAINER" >/dev/null 2>&1 || fail "the container ended before it could be stopped"
+    sleep 0.5
+done
+compgen -G "$STOP/$DATASET/.01_RES.tmp-*/mask*.tif" >/dev/null || fail "no mask written within 120 s"
+STOP_START=$(date +%s%N)
+as_root docker stop -t 10 "$CONTAINER" >/dev/null
+STOP_MS=$((($(date +%s%N) - STOP_START) / 1000000))
+LEFT="$(ls -A "$STOP/$DATASET" | grep -v '^01$\|^01_GT$\|^01_ST$\|^synth.json$' || true)"
+[ -z "$LEFT" ] || fail "docker stop left $LEFT in $STOP/$DATASET"
+[ "$STOP_MS" -lt 3000 ] || fail "docker stop took $STOP_MS ms (SIGTERM ignored?)"
+echo "  ok: docker stop took $STOP_MS ms and left no temporary folder"
 
 # --- 4. clear errors -----------------------------------------------------------------------------------------
 step "container errors"

@@ -13,3 +13,7 @@ class CTCFormatError(CTCError):
 
 class CTCResultExistsError(CTCError, FileExistsError):
     """The result folder exists and overwriting was not requested."""
+
+
+class CTCUnsafeOutputError(CTCError):
+    """An output would overwrite an input, or replace a folder that is not a result of ours."""

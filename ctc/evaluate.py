@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ctc.errors import CTCError, CTCFormatError
-from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, discover_frames
+from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, discover_frames, read_track_file
 from ctc.rules import errors_only
 from ctc.validate import validate_result
 
@@ -91,6 +91,7 @@ def _check_folders(res_dir: Path, gt_dir: Path, metrics: list[str]) -> None:
         tra = gt_dir / "TRA"
         if not (tra / TRACK_FILE_GT).is_file():
             raise CTCFormatError(f"{tra / TRACK_FILE_GT}: ground-truth track file not found")
+        read_track_file(tra / TRACK_FILE_GT)  # a malformed line is one error naming it, not an IndexError later
         n_gt = _count(tra, "man_track")
         if n_gt == 0:
             raise CTCFormatError(f"{tra}: no man_trackNNN.tif files")

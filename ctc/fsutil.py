@@ -26,9 +26,10 @@ def _umask() -> int:
 
 
 def temp_dir_beside(target: Path, tag: str = "tmp") -> Path:
-    """A new hidden folder ``.<name>.<tag>-XXXX`` beside ``target``, with the permissions a plain ``mkdir``
-    would give (``mkdtemp`` makes it private, which the folder would keep once renamed into place)."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{tag}-", dir=target.parent))
+    """A new hidden folder ``.<name>.<tag>-<pid>-XXXXXXXX`` beside ``target``, with the permissions a plain
+    ``mkdir`` would give (``mkdtemp`` makes it private, which the folder would keep once renamed into place).
+    The process id lets :func:`ctc.guard.remove_stale_temp_dirs` tell a dead run's leftovers from a live one's."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{tag}-{os.getpid()}-", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     return tmp
 

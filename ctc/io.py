@@ -29,11 +29,16 @@ import tifffile
 
 from ctc.errors import CTCError, CTCFormatError, CTCResultExistsError
 from ctc.fsutil import move_into_place, temp_dir_beside
+from ctc.guard import check_output, remove_stale_temp_dirs
 from ctc.labels import label_set
+from ctc.limits import check_pixel_count
 from ctc.lineage import TRACK_FILE_GT, TRACK_FILE_RES, Track
 from ctc.rules import check_lineage, errors_only
 
 logger = logging.getLogger(__name__)
+
+# one track file line: four ASCII integers separated by spaces or tabs (str.isdigit would accept '²' or '٣')
+TRACK_LINE = re.compile(r"[ \t]*([0-9]+)[ \t]+([0-9]+)[ \t]+([0-9]+)[ \t]+([0-9]+)[ \t\r]*")
 
 
 def frame_name(prefix: str, index: int, ndigits: int) -> str:
@@ -71,6 +76,7 @@ def tiff_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
         raise CTCFormatError(f"{path}: image has shape {shape}, expected a 2-D frame")
     if ends and max(ends) > size:
         raise CTCFormatError(f"{path}: truncated TIFF (image data ends at byte {max(ends)}, file has {size})")
+    check_pixel_count(shape, path)
     return shape, dtype
 
 
@@ -80,7 +86,11 @@ def read_tiff(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise CTCFormatError(f"{path}: file not found")
     try:
-        array = tifffile.imread(path)
+        with tifffile.TiffFile(path) as tif:
+            check_pixel_count(tuple(tif.series[0].shape) if tif.series else (), path)  # before allocating
+            array = tif.asarray()
+    except CTCFormatError:
+        raise
     except Exception as err:
         raise CTCFormatError(f"{path}: not a readable TIFF file ({err})") from err
     if array.ndim > 2:
@@ -221,15 +231,15 @@ def read_track_file(path: str | Path) -> list[Track]:
     except (OSError, UnicodeDecodeError) as err:
         raise CTCFormatError(f"{path}: cannot read track file ({err})") from err
     tracks: list[Track] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        fields = line.split()
-        if not fields:
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip(" \t\r"):
             continue
-        if len(fields) != 4 or not all(f.isdigit() for f in fields):
+        match = TRACK_LINE.fullmatch(line)
+        if match is None:
             raise CTCFormatError(
-                f"{path}: line {number} is not four non-negative integers 'L B E P': {line.strip()!r}")
-        label, begin, end, parent = (int(f) for f in fields)
-        tracks.append(Track(label, begin, end, parent))
+                f"{path}: line {number} is not four non-negative integers 'L B E P' (ASCII digits separated by "
+                f"spaces): {line.strip()!r}")
+        tracks.append(Track(*(int(group) for group in match.groups())))
     return tracks
 
 
@@ -308,9 +318,11 @@ def open_result(res_dir: str | Path) -> tuple[Sequence, list[Track]]:
 class ResultWriter:
     """Write a CTC result folder atomically: ``maskNNN.tif`` frames, then ``res_track.txt``.
 
-    Everything goes into a temporary folder beside ``target`` (``.<name>.tmp-XXXX``) that is renamed into place
-    by :meth:`finish`. If ``target`` exists and ``overwrite`` is false, :class:`CTCResultExistsError` is raised
-    at construction. On an exception inside the ``with`` block, or leaving it without :meth:`finish`, the
+    Everything goes into a temporary folder beside ``target`` (``.<name>.tmp-<pid>-XXXX``) that is renamed into
+    place by :meth:`finish`. If ``target`` exists and ``overwrite`` is false, :class:`CTCResultExistsError` is
+    raised at construction; :func:`ctc.guard.check_output` refuses a ``target`` that is, contains or lies inside
+    one of ``inputs``, or that is not a result folder, and leftovers of killed runs are removed. On an
+    exception inside the ``with`` block, or leaving it without :meth:`finish`, the
     temporary folder is removed and ``target`` is untouched.
 
     Empty frames (no cell at all) are written as they are - an all-zero mask - and a warning is logged; they are
@@ -318,13 +330,17 @@ class ResultWriter:
     stop on an empty result frame, so :func:`ctc.rules.check_lineage` reports them as warnings.
     """
 
-    def __init__(self, target: str | Path, ndigits: int, overwrite: bool = False) -> None:
+    def __init__(self, target: str | Path, ndigits: int, overwrite: bool = False,
+                 inputs: Iterable[str | Path] = ()) -> None:
         self.target = Path(target)
         self.ndigits = ndigits
         self.overwrite = overwrite
+        self.inputs = [Path(p) for p in inputs]
+        check_output(self.target, self.inputs, replace=overwrite)  # never an input, only a result replaced
         if self.target.exists() and not overwrite:
             raise CTCResultExistsError(
                 f"{self.target}: result folder exists; use overwrite=True (--overwrite) to replace it")
+        remove_stale_temp_dirs(self.target)
         self._tmp: Path | None = None
         self._labels: dict[int, np.ndarray] = {}
         self._shape: tuple[int, ...] | None = None
@@ -379,6 +395,10 @@ class ResultWriter:
         try:
             if not self._labels:
                 raise CTCError(f"{self.target}: no mask was written")
+            if len(self.empty_frames) == len(self._labels):
+                source = self.inputs[0] if self.inputs else self.target
+                raise CTCError(f"no cells were found in any frame of {source} (is this the right model?); "
+                               f"{self.target} was not written")
             written = sorted(self._labels)
             missing = sorted(set(range(written[0], written[-1] + 1)) - set(written))
             if missing:
@@ -399,8 +419,10 @@ class ResultWriter:
         return self.target
 
     def _move_into_place(self, tmp: Path) -> None:
-        if self.target.exists() and not self.overwrite:
-            raise CTCResultExistsError(f"{self.target}: result folder appeared while writing; not replaced")
+        if self.target.exists():
+            if not self.overwrite:
+                raise CTCResultExistsError(f"{self.target}: result folder appeared while writing; not replaced")
+            check_output(self.target, self.inputs, replace=True)
         move_into_place(tmp, self.target, overwrite=True)
         self._tmp = None
 

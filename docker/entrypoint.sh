@@ -14,6 +14,7 @@ BAKED_MODELS="${EMBEDTRACK_BAKED_MODELS:-/opt/embedtrack/models}"
 DATASETS_FILE="${EMBEDTRACK_DATASETS_FILE:-/usr/local/share/embedtrack/ctc_datasets.txt}"
 RUNNER="${EMBEDTRACK:-embedtrack}"
 PYTHON="${EMBEDTRACK_PYTHON:-python}"
+MOUNTS_FILE="${EMBEDTRACK_MOUNTS:-/proc/mounts}"
 PROG="embedtrack-docker"
 
 die() {  # die EXIT_CODE MESSAGE [MORE LINES...]
@@ -135,6 +136,16 @@ Other uses:
 EOF
 }
 
+mount_is_read_only() {  # mount_is_read_only PATH: the mount that holds PATH has the 'ro' option
+    local path
+    path="$(readlink -f -- "$1" 2>/dev/null || echo "$1")"
+    [ -r "$MOUNTS_FILE" ] || return 1
+    awk -v p="$path" '
+        { mp = $2; gsub(/\\040/, " ", mp); prefix = (mp == "/") ? "/" : mp "/"
+          if ((p == mp || index(p, prefix) == 1) && length(mp) >= best) { best = length(mp); opts = $4 } }
+        END { n = split(opts, o, ","); for (i = 1; i <= n; i++) if (o[i] == "ro") exit 0; exit 1 }' "$MOUNTS_FILE"
+}
+
 option_value() {  # option_value NAME ARGS...: the value given to --NAME in ARGS (empty if absent)
     local name="$1" value="" arg
     shift
@@ -222,6 +233,15 @@ if [ -z "$OUTPUT" ]; then
     set -- --output "$OUTPUT" "$@"
 fi
 OUT_PARENT="$(dirname "$OUTPUT")"
+if [ -d "$OUT_PARENT" ] && mount_is_read_only "$OUT_PARENT"; then
+    die 1 "cannot write $OUTPUT: $OUT_PARENT is on a read-only mount." \
+        "Mount the data folder writable (without ':ro'), or mount a writable folder as well and pass" \
+        "--output /that/folder/${SEQ}_RES."
+fi
+if [ -d "$OUT_PARENT" ] && [ ! -w "$OUT_PARENT" ] && [ "$(id -u)" = 0 ]; then
+    die 1 "cannot write $OUTPUT: $OUT_PARENT is not writable, not even for root." \
+        "Check the folder's permissions on the host (or its file system), or pass --output to a writable folder."
+fi
 if [ -d "$OUT_PARENT" ] && [ ! -w "$OUT_PARENT" ]; then
     die 1 "cannot write $OUTPUT: $OUT_PARENT belongs to uid $(stat -c %u "$OUT_PARENT"), the container runs as uid $(id -u)." \
         "Add --user \"\$(id -u):\$(id -g)\" to the docker run command, or make the folder writable."

@@ -107,7 +107,7 @@ def load_annotated(dataset_dir: Path, names: list[str] | None = None) -> list[An
 
 def predict_once(tracker: Tracker, frames: Sequence[np.ndarray]) -> list[Predictions]:
     """The tracker's predictions for every frame of one sequence, in order."""
-    from embedtrack.data import normalise
+    from embedtrack.preprocess import normalise
 
     tracker.reset()
     config = tracker.config

@@ -1,4 +1,4 @@
-"""Training data from CTC folders (paper §4.3): labels, time split, crop pairs, augmentation, normalisation.
+"""Training data from CTC folders (paper §4.3): labels, time split, crop pairs, augmentation.
 
 Labels per preset (see :mod:`embedtrack.presets`):
 
@@ -12,8 +12,9 @@ Labels per preset (see :mod:`embedtrack.presets`):
 
 The lineage comes from ``man_track.txt``; a predecessor counts only where it is present at t-1.
 
-Normalisation: every frame is scaled by its own 1st/99th percentiles ("per frame"), in training and in
-inference alike, so tiles of one frame share one intensity scale.
+Normalisation (:mod:`embedtrack.preprocess`): every frame is scaled by its own 1st/99th percentiles ("per
+frame"), in training and in inference alike, so tiles of one frame share one intensity scale. Label images
+whose ids do not fit uint16 are refused, never wrapped.
 """
 
 from __future__ import annotations
@@ -26,22 +27,17 @@ import numpy as np
 
 from ctc.errors import CTCFormatError
 from ctc.io import (TRACK_FILE_GT, SequencePaths, find_sequences, frame_name, open_segmentation, open_sequence,
-                    open_tracking_gt, write_tiff, write_track_file)
+                    open_tracking_gt, to_uint16, write_tiff, write_track_file)
 from ctc.labels import label_set
 from ctc.lineage import Track
 from ctc.overlap import mutual_best, name_by_markers, overlaps
 from embedtrack.errors import EmbedTrackError
+from embedtrack import preprocess
 from embedtrack.presets import Preset
 
 logger = logging.getLogger(__name__)
 
 VAL_FRACTION = 0.1
-
-
-def normalise(frame: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
-    """Scale a frame to [0, 1] by its ``low``/``high`` percentiles (values outside are kept, not clipped)."""
-    lo, hi = np.percentile(frame, [low, high])
-    return ((frame.astype(np.float32) - lo) / max(float(hi - lo), 1e-6)).astype(np.float32)
 
 
 @dataclass
@@ -108,20 +104,21 @@ def load_dataset(dataset_dir: str | Path, preset: Preset, derive_links: bool = F
 
 def load_sequence(paths: SequencePaths, preset: Preset, derive_links: bool = False) -> TrackedSequence:
     raw = open_sequence(paths.raw)
-    frames = [normalise(f).astype(np.float16) for f in raw]
+    frames = [preprocess.normalise(f, source=str(paths.raw)).astype(np.float16) for f in raw]
     report = LabelReport()
     if preset.labels == "gt" or (preset.labels == "st" and paths.gt_tra.is_dir() and not derive_links):
         markers, tracks = open_tracking_gt(paths.gt_tra)
         _check_indices(raw.indices, markers.indices, paths.gt_tra)
         parents = {t.label: t.parent for t in tracks}
+        marker_frames = [to_uint16(m, path) for m, path in zip(markers, markers.files)]  # never wrapped
         if preset.labels == "gt":
-            labels = [m.astype(np.uint16) for m in markers]
+            labels = marker_frames
             report.kept = sum(len(label_set(m)) for m in labels)
         else:
             st = open_segmentation(paths.st_seg)
             _check_indices(raw.indices, st.indices, paths.st_seg)
             labels = []
-            for st_mask, marker in zip(st, markers):
+            for st_mask, marker in zip(st, marker_frames):
                 lab, kept, dropped = name_by_markers(st_mask, marker)
                 labels.append(lab.astype(np.uint16))
                 report.kept += kept

@@ -27,6 +27,8 @@ from tqdm import tqdm
 
 from ctc.errors import CTCFormatError
 from ctc.fsutil import move_into_place, temp_dir_beside
+from ctc.guard import check_output, looks_like_ctc_dataset
+from ctc.limits import DEFAULT_MAX_UNPACKED_GB, MAX_UNPACKED_ENV, env_limit
 from embedtrack import __version__
 from embedtrack.errors import EmbedTrackError
 from embedtrack.presets import CTC_DATASETS
@@ -72,6 +74,10 @@ _CONTENT_RANGE = re.compile(r"^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$")
 
 class DownloadError(EmbedTrackError):
     """A dataset could not be fetched (network, HTTP error, wrong size or checksum)."""
+
+
+class UnpackSizeError(DownloadError):
+    """An archive would unpack to more than the size limit or the free disk space (the zip is kept)."""
 
 
 class _RetryableError(Exception):
@@ -241,19 +247,38 @@ def _dataset_folder(extracted: Path, name: str, zip_path: Path) -> Path:
     raise CTCFormatError(f"{zip_path}: no CTC sequence folders (01, 02, ...) in the archive")
 
 
-def unpack(zip_path: Path, root: Path, name: str, overwrite: bool = False) -> Path:
+def _check_unpacked_size(members: list[zipfile.ZipInfo], zip_path: Path, root: Path, limit_gb: float) -> None:
+    """Refuse an archive whose members declare more than ``limit_gb`` or than the free space (zipfile never
+    writes more than a member declares, so this bounds what extraction can write)."""
+    total = sum(info.file_size for info in members)
+    if total > limit_gb * 1e9:
+        raise UnpackSizeError(f"{zip_path}: unpacks to {total / 1e9:.1f} GB, more than the limit of {limit_gb:g} GB; "
+                              f"if the archive is genuine, raise it with --max-unpacked-gb or {MAX_UNPACKED_ENV}")
+    free = shutil.disk_usage(root).free
+    if total > free:
+        raise UnpackSizeError(f"{root}: the archive {zip_path.name} unpacks to {total / 1e9:.1f} GB, but only "
+                              f"{free / 1e9:.1f} GB are free; free some space and run again")
+
+
+def unpack(zip_path: Path, root: Path, name: str, overwrite: bool = False,
+           max_unpacked_gb: float | None = None) -> Path:
     """Extract a CTC zip into ``root/name`` atomically (temporary folder + rename); returns ``root/name``.
 
-    A corrupt archive (bad zip, CRC error) raises :class:`DownloadError` and leaves nothing behind but the zip.
+    A corrupt archive (bad zip, CRC error), one that unpacks to more than ``max_unpacked_gb`` (default
+    ``EMBEDTRACK_MAX_UNPACKED_GB`` or 64) or to more than the free space raises :class:`DownloadError` and
+    leaves nothing behind but the zip. ``overwrite`` replaces only a folder holding nothing but sequences.
     """
     target = root / name
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists; use --overwrite to replace it")
+    check_output(target, replace=overwrite, looks_ours=looks_like_ctc_dataset, what="CTC dataset folder")
+    limit_gb = max_unpacked_gb if max_unpacked_gb is not None else env_limit(MAX_UNPACKED_ENV, DEFAULT_MAX_UNPACKED_GB)
     tmp = temp_dir_beside(root / name)
     try:
         try:
             with zipfile.ZipFile(zip_path) as archive:
                 members = _safe_members(archive, zip_path)
+                _check_unpacked_size(members, zip_path, root, limit_gb)
                 for info in tqdm(members, desc=f"unpack {name}", unit="file"):
                     archive.extract(info, tmp)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as err:
@@ -277,6 +302,7 @@ def download_dataset(
     retries: int = 3,
     retry_wait: float = 2.0,
     timeout: float = 60.0,
+    max_unpacked_gb: float | None = None,
 ) -> Path:
     """Download and unpack one CTC dataset; returns the dataset folder ``<root>/<name>``.
 
@@ -290,6 +316,7 @@ def download_dataset(
     target = root / name
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists; use --overwrite to replace it")
+    check_output(target, replace=overwrite, looks_ours=looks_like_ctc_dataset, what="CTC dataset folder")
     root.mkdir(parents=True, exist_ok=True)
     zip_path = root / f"{name}-{kind}.zip"
     if zip_path.exists():
@@ -308,7 +335,9 @@ def download_dataset(
             )
         logger.info("%s: SHA-256 verified", zip_path.name)
     try:
-        unpack(zip_path, root, name, overwrite=overwrite)
+        unpack(zip_path, root, name, overwrite=overwrite, max_unpacked_gb=max_unpacked_gb)
+    except UnpackSizeError:
+        raise  # the zip is kept: raise the limit or free space and run again
     except DownloadError as err:
         zip_path.unlink(missing_ok=True)
         raise DownloadError(f"{err}; the file was deleted, run the command again to download it anew") from err

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from ctc.io import ResultWriter, open_sequence
 from ctc.lineage import LineageBuilder
 from embedtrack.cluster import ClusterParams, cluster
-from embedtrack.data import normalise
+from embedtrack.preprocess import normalise
 from embedtrack.link import link
 
 logger = logging.getLogger(__name__)
@@ -106,10 +106,10 @@ def run_sequence(seq_dir: str | Path, model: str | Path, output: str | Path | No
     prev_labels: np.ndarray | None = None
     logger.info("%s: %d frames %s with model %s on %s%s", seq_dir, len(sequence), sequence.shape, config.name,
                 device.type, " (8x TTA)" if tta else "")
-    with ResultWriter(out, sequence.ndigits, overwrite=opts.overwrite) as writer:
+    with ResultWriter(out, sequence.ndigits, overwrite=opts.overwrite, inputs=[seq_dir]) as writer:
         for i, index in enumerate(tqdm(sequence.indices, desc=f"embedtrack {seq_dir.name}", unit="frame")):
             tic = time.perf_counter()
-            frame = normalise(sequence.read(i), norm["low"], norm["high"])
+            frame = normalise(sequence.read(i), norm["low"], norm["high"], source=str(seq_dir))
             sec["read"] += (toc := time.perf_counter()) - tic
             pred = predictor(frame)
             sec["predict"] += (tic := time.perf_counter()) - toc

@@ -2,7 +2,8 @@
 
 The model folder receives, besides ``config.json`` + ``weights.pt`` (the best epoch so far):
 
-* ``checkpoint.pt``: the state of the last finished epoch (model, optimiser, schedule), for ``--resume``;
+* ``checkpoint.pt``: the state of the last finished epoch (model, optimiser, schedule), for ``--resume``; only
+  tensors and plain values, read back with the weights-only unpickler, so a crafted file cannot run code;
 * ``train_log.jsonl``: one JSON line per epoch with the losses, the validation IoU, the learning rate and time.
 """
 
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import pickle
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -22,6 +26,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ctc.fsutil import write_atomic
+from ctc.guard import check_output, looks_like_model
 from embedtrack.cluster import ClusterParams, cluster
 from embedtrack.crops import Augment, CropPairs, collate
 from embedtrack.device import pick_device, use_all_cores
@@ -36,6 +41,7 @@ from embedtrack.registry import ModelConfig, PostprocessConfig, save_model
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_KEYS = ("model", "optimiser", "schedule", "scaler", "epoch", "best_iou", "preset", "architecture")
 LOG_NAME = "train_log.jsonl"
 
 
@@ -78,7 +84,8 @@ def validate(net: EmbedTrackNet, val: CropPairs, coord_scale: float, params: Clu
     return iou_sum / max(n_obj, 1)
 
 
-def _prepare_out(out_dir: Path, resume: bool) -> None:
+def _prepare_out(out_dir: Path, dataset_dir: Path, resume: bool) -> None:
+    check_output(out_dir, [dataset_dir], replace=resume, looks_ours=looks_like_model, what="model folder")
     if resume:
         if not (out_dir / CHECKPOINT_NAME).is_file():
             raise EmbedTrackError(f"{out_dir}: nothing to resume, {CHECKPOINT_NAME} is missing")
@@ -97,13 +104,46 @@ def _val_subset(val: CropPairs, n: int) -> CropPairs:
 
 def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, options: TrainOptions | None = None,
           resume: bool = False, command: str = "") -> dict[str, Any]:
-    """Train a model on a CTC training dataset and write the model folder. Returns a summary dict."""
+    """Train a model on a CTC training dataset and write the model folder. Returns a summary dict.
+
+    A run that fails before writing anything leaves no (empty) model folder behind."""
+    out_dir = Path(out_dir)
+    existed = out_dir.exists()
+    try:
+        return _train(dataset_dir, preset_name, out_dir, options, resume, command)
+    except BaseException:
+        if not existed and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
+
+
+def _check_options(opts: TrainOptions) -> None:
+    if not (math.isfinite(opts.lr) and opts.lr > 0):
+        raise EmbedTrackError(f"learning rate must be a positive number, got {opts.lr}")
+    problem = widths_problem(opts.architecture.get("widths", ()), opts.architecture.get("in_channels", 1))
+    if problem:
+        raise EmbedTrackError(f"architecture widths {opts.architecture.get('widths')}: {problem}")
+
+
+def widths_problem(widths: Any, in_channels: int = 1) -> str | None:
+    """Why ``widths`` cannot build the network (each downsampler adds channels), or None if they can."""
+    values = list(widths) if isinstance(widths, (list, tuple)) else []
+    if len(values) != 3 or not all(isinstance(w, int) and not isinstance(w, bool) for w in values):
+        return "expected three integers like 16,64,128"
+    if not in_channels < values[0] < values[1] < values[2]:
+        return f"each stage must be wider than the one before (and the first wider than {in_channels})"
+    return None
+
+
+def _train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, options: TrainOptions | None,
+           resume: bool, command: str) -> dict[str, Any]:
     opts = options or TrainOptions()
+    _check_options(opts)
     preset = get_preset(preset_name)
     out_dir, dataset_dir = Path(out_dir), Path(dataset_dir)
     arch = ArchConfig.from_dict(opts.architecture)
     sequences = load_dataset(dataset_dir, preset, opts.derive_links)  # fails before any training on bad data
-    _prepare_out(out_dir, resume)
+    _prepare_out(out_dir, dataset_dir, resume)
     device = pick_device(opts.device)
     if device.type == "cpu":
         use_all_cores()
@@ -126,13 +166,11 @@ def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, option
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     start_epoch, best_iou = 0, -1.0
     if resume:
-        state = torch.load(out_dir / CHECKPOINT_NAME, map_location=device, weights_only=False)
+        state = load_checkpoint(out_dir / CHECKPOINT_NAME, device)
         if state["preset"] != preset.name or state["architecture"] != arch.to_dict():
             raise EmbedTrackError(f"{out_dir / CHECKPOINT_NAME} was trained with preset {state['preset']} and a "
                                   "different architecture; cannot resume with these options")
-        net.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        scaler.load_state_dict(state["scaler"])
+        _restore(out_dir / CHECKPOINT_NAME, state, net, optimiser, scaler)
         start_epoch, best_iou = state["epoch"], state["best_iou"]
         if state["schedule"].get("total_steps") == schedule.total_steps or opts.epochs <= start_epoch:
             schedule.load_state_dict(state["schedule"])
@@ -189,7 +227,7 @@ def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, option
             save_model(out_dir, net, config)
         _save_checkpoint(out_dir / CHECKPOINT_NAME, {
             "model": net.state_dict(), "optimiser": optimiser.state_dict(), "schedule": schedule.state_dict(),
-            "scaler": scaler.state_dict(), "epoch": epoch + 1, "best_iou": best_iou, "preset": preset.name,
+            "scaler": scaler.state_dict(), "epoch": epoch + 1, "best_iou": float(best_iou), "preset": preset.name,
             "architecture": arch.to_dict()})
         logger.info("epoch %d/%d: loss %.4f, val IoU %.3f (best %.3f), %.0f s", epoch + 1, opts.epochs,
                     record.get("total", float("nan")), val_iou, best_iou, record["seconds"])
@@ -207,6 +245,43 @@ def _load_init(net: EmbedTrackNet, init: str, arch: ArchConfig, device: torch.de
     net.load_state_dict(source.state_dict())
     logger.info("starting from the weights of %s (validation IoU %s)", config.name,
                 config.training.get("val_iou", "unknown"))
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Read ``checkpoint.pt`` with the weights-only unpickler: tensors and plain Python values only, so a
+    crafted file cannot run code. A broken or foreign file raises one :class:`EmbedTrackError` naming it."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch raises many types for empty, truncated, random or crafted files
+        code = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if code and isinstance(err, pickle.UnpicklingError):
+            raise EmbedTrackError(f"{path}: not a checkpoint written by embedtrack train: it refers to "
+                                  f"{code.group(1)}, and objects other than tensors and plain values are never "
+                                  "loaded") from err
+        raise EmbedTrackError(f"{path}: cannot read checkpoint, the file is empty, truncated or not a PyTorch "
+                              f"file ({type(err).__name__})") from err
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise EmbedTrackError(f"{path}: not a checkpoint written by embedtrack train (missing {', '.join(missing)})")
+    wrong = [key for key in ("model", "optimiser", "schedule", "scaler", "architecture")
+             if not isinstance(state[key], dict)]
+    wrong += [key for key, kind in (("epoch", int), ("best_iou", float), ("preset", str))
+              if not isinstance(state[key], kind)]
+    if wrong:
+        raise EmbedTrackError(f"{path}: not a checkpoint written by embedtrack train ({', '.join(wrong)} of the "
+                              "wrong type)")
+    return state
+
+
+def _restore(path: Path, state: dict[str, Any], net: EmbedTrackNet, optimiser: torch.optim.Optimizer,
+             scaler: torch.amp.GradScaler) -> None:
+    """Load the saved model, optimiser and scaler states; a mismatch is one error naming ``path``."""
+    try:
+        net.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        scaler.load_state_dict(state["scaler"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as err:
+        raise EmbedTrackError(f"{path}: does not fit this model and optimiser ({str(err).splitlines()[0]})") from err
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -303,3 +303,41 @@ def test_entrypoint_passes_embedtrack_commands_through(tmp_path: Path, fake_bin:
                         entrypoint_env(tmp_path))
     assert result.returncode == 0, result.stderr
     assert recorded(record) == ["models"]
+
+
+def test_entrypoint_says_when_the_data_is_mounted_read_only(tmp_path: Path, fake_bin: Path) -> None:
+    env = entrypoint_env(tmp_path)
+    (tmp_path / "baked" / "Fluo-N2DH-SIM+").mkdir()
+    dataset = tmp_path / "data" / "Fluo-N2DH-SIM+"
+    (dataset / "01").mkdir(parents=True)
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"overlay / overlay rw,relatime 0 0\n/dev/sda1 {tmp_path / 'data'} ext4 ro,relatime 0 0\n")
+    record = tmp_path / "args.txt"
+    result = run_script([str(ENTRYPOINT), "Fluo-N2DH-SIM+", "01"], tmp_path, fake_bin, record,
+                        {**env, "EMBEDTRACK_MOUNTS": str(mounts)})
+    assert result.returncode == 1
+    assert f"{dataset} is on a read-only mount" in result.stderr and "--user" not in result.stderr
+    assert not record.exists()
+    mounts.write_text(f"/dev/sda1 {tmp_path / 'data'} ext4 rw,relatime 0 0\n/dev/sdb1 /elsewhere ext4 ro 0 0\n")
+    result = run_script([str(ENTRYPOINT), "Fluo-N2DH-SIM+", "01"], tmp_path, fake_bin, record,
+                        {**env, "EMBEDTRACK_MOUNTS": str(mounts)})
+    assert result.returncode == 0, result.stderr
+
+
+def test_entrypoint_as_root_does_not_suggest_user(tmp_path: Path, fake_bin: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: checks the message the container gives when run as root")
+    env = entrypoint_env(tmp_path)
+    (tmp_path / "baked" / "Fluo-N2DH-SIM+").mkdir()
+    dataset = tmp_path / "data" / "Fluo-N2DH-SIM+"
+    (dataset / "01").mkdir(parents=True)
+    if subprocess.run(["chattr", "+i", str(dataset)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i (an immutable folder, unwritable even for root) is not available here")
+    try:
+        record = tmp_path / "args.txt"
+        result = run_script([str(ENTRYPOINT), "Fluo-N2DH-SIM+", "01"], tmp_path, fake_bin, record, env)
+    finally:
+        subprocess.run(["chattr", "-i", str(dataset)], check=True)
+    assert result.returncode == 1
+    assert f"{dataset} is not writable, not even for root" in result.stderr and "--user" not in result.stderr
+    assert not record.exists()

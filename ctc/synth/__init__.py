@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from ctc.errors import CTCError, CTCResultExistsError
 from ctc.fsutil import move_into_place, temp_dir_beside
+from ctc.guard import check_output, looks_like_synth_dataset, remove_stale_temp_dirs
 from ctc.io import TRACK_FILE_GT, default_ndigits, frame_name, write_tiff, write_track_file
 from ctc.lineage import Track
 from ctc.synth.appearance import families as appearance_families
@@ -151,7 +152,9 @@ def write_dataset(out_dir: str | Path, preset: str, frames: int, size: tuple[int
         raise CTCResultExistsError(f"{target}: exists and is not a folder")
     if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise CTCResultExistsError(f"{target}: folder exists and is not empty; use --overwrite to replace it")
+    check_output(target, replace=True, looks_ours=looks_like_synth_dataset, what="synthetic dataset folder")
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_dirs(target)
     tmp = temp_dir_beside(target)
     try:
         record: dict[str, object] = {"preset": preset, "frames": frames, "size": list(size), "seed": seed,

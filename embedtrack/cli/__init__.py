@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
+import threading
+from types import FrameType
 
 import click
 
@@ -47,8 +50,23 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output (-v info is default, -vv debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("--debug", is_flag=True, help="Show the full traceback of an unexpected error.")
 @click.version_option(package_name="embedtrack")
-def main(verbose: int, quiet: bool) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
     """EmbedTrack: simultaneous cell segmentation and tracking for the Cell Tracking Challenge."""
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose >= 1 else logging.INFO)
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose >= 1 or debug else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    _stop_on_sigterm(ctx)
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _stop_on_sigterm(ctx: click.Context) -> None:
+    """SIGTERM (``kill``, ``docker stop``) stops a command the way Ctrl-C does: temporary files are removed."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 from typing import Any, Callable, TypeVar
 
@@ -13,15 +14,51 @@ from embedtrack.errors import EmbedTrackError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+OS_HINTS = {
+    errno.ENOSPC: "the disk is full; free some space and run again (nothing half-written was kept)",
+    errno.EDQUOT: "the disk quota is used up; free some space and run again",
+    errno.EROFS: "the file system is read-only; choose an output on a writable one",
+    errno.EACCES: "permission denied; choose an output you can write to, or change its permissions",
+    errno.EPERM: "operation not permitted; choose an output you can write to",
+}
+
+
+def os_error_message(err: OSError) -> str:
+    """One line for an operating-system error: the file, what went wrong, and what to do."""
+    if err.errno is None:  # raised with a message of ours, e.g. FileExistsError("<path>: exists; ...")
+        return str(err)
+    where = err.filename if err.filename is not None else "embedtrack"
+    what = err.strerror or type(err).__name__
+    hint = OS_HINTS.get(err.errno or -1)
+    return f"{where}: {what}" + (f" ({hint})" if hint else "")
+
+
+def _debug_requested() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().params.get("debug"))
+
+
 def handle_errors(func: F) -> F:
-    """Turn the package's user-facing errors into one clean CLI error line (exit code 1)."""
+    """Turn every error into one clean CLI error line (exit code 1); the package's own errors say what is wrong
+    with which file, anything unexpected says its type and points to ``--debug`` for the traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (CTCError, EmbedTrackError, FileNotFoundError, FileExistsError, NotADirectoryError) as err:
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (CTCError, EmbedTrackError) as err:
             raise click.ClickException(str(err)) from err
+        except OSError as err:
+            if _debug_requested():
+                raise
+            raise click.ClickException(os_error_message(err)) from err
+        except Exception as err:
+            if _debug_requested():
+                raise
+            raise click.ClickException(f"unexpected {type(err).__name__}: {err} "
+                                       "(run `embedtrack --debug ...` for the traceback)") from err
 
     return wrapper  # type: ignore[return-value]
 

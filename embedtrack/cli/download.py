@@ -38,7 +38,10 @@ from embedtrack.download import DEFAULT_BASE_URL, KINDS, KNOWN_DATASETS, downloa
 @click.option(
     "--base-url", default=DEFAULT_BASE_URL, show_default=True, help="Server (or mirror) with the CTC layout."
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing ROOT/DATASET folder.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing ROOT/DATASET folder (only one holding nothing "
+                                                "but the sequence folders NN, NN_GT, NN_ST).")
+@click.option("--max-unpacked-gb", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Refuse an archive that unpacks to more [default: $EMBEDTRACK_MAX_UNPACKED_GB or 64].")
 @handle_errors
 def command(
     dataset: str,
@@ -49,6 +52,7 @@ def command(
     retries: int,
     base_url: str,
     overwrite: bool,
+    max_unpacked_gb: float | None,
 ) -> None:
     """Download the CTC dataset DATASET and unpack it into ROOT/DATASET.
 
@@ -63,6 +67,7 @@ def command(
         keep_zip=keep_zip,
         verify_checksum=not no_checksum,
         retries=retries,
+        max_unpacked_gb=max_unpacked_gb,
     )
     sequences = sorted(p.name for p in target.iterdir() if p.is_dir())
     click.echo(f"{target}: {', '.join(sequences)}")

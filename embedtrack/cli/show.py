@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from ctc.errors import CTCFormatError
 from ctc.fsutil import atomic_path
+from ctc.guard import check_not_input
 from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, Sequence, open_result, open_sequence, open_tracking_gt
 from ctc.lineage import Track
 from embedtrack.cli._common import handle_errors
@@ -26,6 +27,13 @@ logger = logging.getLogger(__name__)
 
 #: Frames sampled (evenly spaced) to fix one intensity range for the whole animation.
 RANGE_SAMPLES = 5
+
+
+def _check_picture_target(target: Path, inputs: tuple[Path, ...]) -> None:
+    """A picture is written beside the data, never into an input folder nor over a folder."""
+    check_not_input(target, inputs)
+    if target.is_dir():
+        raise EmbedTrackError(f"{target}: is a folder; give a file name for the picture")
 
 
 def open_labels(res_dir: Path) -> tuple[Sequence, list[Track]]:
@@ -81,6 +89,9 @@ def show_result(
     suffix = out.suffix.lower()
     if suffix not in (".gif", ".mp4"):
         raise EmbedTrackError(f"{out}: the animation must be a .gif (or .mp4 with imageio-ffmpeg installed)")
+    for target in (out, lineage_out):
+        if target is not None:
+            _check_picture_target(Path(target), (res_dir, raw_dir))
     labels, tracks = open_labels(res_dir)
     raw = open_sequence(raw_dir, "t")
     pairs = _frame_pairs(raw, labels, max_frames)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -15,6 +16,27 @@ if TYPE_CHECKING:
     from embedtrack.model import ArchConfig
 
 
+def _positive_finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a positive number, got {value}")
+    return value
+
+
+def _parse_widths(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int, int] | None:
+    from embedtrack.train import widths_problem
+
+    if value is None:
+        return None
+    try:
+        widths = tuple(int(w) for w in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected three integers like 16,64,128, got {value!r}") from None
+    problem = widths_problem(widths)
+    if problem:
+        raise click.BadParameter(f"{problem}, got {value!r}")
+    return widths  # type: ignore[return-value]
+
+
 @click.command("train")
 @click.argument("dataset_dir", type=click.Path(path_type=Path))
 @click.option("--preset", required=True, help="Dataset preset (a CTC dataset name or synth-fluo/synth-phc/synth-bf).")
@@ -25,10 +47,11 @@ if TYPE_CHECKING:
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Crop pairs per training step (default: the preset's).")
 @device_option
-@click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate (one-cycle).")
-@click.option("--widths", default=None,
-              help="Network widths of the three stages (default: the paper's ERFNet 16,64,128, or the --init "
-                   "model's).")
+@click.option("--lr", type=float, default=5e-4, show_default=True, callback=_positive_finite,
+              help="Peak learning rate (one-cycle).")
+@click.option("--widths", default=None, callback=_parse_widths,
+              help="Network widths of the three stages, increasing (default: the paper's ERFNet 16,64,128, or "
+                   "the --init model's).")
 @click.option("--init", "init_model", default=None, metavar="MODEL",
               help="Fine-tune: start from this model's weights (a bundled name or a model folder); the "
                    "architecture is the model's.")
@@ -39,8 +62,8 @@ if TYPE_CHECKING:
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @handle_errors
 def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_per_epoch: int | None,
-            batch_size: int | None, device: str, lr: float, widths: str | None, init_model: str | None,
-            derive_links: bool, name: str | None, seed: int, resume: bool) -> None:
+            batch_size: int | None, device: str, lr: float, widths: tuple[int, int, int] | None,
+            init_model: str | None, derive_links: bool, name: str | None, seed: int, resume: bool) -> None:
     """Train EmbedTrack on DATASET_DIR (CTC training layout: 01/, 01_GT/TRA, 01_ST/SEG, 02/, ...).
 
     The first 90 % of each sequence train, the last 10 % validate; the epoch with the best validation IoU is
@@ -60,7 +83,7 @@ def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_pe
                f"min mask size {summary['min_size']} px)")
 
 
-def _architecture(widths: str | None, init_model: str | None) -> ArchConfig:
+def _architecture(widths: tuple[int, int, int] | None, init_model: str | None) -> ArchConfig:
     """The network shape: from --widths, else from the --init model, else the paper's."""
     from embedtrack.model import ArchConfig
     from embedtrack.registry import read_config, resolve_model
@@ -68,12 +91,8 @@ def _architecture(widths: str | None, init_model: str | None) -> ArchConfig:
     arch = ArchConfig.from_dict(read_config(resolve_model(init_model)).architecture) if init_model else ArchConfig()
     if widths is None:
         return arch
-    try:
-        width_tuple = tuple(int(w) for w in widths.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected three integers like 16,64,128, got {widths!r}", param_hint="--widths")
-    if init_model and width_tuple != tuple(arch.widths):
-        raise click.BadParameter(f"{widths} differs from the widths of --init {init_model} "
+    if init_model and tuple(widths) != tuple(arch.widths):
+        raise click.BadParameter(f"{','.join(map(str, widths))} differs from the widths of --init {init_model} "
                                  f"({','.join(map(str, arch.widths))}); leave --widths out to fine-tune",
                                  param_hint="--widths")
-    return ArchConfig.from_dict({**arch.to_dict(), "widths": width_tuple})
+    return ArchConfig.from_dict({**arch.to_dict(), "widths": list(widths)})

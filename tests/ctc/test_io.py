@@ -213,12 +213,12 @@ def test_result_writer_writes_ctc_folder(tmp_path: Path) -> None:
 def test_result_writer_never_clobbers(tmp_path: Path) -> None:
     target = tmp_path / "01_RES"
     target.mkdir()
-    (target / "keep.txt").write_text("old")
+    (target / "res_track.txt").write_text("old")
     with pytest.raises(CTCResultExistsError, match=r"01_RES: result folder exists"):
         ResultWriter(target, 3)
-    assert (target / "keep.txt").read_text() == "old"
+    assert (target / "res_track.txt").read_text() == "old"
     _write(target, overwrite=True)
-    assert not (target / "keep.txt").exists() and (target / "res_track.txt").exists()
+    assert (target / "res_track.txt").read_text() != "old"
     assert _leftovers(tmp_path) == []
 
 
@@ -235,13 +235,13 @@ def test_result_writer_exception_leaves_nothing(tmp_path: Path) -> None:
 def test_result_writer_invalid_lineage_leaves_target(tmp_path: Path) -> None:
     target = tmp_path / "01_RES"
     target.mkdir()
-    (target / "keep.txt").write_text("old")
+    (target / "res_track.txt").write_text("old")
     with pytest.raises(CTCError, match=r"violates the CTC rules: .*label 4: parent 1 ends at frame 4"):
         with ResultWriter(target, 3, overwrite=True) as writer:
             for t, m in enumerate(gt_masks()):
                 writer.write_mask(t, m)
             writer.finish([*GT_TRACKS[:3], Track(4, 2, 4, 1), GT_TRACKS[4]])
-    assert (target / "keep.txt").read_text() == "old" and _leftovers(tmp_path) == []
+    assert (target / "res_track.txt").read_text() == "old" and _leftovers(tmp_path) == []
 
 
 def test_result_writer_missing_frame_and_no_finish(tmp_path: Path) -> None:

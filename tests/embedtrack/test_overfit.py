@@ -8,7 +8,8 @@ import torch
 
 from ctc.synth import generate_sequence
 from embedtrack.cluster import ClusterParams, cluster
-from embedtrack.data import links_for, normalise
+from embedtrack.data import links_for
+from embedtrack.preprocess import normalise
 from embedtrack.losses import embedtrack_loss
 from embedtrack.metrics import matched_iou
 from embedtrack.model import ArchConfig, EmbedTrackNet

@@ -32,8 +32,11 @@ def test_existing_result_is_not_clobbered(tiny_model: Path, synth_dataset: Path,
     with pytest.raises(CTCError, match="exists"):
         run_sequence(synth_dataset / "01", tiny_model, out, RunOptions(device="cpu"))
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    with pytest.raises(CTCError, match="does not look like a result folder"):
+        run_sequence(synth_dataset / "01", tiny_model, out, RunOptions(device="cpu", overwrite=True))
+    (out / "keep.txt").rename(out / "res_track.txt")
     run_sequence(synth_dataset / "01", tiny_model, out, RunOptions(device="cpu", overwrite=True))
-    assert (out / "res_track.txt").is_file()
+    assert (out / "mask000.tif").is_file()
 
 
 def test_default_output_follows_ctc_convention(tmp_path: Path) -> None:

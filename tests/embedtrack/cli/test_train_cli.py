@@ -23,7 +23,7 @@ def _run(*args: str | Path) -> tuple[int, str]:
 
 def _parameters(folder: Path) -> dict[str, torch.Tensor]:
     """The trainable weights of the last checkpoint (batch-norm statistics left out: they move at any rate)."""
-    state = torch.load(folder / "checkpoint.pt", weights_only=False)["model"]
+    state = torch.load(folder / "checkpoint.pt", weights_only=True)["model"]
     return {k: v for k, v in state.items() if "running_" not in k and "num_batches" not in k}
 
 
@@ -62,7 +62,7 @@ def test_train_resume_and_refuse_to_overwrite(tmp_path: Path) -> None:
     assert code == 0, text
     assert [r["epoch"] for r in _log(out)] == [1, 2, 3]
     assert _log(out)[:2] == log
-    assert torch.load(out / "checkpoint.pt", weights_only=False)["epoch"] == 3
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 3
     # the added epoch really trains (the schedule is stretched, not stuck at its final, tiny learning rate)
     change = max((after - weights_before[k]).abs().max().item() for k, after in _parameters(out).items())
     assert change > 1e-6

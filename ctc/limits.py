@@ -1,0 +1,49 @@
+"""Size limits checked before memory or disk is committed: a tiny file must not claim gigabytes.
+
+* ``EMBEDTRACK_MAX_PIXELS`` (default 2**27 = 134,217,728, e.g. 11,585 x 11,585): the most pixels a TIFF frame
+  may declare. The header is read first, so a file declaring an enormous frame is refused before any pixel
+  buffer is allocated.
+* ``EMBEDTRACK_MAX_UNPACKED_GB`` (default 64): the most a downloaded zip may unpack to (its members' declared
+  sizes, checked before extraction; ``embedtrack download --max-unpacked-gb`` overrides it).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from ctc.errors import CTCFormatError
+
+MAX_PIXELS_ENV = "EMBEDTRACK_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 2**27
+MAX_UNPACKED_ENV = "EMBEDTRACK_MAX_UNPACKED_GB"
+DEFAULT_MAX_UNPACKED_GB = 64.0
+
+
+def env_limit(name: str, default: float) -> float:
+    """A positive number from environment variable ``name``, else ``default``; anything else is one error."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise CTCFormatError(f"environment variable {name}={text!r}: expected a positive number")
+    return value
+
+
+def max_pixels() -> int:
+    """The most pixels one frame may have (``EMBEDTRACK_MAX_PIXELS``)."""
+    return int(env_limit(MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS))
+
+
+def check_pixel_count(shape: tuple[int, ...], path: object) -> None:
+    """Refuse a frame whose declared ``shape`` has more pixels than :func:`max_pixels`."""
+    count = math.prod(int(s) for s in shape)
+    limit = max_pixels()
+    if count > limit:
+        raise CTCFormatError(f"{path}: declares an image of {' x '.join(str(s) for s in shape)} = {count:,} pixels, "
+                             f"more than the limit of {limit:,}; if the file is genuine, raise the limit with "
+                             f"{MAX_PIXELS_ENV}={count}")

@@ -1,0 +1,68 @@
+"""Every command that writes applies the one output rule: never into an input, replace only its own folders."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from embedtrack.cli import main
+from tests.tree_state import tree_state
+
+
+def _invoke(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [*map(str, args)])
+
+
+def _refused(result: Result, *needles: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in result.output, result.output
+
+
+def test_synth_overwrite_refuses_a_folder_it_did_not_write(synth_dataset: Path, tmp_path: Path) -> None:
+    data = Path(shutil.copytree(synth_dataset, tmp_path / "DS"))
+    (data / "synth.json").unlink()
+    (data / "notes.txt").write_text("mine")
+    before = tree_state(tmp_path)
+    result = _invoke("synth", data, "--frames", "2", "--size", "32", "32", "--overwrite")
+    _refused(result, "DS", "does not look like a synthetic dataset folder")
+    assert tree_state(tmp_path) == before
+
+
+def test_synth_overwrite_replaces_its_own_dataset(tmp_path: Path) -> None:
+    for _ in range(2):
+        result = _invoke("synth", tmp_path / "DS", "--frames", "2", "--size", "32", "32", "--sequences", "01",
+                         "--overwrite")
+        assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["DS"]
+
+
+def test_train_out_must_not_be_the_dataset(synth_dataset: Path, tmp_path: Path) -> None:
+    data = Path(shutil.copytree(synth_dataset, tmp_path / "DS"))
+    before = tree_state(tmp_path)
+    for out in (data, data / "model", tmp_path):
+        _refused(_invoke("train", data, "--preset", "synth-fluo", "--out", out, "--resume"), "the input")
+    assert tree_state(tmp_path) == before
+
+
+def test_train_resume_refuses_a_folder_that_is_not_a_model(synth_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "M"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"")
+    (out / "thesis.tex").write_text("mine")
+    before = tree_state(tmp_path)
+    result = _invoke("train", synth_dataset, "--preset", "synth-fluo", "--out", out, "--resume")
+    _refused(result, "does not look like a model folder", "thesis.tex")
+    assert tree_state(tmp_path) == before
+
+
+def test_show_never_writes_into_its_inputs(synth_dataset: Path, tmp_path: Path) -> None:
+    data = Path(shutil.copytree(synth_dataset, tmp_path / "DS"))
+    before = tree_state(tmp_path)
+    gt = data / "01_GT" / "TRA"
+    for extra in (["--out", data / "01" / "movie.gif"], ["--out", tmp_path / "m.gif", "--lineage", gt / "a.png"]):
+        _refused(_invoke("show", gt, "--raw", data / "01", *extra), "lies inside the input")
+    assert tree_state(tmp_path) == before
