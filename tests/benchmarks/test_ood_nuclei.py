@@ -13,7 +13,8 @@ import pytest
 
 from ctc.evaluate import evaluate
 from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, read_tiff
-from ctc.validate import ERROR, validate_result
+from ctc.rules import ERROR
+from ctc.validate import validate_result
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,8 @@ import pytest
 from ctc.errors import CTCError
 from ctc.synth import generate_sequence, write_dataset
 from ctc.synth.appearance import PATTERNS, SHAPES, families, pattern, select
-from ctc.validate import errors_only, validate_result
+from ctc.rules import errors_only
+from ctc.validate import validate_result
 from tests.ctc.test_synth import _as_result
 
 CASES = [(preset, name) for preset in PATTERNS for name in families(preset)]
