@@ -34,43 +34,15 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-
 import numpy as np
 
 from embedtrack.errors import EmbedTrackError
+from embedtrack.inference_config import InferenceConfig
+from embedtrack.predictions import Predictions
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ClusterParams", "cluster"]
-
-
-@dataclass(frozen=True)
-class ClusterParams:
-    """Parameters of :func:`cluster`.
-
-    Attributes:
-        seed_threshold: seediness above which a pixel is foreground (paper: 0.5).
-        min_votes: a candidate centre needs strictly more votes than this in its 3x3 neighbourhood (paper: 5).
-        kernel_threshold: a pixel joins a centre when the kernel is strictly above this (paper: 0.5).
-        min_size: minimum instance size in pixels; the paper uses half the 1 % percentile of the training mask
-            sizes, so the model configuration should set it. The default suits cells of a few hundred pixels.
-        w_s: bandwidth weight of the kernel, ``s = exp(w_s * bandwidth)`` (paper: -10, as in the loss).
-    """
-
-    seed_threshold: float = 0.5
-    min_votes: int = 5
-    kernel_threshold: float = 0.5
-    min_size: int = 20
-    w_s: float = -10.0
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.kernel_threshold < 1.0:
-            raise EmbedTrackError(f"ClusterParams.kernel_threshold must be in (0, 1), got {self.kernel_threshold}")
-        if self.min_size < 0 or self.min_votes < 0:
-            raise EmbedTrackError(
-                f"ClusterParams.min_size and min_votes must be >= 0, got {self.min_size} and {self.min_votes}"
-            )
+__all__ = ["cluster"]
 
 
 def _check_inputs(offsets: np.ndarray, bandwidths: np.ndarray, seediness: np.ndarray, scale: float) -> None:
@@ -134,32 +106,26 @@ class _BucketGrid:
         return ranges
 
 
-def cluster(
-    offsets: np.ndarray,
-    bandwidths: np.ndarray,
-    seediness: np.ndarray,
-    scale: float,
-    params: ClusterParams | None = None,
-) -> np.ndarray:
+def cluster(pred: Predictions, config: InferenceConfig | None = None) -> np.ndarray:
     """Cluster foreground pixels into instances (paper §3.3); see the module docstring for the exact rules.
 
     Args:
-        offsets: ``[2, H, W]`` segmentation offsets in normalised units (channel 0 = y, 1 = x).
-        bandwidths: ``[2, H, W]`` clustering bandwidths (sigmoid outputs, before ``exp(w_s * .)``).
-        seediness: ``[H, W]`` seediness map.
-        scale: pixels per normalised unit (from the model configuration).
-        params: clustering parameters; defaults to :class:`ClusterParams()`.
+        pred: the frame's predictions; ``offsets`` [2, H, W] in normalised units (channel 0 = y, 1 = x),
+            ``bandwidths`` [2, H, W] (sigmoid outputs, before ``exp(w_s * .)``), ``seediness`` [H, W].
+        config: thresholds, minimum size, ``w_s`` and ``coord_scale`` (pixels per normalised unit);
+            defaults to :class:`InferenceConfig()`.
 
     Returns:
         ``[H, W]`` int32 label image, 0 = background, instances ``1..n`` dense.
 
     Raises:
-        EmbedTrackError: wrong shapes, a non-positive scale, or non-finite predictions on foreground pixels.
+        EmbedTrackError: wrong shapes or non-finite predictions on foreground pixels.
     """
-    params = params or ClusterParams()
-    offsets = np.asarray(offsets)
-    bandwidths = np.asarray(bandwidths)
-    seediness = np.asarray(seediness)
+    params = config or InferenceConfig()
+    scale = params.coord_scale
+    offsets = np.asarray(pred.offsets)
+    bandwidths = np.asarray(pred.bandwidths)
+    seediness = np.asarray(pred.seediness)
     _check_inputs(offsets, bandwidths, seediness, scale)
     h, w = seediness.shape
     labels = np.zeros((h, w), dtype=np.int32)

@@ -10,18 +10,17 @@ this frame and the previous one: every frame is encoded once, not twice (once pe
   averaging: maps are rotated/flipped back, offset vectors are rotated/flipped with them (y and x swap on
   90°/270°, signs follow the flip) and the bandwidth pair swaps its axes on 90°/270°.
 
-Output channel order: segmentation [offset y, offset x, bandwidth y, bandwidth x, seediness], tracking
-[offset y, offset x], offsets in normalised units (pixels / ``coord_scale``).
+Returns :class:`~embedtrack.predictions.Predictions` (named offsets, bandwidths, seediness, tracking offsets;
+offsets in normalised units, pixels / ``coord_scale``).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from embedtrack.model import EmbedTrackNet
+from embedtrack.predictions import Predictions
 
 TRANSFORMS: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (False, True) for k in range(4))
 IDENTITY: tuple[tuple[int, bool], ...] = ((0, False),)
@@ -74,14 +73,6 @@ def blend_window(tile: int) -> np.ndarray:
     return np.outer(w, w)
 
 
-@dataclass
-class Prediction:
-    """Network outputs of one frame: seg [5, H, W] and, from the second frame on, track [2, H, W]."""
-
-    seg: np.ndarray
-    track: np.ndarray | None
-
-
 class Predictor:
     """Stateful predictor for one sequence (call :meth:`reset` before another sequence)."""
 
@@ -124,7 +115,7 @@ class Predictor:
         return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda")
 
     @torch.no_grad()
-    def __call__(self, frame: np.ndarray) -> Prediction:
+    def __call__(self, frame: np.ndarray) -> Predictions:
         """Predict one normalised 2-D frame (float32); frames of a sequence must come in order."""
         h, w = frame.shape
         padded, origins, tile = self._layout((h, w))
@@ -160,7 +151,7 @@ class Predictor:
 
         seg_map = self._stitch(seg_out, origins, tile, padded)[:, :h, :w]
         track_map = self._stitch(track_out, origins, tile, padded)[:, :h, :w] if track_out is not None else None
-        return Prediction(seg=seg_map, track=track_map)
+        return Predictions.from_maps(seg_map, track_map)
 
     def _stitch(self, outputs: list[torch.Tensor], origins: list[tuple[int, int]], tile: int,
                 padded: tuple[int, int]) -> np.ndarray:
