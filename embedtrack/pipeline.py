@@ -81,17 +81,17 @@ def open_masks(mask_dir: str | Path, sequence: Sequence) -> Sequence:
     prefix = next((p for p in MASK_PREFIXES if any(folder.glob(f"{p}[0-9]*.tif"))), None)
     if prefix is None:
         raise EmbedTrackError(f"{folder}: no mask files (maskNNN.tif, man_segNNN.tif or man_trackNNN.tif)")
-    indices = discover_frames(folder, prefix)[0]
+    indices, files, _ = discover_frames(folder, prefix)
     if indices != sequence.indices:
         raise EmbedTrackError(f"{folder}: mask frame numbers {_span(indices)} do not match the frames "
-                              f"{_span(sequence.indices)} of {sequence.folder}")
-    masks = open_sequence(folder, prefix)
-    for file in masks.files:
+                              f"{_span(sequence.indices)} of {sequence.path}")
+    for file in files:
         shape, dtype = tiff_header(file)
         if tuple(shape) != sequence.shape:
             raise EmbedTrackError(f"{file}: mask has shape {tuple(shape)}, the frames have {sequence.shape}")
         if not np.issubdtype(dtype, np.integer):
             raise EmbedTrackError(f"{file}: mask must hold integer labels, got dtype {dtype}")
+    masks = open_sequence(folder, prefix)
     return masks
 
 
