@@ -101,7 +101,7 @@ def _span(indices: list[int]) -> str:
 
 def _timed_read(sequence: Sequence, seconds: dict[str, float], desc: str) -> Iterator[np.ndarray]:
     """Frames of ``sequence`` in order, the reading time added to ``seconds['read']``."""
-    for i in tqdm(range(len(sequence)), desc=desc, unit="frame", disable=desc == ""):
+    for i in tqdm(range(len(sequence)), desc=desc, unit="frame", **({} if desc else {"disable": True})):
         tic = time.perf_counter()
         frame = sequence.read(i)
         seconds["read"] += time.perf_counter() - tic

@@ -115,14 +115,14 @@ class TrackResult:
         """``(labels (T, H, W), tracks (N, 4) rows [track_id, t, y, x], graph {daughter: [parent]})``: the
         arguments of napari's ``add_labels`` and ``add_tracks(tracks, graph=graph)``; t counts from 0."""
         stack = np.stack(self.labels) if self.labels else np.zeros((0, 0, 0), np.uint16)
-        rows = [_centroids(frame, t) for t, frame in enumerate(self.labels)]
+        rows = [centroid_rows(frame, t) for t, frame in enumerate(self.labels)]
         table = np.concatenate(rows) if rows else np.zeros((0, 4))
         table = table[np.lexsort((table[:, 1], table[:, 0]))]
         graph = {tr.label: [tr.parent] for tr in self.tracks if tr.parent}
         return stack, table, graph
 
 
-def _centroids(labels: np.ndarray, t: int) -> np.ndarray:
+def centroid_rows(labels: np.ndarray, t: int) -> np.ndarray:
     """Rows ``[label, t, y, x]`` for every label present in one frame."""
     flat = labels.reshape(-1).astype(np.int64)
     counts = np.bincount(flat)
