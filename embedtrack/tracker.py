@@ -46,11 +46,10 @@ Linker = Callable[[np.ndarray, np.ndarray, "Predictions | None"], dict[int, int]
 
 
 class Predict(Protocol):
-    """What the tracker needs from a predictor: frames of one sequence in order, reset between sequences."""
+    """What the tracker needs from a predictor: the normalised frames of one sequence in order (an optional
+    ``reset()`` is called before each sequence)."""
 
     def __call__(self, frame: np.ndarray) -> Predictions: ...
-
-    def reset(self) -> None: ...
 
 
 def remove_border_instances(labels: np.ndarray, border: int) -> np.ndarray:
@@ -245,9 +244,11 @@ class Tracker:
     # ------------------------------------------------------------------------------------------ stages
 
     def reset(self) -> None:
-        """Forget the previous frame (called at the start of every sequence)."""
-        if self.predictor is not None:
-            self.predictor.reset()
+        """Forget the previous frame (called at the start of every sequence). A predictor without ``reset``
+        only costs one unused tracking pass on the first frame of a later sequence (it has no predecessor)."""
+        reset = getattr(self.predictor, "reset", None)
+        if reset is not None:
+            reset()
 
     def predict(self, frame: np.ndarray) -> Predictions:
         """Normalised frame -> predictions."""
