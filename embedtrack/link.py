@@ -7,14 +7,15 @@ that receives most of an instance's shifted pixels is that instance's *candidate
 * background competes: when more of an instance's shifted pixels land on background than on the best mask,
   the instance has no candidate (paper: "shifted pixels not overlapping with any mask" give a new track).
   Without this, a cell whose predecessor was missed at ``t-1`` would claim a neighbour through a few edge
-  pixels and fake a division (``background_competes``). ``min_fraction`` can demand more: a candidate must then receive at least that
-  fraction of the instance's pixels;
+  pixels and fake a division (``background_competes``). ``min_fraction`` can demand more: a candidate must
+  then receive at least that fraction of the instance's pixels;
 * ties between masks at ``t-1`` go to the smaller label (deterministic).
 
 Then, per mask at ``t-1``: exactly one candidate -> same track; exactly two -> division (both link to it,
 the mask at ``t-1`` is the mother) when the smaller has at least ``min_daughter_ratio`` of the larger's area
-(otherwise the larger continues and the smaller starts a new track); more than two -> none of them links (all start new tracks). Instances
-without a link start new tracks; masks at ``t-1`` without a candidate end their track.
+(otherwise the larger continues and the smaller starts a new track); more than two -> none of them links
+(all start new tracks). Instances without a link start new tracks; masks at ``t-1`` without a candidate end
+their track.
 
 All thresholds and rules come from :class:`embedtrack.inference_config.InferenceConfig` (``coord_scale``,
 ``min_fraction``, ``background_competes``, ``min_daughter_ratio``), the one place that holds their defaults.

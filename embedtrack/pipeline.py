@@ -130,7 +130,8 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
     out = Path(output) if output is not None else default_output(seq_dir)
     settings = settings_path(out)
     if settings.exists() and not opts.overwrite:
-        raise EmbedTrackError(f"{settings}: settings of an earlier result exist; use --overwrite to replace them")
+        raise EmbedTrackError(f"{settings}: the settings file of an earlier result exists; "
+                              "use --overwrite to replace it")
     if isinstance(model, Tracker):
         tracker = model.with_overrides(**opts.inference)
     else:

@@ -40,7 +40,8 @@ def perfect(
 def cluster_maps(offsets: np.ndarray, bandwidths: np.ndarray, seediness: np.ndarray, scale: float,
                  config: InferenceConfig | None = None) -> np.ndarray:
     """:func:`cluster` on named maps, with the coordinate scale given separately."""
-    return cluster(Predictions(offsets, bandwidths, seediness), (config or InferenceConfig()).replace(coord_scale=scale))
+    config = (config or InferenceConfig()).replace(coord_scale=scale)
+    return cluster(Predictions(offsets, bandwidths, seediness), config)
 
 
 def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
