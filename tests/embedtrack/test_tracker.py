@@ -321,3 +321,6 @@ def test_import_tracker_without_torch_or_cli() -> None:
     code = ("import sys; from embedtrack import Tracker, InferenceConfig; "
             "assert 'torch' not in sys.modules and 'click' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+    code = ("import sys; from embedtrack.cli import main\ntry: main(['run', '--help'])\nexcept SystemExit: pass\n"
+            "assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
