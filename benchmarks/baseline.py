@@ -4,8 +4,8 @@ Per frame: background removal, Gaussian smoothing, an Otsu threshold, hole filli
 ``peak_local_max`` markers and a watershed, removal of small objects. Linking: each object at ``t`` points to
 the object at ``t-1`` it overlaps most (IoU, at least ``--min-iou``); a previous object pointed at by one object
 continues in it, by two is their mother (division); with more than two, the best-overlapping one continues and
-the others start new tracks. The lineage is built with :class:`ctc.lineage.LineageBuilder` and written
-atomically with :class:`ctc.io.ResultWriter`.
+the others start new tracks. Segmenter and linker are plugged into :class:`embedtrack.tracker.Tracker`, which
+builds the lineage; the result is written atomically with :class:`ctc.io.ResultWriter`.
 
 Usage::
 
@@ -42,8 +42,9 @@ from tqdm import tqdm
 
 from ctc.errors import CTCError
 from ctc.io import ResultWriter, open_sequence
-from ctc.lineage import LineageBuilder
 from ctc.overlap import best_match, overlaps
+from embedtrack.inference_config import InferenceConfig
+from embedtrack.tracker import Tracker
 
 logger = logging.getLogger("baseline")
 
@@ -176,35 +177,52 @@ def link_overlap(labels_t: np.ndarray, labels_prev: np.ndarray, min_iou: float) 
     return links
 
 
+class ClassicalSegmenter:
+    """Frame -> labels; the foreground mode and marker distance are chosen on the first frame when automatic."""
+
+    def __init__(self, params: BaselineParams) -> None:
+        self.params = params
+        self.mode = params.mode
+        self.min_distance = params.min_distance
+        self.seconds = 0.0
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        if self.mode == "auto":
+            self.mode = choose_mode(image, self.params)
+            logger.info("mode: %s", self.mode)
+        if self.min_distance <= 0:
+            self.min_distance = typical_min_distance(foreground(image, self.mode, self.params))
+            logger.info("marker distance: %d px", self.min_distance)
+        tic = time.perf_counter()
+        labels = segment(image, self.mode, self.params, self.min_distance)
+        self.seconds += time.perf_counter() - tic
+        return labels
+
+
+def tracker(params: BaselineParams) -> Tracker:
+    """The classical pipeline as an embedtrack Tracker: its own segmenter and IoU linker."""
+    return Tracker(InferenceConfig(), segmenter=ClassicalSegmenter(params),
+                   linker=lambda labels, prev, _pred: link_overlap(labels, prev, params.min_iou))
+
+
 def run(seq_dir: Path, out_dir: Path, params: BaselineParams, overwrite: bool = False) -> dict[str, float]:
     """Segment and track ``seq_dir`` into the CTC result folder ``out_dir``; returns timing figures."""
     seq = open_sequence(seq_dir)
-    builder = LineageBuilder()
-    prev: np.ndarray | None = None
-    mode = params.mode
-    min_distance = params.min_distance
-    t_seg = t_link = 0.0
+    classical = tracker(params)
+    t_link = 0.0
     with ResultWriter(out_dir, seq.ndigits, overwrite=overwrite) as writer:
-        for i, index in enumerate(tqdm(seq.indices, desc="baseline", unit="frame")):
-            image = seq.read(i)
-            if mode == "auto":
-                mode = choose_mode(image, params)
-                logger.info("mode: %s", mode)
-            if min_distance <= 0:
-                min_distance = typical_min_distance(foreground(image, mode, params))
-                logger.info("marker distance: %d px", min_distance)
-            t0 = time.perf_counter()
-            labels = segment(image, mode, params, min_distance)
-            t1 = time.perf_counter()
-            links = link_overlap(labels, prev, params.min_iou) if prev is not None else {}
-            t_link += time.perf_counter() - t1
-            t_seg += t1 - t0
-            writer.write_mask(index, builder.add_frame(index, labels, links))
-            prev = labels
-        writer.finish(builder.tracks())
+        stream = classical.iter_track(tqdm(seq, total=len(seq), desc="baseline", unit="frame"), None,
+                                      seq.indices[0])
+        for result in stream:
+            t_link += result.seconds["link"]
+            writer.write_mask(result.t, result.labels)
+        tracks = stream.tracks()
+        writer.finish(tracks)
     n = len(seq)
-    return {"frames": n, "segment_s_per_frame": t_seg / n, "link_s_per_frame": t_link / n,
-            "tracks": len(builder.tracks())}
+    segmenter = classical.segmenter
+    assert isinstance(segmenter, ClassicalSegmenter)
+    return {"frames": n, "segment_s_per_frame": segmenter.seconds / n, "link_s_per_frame": t_link / n,
+            "tracks": len(tracks)}
 
 
 def main(argv: list[str] | None = None) -> int:

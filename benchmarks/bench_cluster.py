@@ -27,7 +27,9 @@ import tifffile
 
 from ctc.labels import label_set, unique_inverse
 from ctc.overlap import overlaps
-from embedtrack.cluster import ClusterParams, cluster
+from embedtrack.cluster import cluster
+from embedtrack.inference_config import InferenceConfig
+from embedtrack.predictions import Predictions
 
 DEFAULT_DATA = Path("/work/shared/data/ctc/Fluo-N2DL-HeLa/02_ERR_SEG")
 SIZE = 1024
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data.is_dir() or not files:
         print(f"error: no mask*.tif files in {args.data} (pass --data DIR)", file=sys.stderr)
         return 2
-    params = ClusterParams(min_size=args.min_size)
+    params = InferenceConfig(min_size=args.min_size, coord_scale=args.scale)
     times: list[float] = []
     tot_present = tot_pred = tot_match = dropped = 0
     for path in files:
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             gt = np.where(np.isin(gt, small), 0, gt)
         offsets, bandwidths, seediness = perfect_predictions(gt, args.scale, params.w_s)
         t0 = time.perf_counter()
-        pred = cluster(offsets, bandwidths, seediness, args.scale, params)
+        pred = cluster(Predictions(offsets, bandwidths, seediness), params)
         times.append(time.perf_counter() - t0)
         present, n_pred, n_match = matched(gt, pred)
         tot_present += present

@@ -23,22 +23,22 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from ctc.io import open_segmentation, open_sequence
-from embedtrack.cluster import ClusterParams, cluster
-from embedtrack.data import normalise
+from embedtrack.cluster import cluster
+from embedtrack.inference_config import InferenceConfig
+from embedtrack.preprocess import normalise
 from embedtrack.instances import whole_cells
 from embedtrack.predict import Predictor
 from embedtrack.registry import load_model
 
 
 def nucleus_stats(gt: np.ndarray, labels: np.ndarray, seg: np.ndarray, scale: float,
-                  params: ClusterParams) -> np.ndarray:
+                  params: InferenceConfig) -> np.ndarray:
     """Rows (pieces, seed peaks, vote peaks, spread, radius, reach) for every GT nucleus of one frame."""
     h, w = gt.shape
     seed = seg[4]
@@ -172,26 +172,22 @@ def main() -> None:
     ap.add_argument("--pictures", type=Path)
     ap.add_argument("--tag", default="current")
     ap.add_argument("--corner", type=int, nargs=2, help="top left of the picture's crop")
-    ap.add_argument("--refine-steps", type=int, help="override ClusterParams.refine_steps (0: the paper's rule)")
-    ap.add_argument("--merge-reach", type=float, default=0.0, help="ClusterParams.merge_reach")
+    ap.add_argument("--refine-steps", type=int, help="override refine_steps (0: the paper's rule)")
+    ap.add_argument("--merge-reach", type=float, default=0.0, help="merge_reach")
     ap.add_argument("--whole-cells", action="store_true", help="apply embedtrack.instances.whole_cells")
     a = ap.parse_args()
     net, config = load_model(a.model, "cpu")
-    pp = config.postprocess
-    params = ClusterParams(min_size=pp.min_size, seed_threshold=pp.seed_threshold,
-                           kernel_threshold=pp.kernel_threshold, min_votes=pp.min_votes, w_s=pp.w_s,
-                           merge_reach=a.merge_reach)
-    if a.refine_steps is not None:
-        params = replace(params, refine_steps=a.refine_steps)
+    params = config.inference.replace(merge_reach=a.merge_reach, refine_steps=a.refine_steps)
     predictor = Predictor(net, config.tile_size, "cpu", tta=False)
     raw = open_sequence(a.seq)
     gts = open_segmentation(a.seq.with_name(a.seq.name + "_GT") / "SEG")
     rows, n_labels, n_gt, n_split = [], 0, 0, 0
     for k, index in enumerate(gts.indices):
-        frame = normalise(raw.read_index(index), config.normalisation["low"], config.normalisation["high"])
+        frame = normalise(raw.read_index(index), params.norm_low, params.norm_high)
         gt = gts.read(k).astype(np.int64)
-        seg = predictor(frame).seg
-        labels = cluster(seg[:2], seg[2:4], seg[4], config.coord_scale, params)
+        pred = predictor(frame)
+        seg = np.asarray(pred.seg_maps())
+        labels = cluster(pred, params)
         if a.whole_cells:
             labels = whole_cells(labels)
         rows.append(nucleus_stats(gt, labels, seg, config.coord_scale, params))

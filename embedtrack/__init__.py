@@ -1,3 +1,24 @@
-"""EmbedTrack: simultaneous cell segmentation and tracking (Löffler & Mikut)."""
+"""EmbedTrack: simultaneous cell segmentation and tracking (Löffler & Mikut).
+
+``from embedtrack import Tracker`` gives the in-memory tracker (:mod:`embedtrack.tracker`); it is imported on
+first use, so that importing the package (and ``embedtrack --help``) stays light.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+__all__ = ["Tracker", "InferenceConfig"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Tracker":
+        from embedtrack.tracker import Tracker
+
+        return Tracker
+    if name == "InferenceConfig":
+        from embedtrack.inference_config import InferenceConfig
+
+        return InferenceConfig
+    raise AttributeError(f"module 'embedtrack' has no attribute {name!r}")

@@ -43,59 +43,16 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import ndimage as ndi
 
 from embedtrack.errors import EmbedTrackError
+from embedtrack.inference_config import InferenceConfig
+from embedtrack.predictions import Predictions
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ClusterParams", "cluster"]
-
-
-@dataclass(frozen=True)
-class ClusterParams:
-    """Parameters of :func:`cluster`.
-
-    Attributes:
-        seed_threshold: seediness above which a pixel is foreground (paper: 0.5).
-        min_votes: a candidate centre needs strictly more votes than this in its 3x3 neighbourhood (paper: 5).
-        kernel_threshold: a pixel joins a centre when the kernel is strictly above this (paper: 0.5).
-        min_size: minimum instance size in pixels; the paper uses half the 1 % percentile of the training mask
-            sizes, so the model configuration should set it. The default suits cells of a few hundred pixels.
-        w_s: bandwidth weight of the kernel, ``s = exp(w_s * bandwidth)`` (paper: -10, as in the loss).
-        refine_steps: how often a new centre is moved to the mean shifted position of the pixels its kernel
-            gathers before they are taken (0: the paper's rule, the seed's own shifted position).
-        seed_window: the seediness is averaged over this square window (edges replicated) before it is
-            thresholded and ordered; 1 (default) uses the raw map, the paper's rule.
-        merge_reach: when > 0, a candidate whose centre lies within this many kernel radii of an existing
-            instance's centre founds no instance of its own; its unassigned pixels join that instance
-            (0: off, the paper's rule).
-    """
-
-    seed_threshold: float = 0.5
-    min_votes: int = 5
-    kernel_threshold: float = 0.5
-    min_size: int = 20
-    w_s: float = -10.0
-    refine_steps: int = 2
-    seed_window: int = 1
-    merge_reach: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.kernel_threshold < 1.0:
-            raise EmbedTrackError(f"ClusterParams.kernel_threshold must be in (0, 1), got {self.kernel_threshold}")
-        if self.min_size < 0 or self.min_votes < 0 or self.refine_steps < 0:
-            raise EmbedTrackError(
-                f"ClusterParams.min_size, min_votes and refine_steps must be >= 0, got {self.min_size}, "
-                f"{self.min_votes} and {self.refine_steps}"
-            )
-        if self.seed_window < 1:
-            raise EmbedTrackError(f"ClusterParams.seed_window must be >= 1, got {self.seed_window}")
-        if not (self.merge_reach == 0 or self.merge_reach >= 1):
-            raise EmbedTrackError(f"ClusterParams.merge_reach must be 0 (off) or >= 1, got {self.merge_reach}")
+__all__ = ["cluster"]
 
 
 def _check_inputs(offsets: np.ndarray, bandwidths: np.ndarray, seediness: np.ndarray, scale: float) -> None:
@@ -227,32 +184,26 @@ class _Centres:
         return best_i
 
 
-def cluster(
-    offsets: np.ndarray,
-    bandwidths: np.ndarray,
-    seediness: np.ndarray,
-    scale: float,
-    params: ClusterParams | None = None,
-) -> np.ndarray:
+def cluster(pred: Predictions, config: InferenceConfig | None = None) -> np.ndarray:
     """Cluster foreground pixels into instances (paper §3.3); see the module docstring for the exact rules.
 
     Args:
-        offsets: ``[2, H, W]`` segmentation offsets in normalised units (channel 0 = y, 1 = x).
-        bandwidths: ``[2, H, W]`` clustering bandwidths (sigmoid outputs, before ``exp(w_s * .)``).
-        seediness: ``[H, W]`` seediness map.
-        scale: pixels per normalised unit (from the model configuration).
-        params: clustering parameters; defaults to :class:`ClusterParams()`.
+        pred: the frame's predictions; ``offsets`` [2, H, W] in normalised units (channel 0 = y, 1 = x),
+            ``bandwidths`` [2, H, W] (sigmoid outputs, before ``exp(w_s * .)``), ``seediness`` [H, W].
+        config: thresholds, minimum size, ``w_s`` and ``coord_scale`` (pixels per normalised unit);
+            defaults to :class:`InferenceConfig()`.
 
     Returns:
         ``[H, W]`` int32 label image, 0 = background, instances ``1..n`` dense.
 
     Raises:
-        EmbedTrackError: wrong shapes, a non-positive scale, or non-finite predictions on foreground pixels.
+        EmbedTrackError: wrong shapes or non-finite predictions on foreground pixels.
     """
-    params = params or ClusterParams()
-    offsets = np.asarray(offsets)
-    bandwidths = np.asarray(bandwidths)
-    seediness = np.asarray(seediness)
+    params = config or InferenceConfig()
+    scale = params.coord_scale
+    offsets = np.asarray(pred.offsets)
+    bandwidths = np.asarray(pred.bandwidths)
+    seediness = np.asarray(pred.seediness)
     _check_inputs(offsets, bandwidths, seediness, scale)
     h, w = seediness.shape
     labels = np.zeros((h, w), dtype=np.int32)

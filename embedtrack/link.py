@@ -7,13 +7,18 @@ that receives most of an instance's shifted pixels is that instance's *candidate
 * background competes: when more of an instance's shifted pixels land on background than on the best mask,
   the instance has no candidate (paper: "shifted pixels not overlapping with any mask" give a new track).
   Without this, a cell whose predecessor was missed at ``t-1`` would claim a neighbour through a few edge
-  pixels and fake a division. ``min_fraction`` can demand more: a candidate must then receive at least that
-  fraction of the instance's pixels;
+  pixels and fake a division (``background_competes``). ``min_fraction`` can demand more: a candidate must
+  then receive at least that fraction of the instance's pixels;
 * ties between masks at ``t-1`` go to the smaller label (deterministic).
 
 Then, per mask at ``t-1``: exactly one candidate -> same track; exactly two -> division (both link to it,
-the mask at ``t-1`` is the mother); more than two -> none of them links (all start new tracks). Instances
-without a link start new tracks; masks at ``t-1`` without a candidate end their track.
+the mask at ``t-1`` is the mother) when the smaller has at least ``min_daughter_ratio`` of the larger's area
+(otherwise the larger continues and the smaller starts a new track); more than two -> none of them links
+(all start new tracks). Instances without a link start new tracks; masks at ``t-1`` without a candidate end
+their track.
+
+All thresholds and rules come from :class:`embedtrack.inference_config.InferenceConfig` (``coord_scale``,
+``min_fraction``, ``background_competes``, ``min_daughter_ratio``), the one place that holds their defaults.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import math
 import numpy as np
 
 from embedtrack.errors import EmbedTrackError
+from embedtrack.inference_config import InferenceConfig
 
 logger = logging.getLogger(__name__)
 
@@ -71,16 +77,15 @@ def candidates(
     labels_t: np.ndarray,
     track_offsets: np.ndarray,
     labels_prev: np.ndarray,
-    scale: float,
-    *,
-    min_fraction: float = 0.0,
-    background_competes: bool = True,
+    config: InferenceConfig | None = None,
 ) -> dict[int, int]:
     """Each instance at ``t`` mapped to the mask at ``t-1`` receiving most of its shifted pixels.
 
     Instances whose shifted pixels hit no mask (or fewer than ``min_fraction`` of them hit the best one) are
     absent. Arguments as in :func:`link`.
     """
+    config = config or InferenceConfig()
+    scale = config.coord_scale
     labels_t = np.asarray(labels_t)
     labels_prev = np.asarray(labels_prev)
     track_offsets = np.asarray(track_offsets)
@@ -120,8 +125,8 @@ def candidates(
         best_hits = np.zeros(n_t, dtype=np.int64)
         best[pt[first]] = pp[first]
         best_hits[pt[first]] = counts[first]
-    ok = (best_hits > 0) & (best_hits >= min_fraction * size_t)
-    if background_competes:
+    ok = (best_hits > 0) & (best_hits >= config.min_fraction * size_t)
+    if config.background_competes:
         ok &= best_hits >= np.bincount(inv_t[~on_mask], minlength=n_t)
     return {int(a): int(b) for a, b in zip(uniq_t[ok], uniq_p[best[ok]])}
 
@@ -130,11 +135,7 @@ def link(
     labels_t: np.ndarray,
     track_offsets: np.ndarray,
     labels_prev: np.ndarray,
-    scale: float,
-    *,
-    min_fraction: float = 0.0,
-    background_competes: bool = True,
-    min_daughter_ratio: float = 0.25,
+    config: InferenceConfig | None = None,
 ) -> dict[int, int]:
     """Links ``{label at t: label at t-1}`` for continuing tracks and divisions (paper §3.4).
 
@@ -143,13 +144,9 @@ def link(
         track_offsets: ``[2, H, W]`` tracking offsets at ``t`` pointing to the cell centre at ``t-1``
             (normalised units, channel 0 = y, 1 = x).
         labels_prev: ``[H, W]`` instance labels at ``t-1``.
-        scale: pixels per normalised unit (from the model configuration).
-        min_fraction: minimum fraction of an instance's pixels that must land on its candidate (default 0:
-            one pixel suffices, as in the paper).
-        background_competes: no candidate when more shifted pixels land on background than on the best mask.
-        min_daughter_ratio: two claimants form a division only if the smaller has at least this fraction of
-            the larger's area; otherwise the larger continues the track and the smaller (typically a fragment
-            or a false detection) starts a new one. 0 restores the paper's plain rule.
+        config: ``coord_scale`` (pixels per normalised unit), ``min_fraction`` (share of an instance's pixels
+            its candidate must receive; 0: one pixel suffices, as in the paper), ``background_competes`` and
+            ``min_daughter_ratio`` (see the module docstring); defaults to :class:`InferenceConfig()`.
 
     Returns:
         ``{label_t: label_prev}``: a mask at ``t-1`` with one candidate continues in it; with two, both are its
@@ -158,8 +155,9 @@ def link(
     Raises:
         EmbedTrackError: mismatched shapes, non-integer or negative labels, bad scale, non-finite offsets.
     """
-    cand = candidates(labels_t, track_offsets, labels_prev, scale, min_fraction=min_fraction,
-                      background_competes=background_competes)
+    config = config or InferenceConfig()
+    min_daughter_ratio = config.min_daughter_ratio
+    cand = candidates(labels_t, track_offsets, labels_prev, config)
     if not cand:
         return {}
     kids = np.array(list(cand.keys()), dtype=np.int64)

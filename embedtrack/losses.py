@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from embedtrack.predictions import Predictions
+
 MEDOID_SAMPLES = 384  # medoid candidates/reference pixels per instance; exact for smaller instances
 LOVASZ_TOL = 1e-3  # hinge errors below this are left out of the sort (see lovasz_hinge)
 WINDOW_MARGIN = 16  # pixels around an instance's bounding box that its kernel/Lovász terms look at
@@ -168,7 +170,9 @@ def segmentation_loss(
     ``seg`` [5, H, W] network output. Returns (weighted loss, components, mean bandwidth per instance [M, 2]).
     """
     n_pix = seg.shape[1] * seg.shape[2]
-    offsets, bw, seed = seg[:2].reshape(2, n_pix), seg[2:4].reshape(2, n_pix), seg[4].reshape(n_pix)
+    named = Predictions.from_maps(seg)
+    offsets, bw = named.offsets.reshape(2, n_pix), named.bandwidths.reshape(2, n_pix)
+    seed = named.seediness.reshape(n_pix)
     background = inst.inv == 0
     bg_loss = (seed[background] ** 2).mean() if background.any() else seed.sum() * 0.0
     zero = seg.sum() * 0.0

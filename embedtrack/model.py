@@ -20,9 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from embedtrack.errors import ConfigError
-
-SEG_CHANNELS = 5  # offset y, offset x, bandwidth y, bandwidth x, seediness
-TRACK_CHANNELS = 2  # tracking offset y, x
+from embedtrack.predictions import SEG_CHANNELS, TRACK_CHANNELS
 
 
 @dataclass(frozen=True)

@@ -1,31 +1,34 @@
-"""`run`: stream a CTC sequence through predict -> cluster -> link -> CTC writer, one frame at a time.
+"""`run`: a CTC sequence folder through :class:`~embedtrack.tracker.Tracker` into a CTC result folder.
 
-Memory does not grow with the sequence length: only the current frame, the previous frame's labels and
-encoder features, and the lineage table (a few numbers per track) are held. The result is written to a
-temporary folder, validated with :mod:`ctc.validate` and only then moved into place; an interrupted or failed
-run leaves no ``_RES`` folder behind.
+The disk edge of the tracker: frames are read lazily, tracked one at a time and written as they come, so memory
+does not grow with the sequence length (only the previous frame's features and labels and the lineage table
+are held). The result is written to a temporary folder, validated with :mod:`ctc.validate` and only then moved
+into place; an interrupted or failed run leaves no ``_RES`` folder behind. The effective inference settings
+are written next to it as ``<RES>.json`` (outside the CTC folder, which stays CTC-exact).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 from tqdm import tqdm
 
-from ctc.io import ResultWriter, open_sequence
-from ctc.lineage import LineageBuilder
-from embedtrack.cluster import ClusterParams, cluster
-from embedtrack.preprocess import normalise
-from embedtrack.link import link
+from ctc.fsutil import write_atomic
+from ctc.io import ResultWriter, Sequence, discover_frames, open_sequence, tiff_header
+from embedtrack.errors import EmbedTrackError
+from embedtrack.tracker import Tracker
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("read", "predict", "cluster", "link", "write")
+MASK_PREFIXES = ("mask", "man_seg", "man_track")
 
 
 @dataclass
@@ -33,8 +36,9 @@ class RunOptions:
     tta: bool | None = None  # None: on for CUDA, off for CPU
     device: str = "auto"
     batch_size: int = 4
-    fov_border: int | None = None  # None: the model's preset default
     overwrite: bool = False
+    masks: Path | None = None  # a folder of instance masks to keep and only link
+    inference: dict[str, Any] = field(default_factory=dict)  # InferenceConfig overrides (None = the model's)
 
 
 @dataclass
@@ -64,71 +68,96 @@ def default_output(seq_dir: Path) -> Path:
     return seq_dir.with_name(seq_dir.name + "_RES")
 
 
-def remove_border_instances(labels: np.ndarray, border: int) -> np.ndarray:
-    """Drop instances lying entirely within ``border`` pixels of the frame edge (outside the field of interest)."""
-    if border <= 0:
-        return labels
-    inner = np.zeros(labels.shape, dtype=bool)
-    inner[border:-border or None, border:-border or None] = True
-    keep = np.zeros(int(labels.max()) + 1, dtype=bool)
-    keep[np.unique(labels[inner])] = True
-    keep[0] = False
-    return np.where(keep[labels], labels, 0)
+def settings_path(output: Path) -> Path:
+    """Where the effective settings of a result go: ``<RES>/../<RES name>.json``."""
+    return output.with_name(output.name + ".json")
 
 
-def run_sequence(seq_dir: str | Path, model: str | Path, output: str | Path | None = None,
+def open_masks(mask_dir: str | Path, sequence: Sequence) -> Sequence:
+    """The mask files of ``mask_dir`` (``maskNNN.tif``, ``man_segNNN.tif`` or ``man_trackNNN.tif``), checked
+    against the raw frames: the same frame numbers, the same shape, integer labels."""
+    folder = Path(mask_dir)
+    if not folder.is_dir():
+        raise EmbedTrackError(f"{folder}: mask folder not found")
+    prefix = next((p for p in MASK_PREFIXES if any(folder.glob(f"{p}[0-9]*.tif"))), None)
+    if prefix is None:
+        raise EmbedTrackError(f"{folder}: no mask files (maskNNN.tif, man_segNNN.tif or man_trackNNN.tif)")
+    indices, files, _ = discover_frames(folder, prefix)
+    if indices != sequence.indices:
+        raise EmbedTrackError(f"{folder}: mask frame numbers {_span(indices)} do not match the frames "
+                              f"{_span(sequence.indices)} of {sequence.path}")
+    for file in files:
+        shape, dtype = tiff_header(file)
+        if tuple(shape) != sequence.shape:
+            raise EmbedTrackError(f"{file}: mask has shape {tuple(shape)}, the frames have {sequence.shape}")
+        if not np.issubdtype(dtype, np.integer):
+            raise EmbedTrackError(f"{file}: mask must hold integer labels, got dtype {dtype}")
+    masks = open_sequence(folder, prefix)
+    return masks
+
+
+def _span(indices: list[int]) -> str:
+    return f"{len(indices)} frames {indices[0]}..{indices[-1]}" if indices else "none"
+
+
+def _timed_read(sequence: Sequence, seconds: dict[str, float], desc: str) -> Iterator[np.ndarray]:
+    """Frames of ``sequence`` in order, the reading time added to ``seconds['read']``."""
+    for i in tqdm(range(len(sequence)), desc=desc, unit="frame", **({} if desc else {"disable": True})):
+        tic = time.perf_counter()
+        frame = sequence.read(i)
+        seconds["read"] += time.perf_counter() - tic
+        yield frame
+
+
+def _write_settings(path: Path, data: dict[str, Any]) -> None:
+    """Write the settings JSON atomically (a temporary file renamed into place)."""
+    text = json.dumps(data, indent=2) + "\n"
+    write_atomic(path, lambda handle: handle.write(text.encode()))
+
+
+def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str | Path | None = None,
                  options: RunOptions | None = None) -> RunReport:
-    """Segment and track the frames in ``seq_dir`` with ``model`` (a folder or bundled name) into a CTC result."""
-    from embedtrack.predict import Predictor
-    from embedtrack.presets import PRESETS
-    from embedtrack.registry import load_model
-    from embedtrack.device import pick_device, use_all_cores
-
+    """Segment and track the frames in ``seq_dir`` with ``model`` (a folder, a bundled name or a ready
+    :class:`Tracker`) into a CTC result, and write the effective settings to ``<RES>.json``."""
     opts = options or RunOptions()
     seq_dir = Path(seq_dir)
     sequence = open_sequence(seq_dir)  # checks folder, files, gaps, shapes, dimensionality before any work
+    masks = open_masks(opts.masks, sequence) if opts.masks is not None else None
     out = Path(output) if output is not None else default_output(seq_dir)
-    device = pick_device(opts.device)
-    tta = opts.tta if opts.tta is not None else device.type == "cuda"
-    if device.type == "cpu":
-        use_all_cores()
-    net, config = load_model(model, device)
-    preset = PRESETS.get(config.preset)
-    border = opts.fov_border if opts.fov_border is not None else (preset.fov_border if preset else 0)
-    params = ClusterParams(min_size=config.postprocess.min_size, seed_threshold=config.postprocess.seed_threshold,
-                           kernel_threshold=config.postprocess.kernel_threshold,
-                           min_votes=config.postprocess.min_votes, w_s=config.postprocess.w_s)
-    norm = config.normalisation
-    predictor = Predictor(net, config.tile_size, device, tta=tta, batch_size=opts.batch_size)
-    lineage = LineageBuilder()
-    report = RunReport(out, len(sequence), 0, 0, device.type, tta)
+    settings = settings_path(out)
+    if settings.exists() and not opts.overwrite:
+        raise EmbedTrackError(f"{settings}: the settings file of an earlier result exists; "
+                              "use --overwrite to replace it")
+    if isinstance(model, Tracker):
+        tracker = model.with_overrides(**opts.inference)
+    else:
+        tracker = Tracker.from_model(model, opts.device, opts.tta, opts.batch_size, **opts.inference)
+    device, tta = tracker.info.get("device", "cpu"), bool(tracker.info.get("tta", False))
+    report = RunReport(out, len(sequence), 0, 0, device, tta)
     sec = report.seconds
-    prev_labels: np.ndarray | None = None
-    logger.info("%s: %d frames %s with model %s on %s%s", seq_dir, len(sequence), sequence.shape, config.name,
-                device.type, " (8x TTA)" if tta else "")
-    with ResultWriter(out, sequence.ndigits, overwrite=opts.overwrite, inputs=[seq_dir]) as writer:
-        for i, index in enumerate(tqdm(sequence.indices, desc=f"embedtrack {seq_dir.name}", unit="frame")):
+    logger.info("%s: %d frames %s with model %s on %s%s", seq_dir, len(sequence), sequence.shape,
+                tracker.info.get("model", "?"), device, " (8x TTA)" if tta else "")
+    logger.info("inference settings: %s", tracker.config.to_dict())
+    frames = _timed_read(sequence, sec, f"embedtrack {seq_dir.name}")
+    inputs = [seq_dir] + ([Path(opts.masks)] if opts.masks is not None else [])
+    mask_frames = _timed_read(masks, sec, "") if masks is not None else None
+    with ResultWriter(out, sequence.ndigits, overwrite=opts.overwrite, inputs=inputs) as writer:
+        stream = tracker.iter_track(frames, mask_frames, first_index=sequence.indices[0])
+        for result in stream:
+            sec["read"] += result.seconds["normalise"]
+            for stage in ("predict", "cluster", "link"):
+                sec[stage] += result.seconds[stage]
             tic = time.perf_counter()
-            frame = normalise(sequence.read(i), norm["low"], norm["high"], source=str(seq_dir))
-            sec["read"] += (toc := time.perf_counter()) - tic
-            pred = predictor(frame)
-            sec["predict"] += (tic := time.perf_counter()) - toc
-            labels = cluster(pred.seg[:2], pred.seg[2:4], pred.seg[4], config.coord_scale, params)
-            labels = remove_border_instances(labels, border)
-            sec["cluster"] += (toc := time.perf_counter()) - tic
-            links: dict[int, int] = {}
-            if prev_labels is not None and pred.track is not None:
-                links = link(labels, pred.track, prev_labels, config.coord_scale)
-            tracked = lineage.add_frame(index, labels, links)
-            prev_labels = labels
-            sec["link"] += (tic := time.perf_counter()) - toc
-            writer.write_mask(index, tracked)
+            writer.write_mask(result.t, result.labels)
             sec["write"] += time.perf_counter() - tic
         tic = time.perf_counter()
-        tracks = lineage.tracks()
+        tracks = stream.tracks()
         writer.finish(tracks)
         sec["write"] += time.perf_counter() - tic
     report.tracks = len(tracks)
     report.divisions = len({t.parent for t in tracks if t.parent})
+    _write_settings(settings, {"sequence": str(seq_dir), "result": str(out), "masks": str(opts.masks or "") or None,
+                               **tracker.info, "inference": tracker.config.to_dict(), "frames": report.frames,
+                               "tracks": report.tracks, "divisions": report.divisions})
     logger.info(report.summary())
     return report

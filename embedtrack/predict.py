@@ -10,18 +10,17 @@ this frame and the previous one: every frame is encoded once, not twice (once pe
   averaging: maps are rotated/flipped back, offset vectors are rotated/flipped with them (y and x swap on
   90°/270°, signs follow the flip) and the bandwidth pair swaps its axes on 90°/270°.
 
-Output channel order: segmentation [offset y, offset x, bandwidth y, bandwidth x, seediness], tracking
-[offset y, offset x], offsets in normalised units (pixels / ``coord_scale``).
+Returns :class:`~embedtrack.predictions.Predictions` (named offsets, bandwidths, seediness, tracking offsets;
+offsets in normalised units, pixels / ``coord_scale``).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from embedtrack.model import EmbedTrackNet
+from embedtrack.predictions import Predictions
 
 TRANSFORMS: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (False, True) for k in range(4))
 IDENTITY: tuple[tuple[int, bool], ...] = ((0, False),)
@@ -74,14 +73,6 @@ def blend_window(tile: int) -> np.ndarray:
     return np.outer(w, w)
 
 
-@dataclass
-class Prediction:
-    """Network outputs of one frame: seg [5, H, W] and, from the second frame on, track [2, H, W]."""
-
-    seg: np.ndarray
-    track: np.ndarray | None
-
-
 class Predictor:
     """Stateful predictor for one sequence (call :meth:`reset` before another sequence)."""
 
@@ -108,6 +99,10 @@ class Predictor:
         origins = [(y, x) for y in tile_starts(padded[0], t, self.overlap) for x in tile_starts(padded[1], t, self.overlap)]
         return padded, origins, t
 
+    def reset(self) -> None:
+        """Forget the previous frame's features (call before another sequence)."""
+        self._prev_features, self._prev_shape = None, None
+
     def _chunks(self, inputs: list[tuple[int, int, bool]]) -> list[list[int]]:
         """Batches of input positions; 90°/270° rotations of non-square crops change the shape, so they are
         batched apart from 0°/180°."""
@@ -121,7 +116,7 @@ class Predictor:
         return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda")
 
     @torch.no_grad()
-    def __call__(self, frame: np.ndarray) -> Prediction:
+    def __call__(self, frame: np.ndarray) -> Predictions:
         """Predict one normalised 2-D frame (float32); frames of a sequence must come in order."""
         h, w = frame.shape
         padded, origins, tile = self._layout((h, w))
@@ -157,7 +152,7 @@ class Predictor:
 
         seg_map = self._stitch(seg_out, origins, tile, padded)[:, :h, :w]
         track_map = self._stitch(track_out, origins, tile, padded)[:, :h, :w] if track_out is not None else None
-        return Prediction(seg=seg_map, track=track_map)
+        return Predictions.from_maps(seg_map, track_map)
 
     def _stitch(self, outputs: list[torch.Tensor], origins: list[tuple[int, int]], tile: int,
                 padded: tuple[int, int]) -> np.ndarray:

@@ -2,8 +2,10 @@
 
 A model folder holds:
 
-* ``config.json``: architecture, preset, coordinate scale, normalisation, post-processing parameters (the
-  minimum mask size among them) and training provenance. Unknown keys are rejected.
+* ``config.json``: architecture, preset, tile size, the :class:`~embedtrack.inference_config.InferenceConfig`
+  (``inference``: normalisation, clustering and linking thresholds, minimum mask size, border, coordinate scale)
+  and training provenance. Unknown keys, wrong types and out-of-range values are rejected with one message
+  naming the file and the key; format-1 configs (before ``inference`` existed) are migrated on read.
 * ``weights.pt``: the network's state dict only, loaded with ``weights_only=True``.
 """
 
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ctc.fsutil import write_atomic
 from embedtrack.errors import ConfigError, ModelError
+from embedtrack.inference_config import InferenceConfig, check_fields
 
 if TYPE_CHECKING:
     import torch
@@ -25,18 +28,7 @@ if TYPE_CHECKING:
 BUNDLED_DIR = Path(__file__).parent / "models"
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.pt"
-FORMAT_VERSION = 1
-
-
-@dataclass
-class PostprocessConfig:
-    """Clustering and linking parameters (paper §3.3–3.4)."""
-
-    min_size: int = 10
-    seed_threshold: float = 0.5
-    kernel_threshold: float = 0.5
-    min_votes: int = 5
-    w_s: float = -10.0
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -46,34 +38,80 @@ class ModelConfig:
     name: str
     preset: str
     architecture: dict[str, Any]
-    coord_scale: float
-    tile_size: int
-    normalisation: dict[str, Any] = field(default_factory=lambda: {"per": "frame", "low": 1.0, "high": 99.0})
-    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    tile_size: int = field(metadata={"lo": 8})
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
     training: dict[str, Any] = field(default_factory=dict)
     format: int = FORMAT_VERSION
+
+    @property
+    def coord_scale(self) -> float:
+        """Pixels per normalised offset unit (stored in :attr:`inference`)."""
+        return self.inference.coord_scale
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"{source}: unknown keys {sorted(unknown)}")
-        missing = {"name", "preset", "architecture", "coord_scale", "tile_size"} - set(data)
-        if missing:
-            raise ConfigError(f"{source}: missing keys {sorted(missing)}")
+    def from_dict(cls, data: Any, source: str = "config") -> ModelConfig:
+        """Check keys, types and ranges of every part (one :class:`ConfigError` naming ``source`` and the key);
+        configs written before the ``inference`` section existed (format 1) are migrated on read."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        if data.get("format", 1) == 1:
+            data = migrate_v1(data, source)
         values = dict(data)
-        post = values.get("postprocess", {})
-        post_known = {f.name for f in fields(PostprocessConfig)}
-        if set(post) - post_known:
-            raise ConfigError(f"{source}: unknown postprocess keys {sorted(set(post) - post_known)}")
-        values["postprocess"] = PostprocessConfig(**post)
+        inference = values.pop("inference", {})
+        check_fields(cls, values, source, required=("name", "preset", "architecture", "tile_size"))
         if values.get("format", FORMAT_VERSION) != FORMAT_VERSION:
             raise ConfigError(f"{source}: format {values['format']} is not supported (expected {FORMAT_VERSION})")
-        return cls(**values)
+        _check_architecture(values["architecture"], f"{source}: architecture")
+        return cls(**values, inference=InferenceConfig.from_dict(inference, f"{source}: inference"))
+
+
+_V1_POSTPROCESS = ("min_size", "seed_threshold", "kernel_threshold", "min_votes", "w_s")
+
+
+def migrate_v1(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """A format-1 config (top-level ``coord_scale``, ``normalisation``, ``postprocess``) in today's format."""
+    from embedtrack.presets import PRESETS
+
+    values = dict(data)
+    inference: dict[str, Any] = {}
+    if "coord_scale" not in values:
+        raise ConfigError(f"{source}: missing keys ['coord_scale']")
+    inference["coord_scale"] = values.pop("coord_scale")
+    norm = values.pop("normalisation", {})
+    if not isinstance(norm, dict) or set(norm) - {"per", "low", "high"} or norm.get("per", "frame") != "frame":
+        raise ConfigError(f"{source}: normalisation must be an object with per='frame', low and high, got {norm!r}")
+    inference.update({f"norm_{k}": norm[k] for k in ("low", "high") if k in norm})
+    post = values.pop("postprocess", {})
+    if not isinstance(post, dict):
+        raise ConfigError(f"{source}: postprocess must be an object, got {post!r}")
+    unknown = sorted(set(post) - set(_V1_POSTPROCESS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown postprocess keys {unknown}")
+    inference.update(post)
+    preset = PRESETS.get(values.get("preset", ""))  # type: ignore[arg-type]
+    if preset is not None and preset.fov_border:
+        inference["fov_border"] = preset.fov_border
+    values["inference"] = inference
+    values["format"] = FORMAT_VERSION
+    return values
+
+
+def _check_architecture(arch: dict[str, Any], source: str) -> None:
+    """Types and ranges of the ``architecture`` object (unknown keys are rejected too)."""
+    from embedtrack.model import ArchConfig  # torch is imported by the caller anyway
+
+    check_fields(ArchConfig, arch, source)
+    for key in ("in_channels", "encoder_blocks", "dilation_rounds"):
+        if key in arch and arch[key] < 1:
+            raise ConfigError(f"{source}: {key} must be >= 1, got {arch[key]!r}")
+    if any(w < 1 for w in arch.get("widths", [1])):
+        raise ConfigError(f"{source}: widths must be positive, got {arch['widths']!r}")
+    for key in ("dropout_low", "dropout_high"):
+        if key in arch and not 0.0 <= arch[key] < 1.0:
+            raise ConfigError(f"{source}: {key} must be in [0, 1), got {arch[key]!r}")
 
 
 def bundled_models() -> dict[str, Path]:
@@ -142,6 +180,19 @@ def load_model(name_or_dir: str | Path, device: str | torch.device = "cpu") -> t
         raise ModelError(f"{weights_path} does not match the architecture in {CONFIG_NAME}: {' '.join(first)}") from err
     net.to(device).eval()
     return net, config
+
+
+def write_inference(folder: str | Path, inference: InferenceConfig) -> ModelConfig:
+    """Replace the ``inference`` section of a model folder's ``config.json`` (atomically; the rest is kept).
+
+    This is how chosen thresholds (e.g. from a calibration) become the model's defaults. Returns the new config.
+    """
+    folder = resolve_model(folder)
+    config = read_config(folder)
+    config.inference = inference
+    text = json.dumps(config.to_dict(), indent=2) + "\n"
+    write_atomic(folder / CONFIG_NAME, lambda f: f.write(text.encode()))
+    return config
 
 
 def save_model(folder: Path, net: EmbedTrackNet, config: ModelConfig, half: bool = False) -> None:

@@ -27,16 +27,18 @@ from tqdm import tqdm
 
 from ctc.fsutil import write_atomic
 from ctc.guard import check_output, looks_like_model
-from embedtrack.cluster import ClusterParams, cluster
 from embedtrack.crops import Augment, CropPairs, collate
 from embedtrack.device import pick_device, use_all_cores
 from embedtrack.data import TrackedSequence, load_dataset, min_mask_size
 from embedtrack.errors import EmbedTrackError
+from embedtrack.inference_config import InferenceConfig
 from embedtrack.losses import LossWeights, embedtrack_loss
 from embedtrack.metrics import matched_iou
 from embedtrack.model import ArchConfig, EmbedTrackNet
 from embedtrack.presets import Preset, get_preset
-from embedtrack.registry import ModelConfig, PostprocessConfig, save_model
+from embedtrack.predictions import Predictions
+from embedtrack.registry import ModelConfig, save_model
+from embedtrack.tracker import Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +70,16 @@ def _batches(dataset: CropPairs, batch_size: int, seed: int) -> DataLoader:
                       drop_last=len(dataset) >= batch_size)
 
 
-def validate(net: EmbedTrackNet, val: CropPairs, coord_scale: float, params: ClusterParams,
-             device: torch.device) -> float:
-    """Mean matched IoU of clustered segmentations of the validation crops (t frames) against their labels."""
+def validate(net: EmbedTrackNet, val: CropPairs, config: InferenceConfig, device: torch.device) -> float:
+    """Mean matched IoU of the validation crops' (t frames) segmentations by the tracker against their labels."""
+    tracker = Tracker(config)
     net.eval()
     iou_sum, n_obj = 0.0, 0
     with torch.no_grad():
         for i in range(len(val)):
             sample = val[i]
             seg = net.decode_seg(net.encode(sample["image_t"][None].to(device)))[0].float().cpu().numpy()
-            labels = cluster(seg[:2], seg[2:4], seg[4], coord_scale, params)
+            labels = tracker.segment(Predictions.from_maps(seg))
             s, n = matched_iou(labels, sample["labels_t"].numpy())
             iou_sum, n_obj = iou_sum + s, n_obj + n
     net.train()
@@ -150,7 +152,7 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, optio
     torch.manual_seed(opts.seed)
 
     min_size = min_mask_size(sequences)
-    params = ClusterParams(min_size=min_size)
+    params = InferenceConfig(coord_scale=preset.coord_scale, min_size=min_size)
     batch_size = opts.batch_size or preset.batch_size
     train_set = CropPairs(sequences, preset.crop_size, "train", opts.crops_per_epoch,
                           Augment(max_shift=preset.max_shift), seed=opts.seed)
@@ -181,8 +183,7 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, optio
 
     config = ModelConfig(
         name=opts.name or preset.name, preset=preset.name, architecture=arch.to_dict(),
-        coord_scale=preset.coord_scale, tile_size=preset.crop_size,
-        postprocess=PostprocessConfig(min_size=min_size),
+        tile_size=preset.crop_size, inference=params.replace(fov_border=preset.fov_border),
         training=_provenance(dataset_dir, preset, sequences, opts, batch_size, command),
     )
     if resume and (out_dir / "config.json").is_file():
@@ -214,7 +215,7 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, optio
                 sums[key] = sums.get(key, 0.0) + value
             bar.set_postfix(loss=f"{sums['total'] / n_batch:.4f}")
         n_batches = max(1, len(bar))
-        val_iou = validate(net, val_set, preset.coord_scale, params, device)
+        val_iou = validate(net, val_set, params, device)
         record = {"epoch": epoch + 1, **{k: round(v / n_batches, 5) for k, v in sums.items()},
                   "val_iou": round(val_iou, 4), "lr": optimiser.param_groups[0]["lr"],
                   "seconds": round(time.perf_counter() - tic, 1)}

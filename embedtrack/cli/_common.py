@@ -83,3 +83,31 @@ def batch_size_option(default: int) -> Callable[[F], F]:
                             help="Crops (or frames) per network call.")(func)
 
     return decorate
+
+
+def inference_options(func: F) -> F:
+    """One option per :class:`~embedtrack.inference_config.InferenceConfig` value (``--seed-threshold``,
+    ``--min-size``, ``--min-daughter-ratio``, …), each defaulting to the model's own value; the command receives
+    them as one ``inference`` dict of the options given."""
+    import dataclasses
+    import typing
+
+    from embedtrack.inference_config import InferenceConfig
+
+    hints = typing.get_type_hints(InferenceConfig)
+    names = [f.name for f in dataclasses.fields(InferenceConfig)]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {name: kwargs.pop(name) for name in names}
+        return func(*args, inference={k: v for k, v in given.items() if v is not None}, **kwargs)
+
+    for f in reversed(dataclasses.fields(InferenceConfig)):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata['help']} [default: the model's]"
+        if hints[f.name] is bool:
+            wrapper = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None, help=help_text)(wrapper)
+        else:
+            kind = click.INT if hints[f.name] is int else click.FLOAT
+            wrapper = click.option(flag, f.name, type=kind, default=None, help=help_text)(wrapper)
+    return wrapper  # type: ignore[return-value]

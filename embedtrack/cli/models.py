@@ -22,6 +22,6 @@ def command() -> None:
         tr = cfg.training
         data = tr.get("data", tr.get("dataset", "?"))
         click.echo(f"{name}\n  preset: {cfg.preset}  widths: {cfg.architecture.get('widths')}  "
-                   f"min mask size: {cfg.postprocess.min_size} px\n  trained on: {data}\n"
+                   f"min mask size: {cfg.inference.min_size} px\n  trained on: {data}\n"
                    f"  validation IoU: {tr.get('val_iou', '?')} (epoch {tr.get('best_epoch', '?')}), {tr.get('date', '?')}\n"
                    f"  command: {tr.get('command', '?')}\n  folder: {folder}")

@@ -1,12 +1,14 @@
-"""`embedtrack run`: segment and track one CTC sequence folder."""
+"""`embedtrack run`: segment and track one CTC sequence folder (or link masks the user already has)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from embedtrack.cli._common import batch_size_option, device_option, handle_errors, overwrite_option
+from embedtrack.cli._common import (batch_size_option, device_option, handle_errors, inference_options,
+                                    overwrite_option)
 
 
 @click.command("run")
@@ -15,23 +17,26 @@ from embedtrack.cli._common import batch_size_option, device_option, handle_erro
                                              "or a model folder written by `embedtrack train`.")
 @click.option("--output", type=click.Path(path_type=Path), default=None,
               help="Result folder [default: <SEQ_DIR>_RES, the CTC convention].")
+@click.option("--masks", type=click.Path(path_type=Path), default=None,
+              help="Folder of instance masks (maskNNN.tif, man_segNNN.tif or man_trackNNN.tif), one per frame: "
+                   "keep this segmentation and only link it with the model's tracking offsets.")
 @click.option("--tta/--no-tta", default=None,
               help="8x rotation/flip test-time augmentation [default: on with CUDA, off on CPU].")
 @device_option
 @batch_size_option(default=4)
-@click.option("--fov-border", type=click.IntRange(min=0), default=None,
-              help="Drop cells lying entirely within this many pixels of the frame edge [default: the preset's].")
+@inference_options
 @overwrite_option
 @handle_errors
-def command(seq_dir: Path, model: str, output: Path | None, tta: bool | None, device: str, batch_size: int,
-            fov_border: int | None, overwrite: bool) -> None:
+def command(seq_dir: Path, model: str, output: Path | None, masks: Path | None, tta: bool | None, device: str,
+            batch_size: int, inference: dict[str, Any], overwrite: bool) -> None:
     """Segment and track the frames tNNN.tif in SEQ_DIR and write the CTC result (maskNNN.tif, res_track.txt).
 
     The result is validated against the CTC rules before it is moved into place; nothing is left behind when
-    the run fails or is interrupted.
+    the run fails or is interrupted. The settings used are written next to it as <RESULT>.json.
     """
-    from embedtrack.pipeline import RunOptions, run_sequence
+    from embedtrack.pipeline import RunOptions, run_sequence, settings_path
 
     report = run_sequence(seq_dir, model, output, RunOptions(tta=tta, device=device, batch_size=batch_size,
-                                                              fov_border=fov_border, overwrite=overwrite))
+                                                              overwrite=overwrite, masks=masks, inference=inference))
     click.echo(report.summary())
+    click.echo(f"settings: {settings_path(report.output)}")

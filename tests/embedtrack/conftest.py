@@ -10,7 +10,8 @@ import torch
 
 from ctc.synth import write_dataset
 from embedtrack.model import ArchConfig, EmbedTrackNet
-from embedtrack.registry import ModelConfig, PostprocessConfig, save_model
+from embedtrack.inference_config import InferenceConfig
+from embedtrack.registry import ModelConfig, save_model
 
 TINY_ARCH = ArchConfig(widths=(4, 8, 16), encoder_blocks=1, dilation_rounds=1)
 
@@ -34,8 +35,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     net = EmbedTrackNet(TINY_ARCH)
     with torch.no_grad():  # high seediness everywhere so that clustering finds instances to link
         net.seed_decoder.layers[-1].bias.fill_(3.0)
-    config = ModelConfig(name="tiny", preset="synth-fluo", architecture=TINY_ARCH.to_dict(), coord_scale=64.0,
-                         tile_size=64, postprocess=PostprocessConfig(min_size=4), training={"data": "none"})
+    config = ModelConfig(name="tiny", preset="synth-fluo", architecture=TINY_ARCH.to_dict(), tile_size=64,
+                         inference=InferenceConfig(coord_scale=64.0, min_size=4), training={"data": "none"})
     save_model(folder, net, config)
     return folder
 

@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from embedtrack.cluster import ClusterParams, cluster
-from embedtrack.errors import EmbedTrackError
+from embedtrack.cluster import cluster
+from embedtrack.errors import ConfigError, EmbedTrackError
+from embedtrack.inference_config import InferenceConfig
+from embedtrack.predictions import Predictions
 
 W_S = -10.0
 
@@ -35,6 +37,13 @@ def perfect(
     return offsets, bandwidths, seediness
 
 
+def cluster_maps(offsets: np.ndarray, bandwidths: np.ndarray, seediness: np.ndarray, scale: float,
+                 config: InferenceConfig | None = None) -> np.ndarray:
+    """:func:`cluster` on named maps, with the coordinate scale given separately."""
+    config = (config or InferenceConfig()).replace(coord_scale=scale)
+    return cluster(Predictions(offsets, bandwidths, seediness), config)
+
+
 def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     """True when the two label images are equal up to a renumbering of the instances."""
     if not np.array_equal(a > 0, b > 0):
@@ -55,7 +64,7 @@ def test_two_touching_cells() -> None:
     gt = np.zeros((40, 60), dtype=np.int32)
     gt[10:30, 10:30] = 1
     gt[10:30, 30:50] = 2  # shares the column boundary with cell 1
-    out = cluster(*perfect(gt, 256.0), 256.0, ClusterParams(min_size=10))
+    out = cluster_maps(*perfect(gt, 256.0), 256.0, InferenceConfig(min_size=10))
     assert out.dtype == np.int32
     assert sorted(np.unique(out)) == [0, 1, 2]
     assert same_partition(out, gt)
@@ -66,7 +75,7 @@ def test_cell_at_the_border() -> None:
     rr, cc = np.mgrid[:32, :32]
     gt[(rr - 2) ** 2 + (cc - 30) ** 2 <= 64] = 1  # disc centred near the top-right corner, mostly cut off
     gt[20:28, 4:12] = 2
-    out = cluster(*perfect(gt, 256.0), 256.0, ClusterParams(min_size=10))
+    out = cluster_maps(*perfect(gt, 256.0), 256.0, InferenceConfig(min_size=10))
     assert same_partition(out, gt)
 
 
@@ -75,7 +84,7 @@ def test_offsets_pointing_outside_the_image_do_not_vote() -> None:
     gt[5:15, 5:15] = 1
     offsets, bandwidths, seediness = perfect(gt, 256.0)
     offsets[0][gt > 0] = -30 / 256.0  # every pixel points above the image: no votes inside it, no centre
-    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10))
+    out = cluster_maps(offsets, bandwidths, seediness, 256.0, InferenceConfig(min_size=10))
     assert not out.any()
 
 
@@ -84,20 +93,20 @@ def test_empty_frame() -> None:
     gt[5:20, 5:20] = 1
     offsets, bandwidths, _ = perfect(gt, 256.0)
     seediness = np.full((30, 30), 0.49)  # nothing above the 0.5 threshold
-    assert not cluster(offsets, bandwidths, seediness, 256.0).any()
-    assert cluster(offsets, bandwidths, np.zeros((30, 30)), 256.0).shape == (30, 30)
+    assert not cluster_maps(offsets, bandwidths, seediness, 256.0).any()
+    assert cluster_maps(offsets, bandwidths, np.zeros((30, 30)), 256.0).shape == (30, 30)
 
 
 def test_small_spurious_instance_removed_and_labels_dense() -> None:
     gt = np.zeros((40, 40), dtype=np.int32)
     gt[2:5, 2:5] = 1  # 9 px: below the minimum size
     gt[10:30, 10:30] = 2
-    out = cluster(*perfect(gt, 256.0), 256.0, ClusterParams(min_size=20))
+    out = cluster_maps(*perfect(gt, 256.0), 256.0, InferenceConfig(min_size=20))
     assert sorted(np.unique(out)) == [0, 1]
     assert not out[gt == 1].any()
     assert np.array_equal(out > 0, gt == 2)
     # With a small enough minimum size the spurious cell is kept.
-    out = cluster(*perfect(gt, 256.0), 256.0, ClusterParams(min_size=5))
+    out = cluster_maps(*perfect(gt, 256.0), 256.0, InferenceConfig(min_size=5))
     assert same_partition(out, gt)
 
 
@@ -109,7 +118,7 @@ def test_same_answer_for_scale_256_and_512() -> None:
     for scale in (256.0, 512.0):
         offsets, bandwidths, seediness = perfect(gt, scale, radius_px=3.0)
         offsets = offsets + noise / scale
-        results.append(cluster(offsets, bandwidths, seediness, scale, ClusterParams(min_size=10)))
+        results.append(cluster_maps(offsets, bandwidths, seediness, scale, InferenceConfig(min_size=10)))
     assert results[0].any()
     assert np.array_equal(results[0], results[1])
 
@@ -119,7 +128,7 @@ def test_random_touching_cells_recovered(seed: int) -> None:
     rng = np.random.default_rng(seed)
     gt = voronoi((96, 128), 12, rng)
     sizes = np.bincount(gt.ravel())[1:]
-    out = cluster(*perfect(gt, 256.0), 256.0, ClusterParams(min_size=int(sizes.min())))
+    out = cluster_maps(*perfect(gt, 256.0), 256.0, InferenceConfig(min_size=int(sizes.min())))
     assert out.max() == 12
     assert same_partition(out, gt)
 
@@ -141,7 +150,7 @@ def test_candidates_visited_by_decreasing_seediness(first: int) -> None:
     bandwidths[:, gt == 1] = bandwidth_for(5.0, scale)
     seediness = np.where(gt > 0, 0.8, 0.0)
     seediness[gt == first] = 0.9
-    out = cluster(offsets, bandwidths, seediness, scale, ClusterParams(min_size=10))
+    out = cluster_maps(offsets, bandwidths, seediness, scale, InferenceConfig(min_size=10))
     if first == 1:
         assert np.array_equal(out, (gt > 0).astype(np.int32))
     else:
@@ -185,7 +194,7 @@ def _reassignment_case(
 
 def test_reassignment_accepted_when_few_pixels_were_assigned() -> None:
     offsets, bandwidths, seediness, group_of = _reassignment_case(n_a=60, n_moved=5, n_new=20)
-    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10))
+    out = cluster_maps(offsets, bandwidths, seediness, 256.0, InferenceConfig(min_size=10))
     assert (out[group_of == 0] == 1).all()
     assert (out[group_of == 1] == 2).all()  # the moved pixels scored higher at G's centre
     assert (out[group_of == 2] == 2).all()
@@ -193,7 +202,7 @@ def test_reassignment_accepted_when_few_pixels_were_assigned() -> None:
 
 def test_no_reassignment_to_a_worse_centre() -> None:
     offsets, bandwidths, seediness, group_of = _reassignment_case(n_a=60, n_moved=5, n_new=20, moved_col=22.0)
-    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10))
+    out = cluster_maps(offsets, bandwidths, seediness, 256.0, InferenceConfig(min_size=10))
     assert (out[group_of == 1] == 1).all()  # 2 px from A, 4 px from G: they stay with A
     assert (out[group_of == 2] == 2).all()
 
@@ -202,7 +211,7 @@ def test_no_reassignment_to_a_worse_centre() -> None:
 def test_reassignment_refused_when_half_was_already_assigned(n_new: int) -> None:
     # n_new = 10: exactly half of the 20 pixels G would take were assigned: "less than half" fails.
     offsets, bandwidths, seediness, group_of = _reassignment_case(n_a=60, n_moved=10, n_new=n_new)
-    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10))
+    out = cluster_maps(offsets, bandwidths, seediness, 256.0, InferenceConfig(min_size=10))
     assert sorted(np.unique(out)) == [0, 1]
     assert (out[group_of == 0] == 1).all()
     assert (out[group_of == 1] == 1).all()
@@ -211,10 +220,10 @@ def test_reassignment_refused_when_half_was_already_assigned(n_new: int) -> None
 
 def test_reassignment_refused_below_min_size() -> None:
     offsets, bandwidths, seediness, group_of = _reassignment_case(n_a=60, n_moved=3, n_new=8)
-    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=12))
+    out = cluster_maps(offsets, bandwidths, seediness, 256.0, InferenceConfig(min_size=12))
     assert sorted(np.unique(out)) == [0, 1]
     assert (out[group_of == 1] == 1).all()  # not taken by G (which would have had 11 px)
-    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=11))
+    out = cluster_maps(offsets, bandwidths, seediness, 256.0, InferenceConfig(min_size=11))
     assert sorted(np.unique(out)) == [0, 1, 2]
 
 
@@ -222,7 +231,7 @@ def test_instance_shrunk_below_min_size_is_removed() -> None:
     # A has 25 px when created; G takes 10 of them back and A ends with 15 < 20: A is dropped, G is label 1.
     # The case is built around the seeds' own shifted positions: the paper's rule, without moving centres.
     offsets, bandwidths, seediness, group_of = _reassignment_case(n_a=15, n_moved=10, n_new=20)
-    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=20, refine_steps=0))
+    out = cluster_maps(offsets, bandwidths, seediness, 256.0, InferenceConfig(min_size=20, refine_steps=0))
     assert sorted(np.unique(out)) == [0, 1]
     assert not out[group_of == 0].any()
     assert (out[(group_of == 1) | (group_of == 2)] == 1).all()
@@ -240,7 +249,7 @@ def test_absorbed_candidate_is_not_visited() -> None:
     seediness = np.where(fg, 0.6, 0.0)
     seediness[20, 20] = 0.99
     seediness[20, 24] = 0.95
-    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10))
+    out = cluster_maps(offsets, bandwidths, seediness, 256.0, InferenceConfig(min_size=10))
     assert np.array_equal(out, np.isin(group_of, [0, 1]).astype(np.int32))
 
 
@@ -248,7 +257,7 @@ def test_absorbed_candidate_is_not_visited() -> None:
 def test_candidate_needs_more_than_min_votes(n_votes: int) -> None:
     offsets, fg, _ = _blocks(30, 60, [((20, 20), 25, n_votes, 20.0)])
     bandwidths = np.full((2, 30, 60), bandwidth_for(3.0, 256.0))
-    out = cluster(offsets, bandwidths, np.where(fg, 0.9, 0.0), 256.0, ClusterParams(min_size=1, min_votes=5))
+    out = cluster_maps(offsets, bandwidths, np.where(fg, 0.9, 0.0), 256.0, InferenceConfig(min_size=1, min_votes=5))
     assert np.array_equal(out, fg.astype(np.int32) if n_votes > 5 else np.zeros_like(out))
 
 
@@ -260,15 +269,15 @@ def test_bandwidth_smoothed_over_3x3() -> None:
     bandwidths[:, 20, 20] = bandwidth_for(20.0, 256.0)
     seediness = np.where(fg, 0.6, 0.0)
     seediness[20, 20] = 0.9
-    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=5))
+    out = cluster_maps(offsets, bandwidths, seediness, 256.0, InferenceConfig(min_size=5))
     assert np.array_equal(out, (group_of == 0).astype(np.int32))
     bandwidths[:, 19:22, 19:22] = bandwidth_for(20.0, 256.0)  # now the whole neighbourhood is wide
-    out = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=5))
+    out = cluster_maps(offsets, bandwidths, seediness, 256.0, InferenceConfig(min_size=5))
     assert np.array_equal(out, fg.astype(np.int32))
 
 
 def reference_cluster(
-    offsets: np.ndarray, bandwidths: np.ndarray, seediness: np.ndarray, scale: float, params: ClusterParams
+    offsets: np.ndarray, bandwidths: np.ndarray, seediness: np.ndarray, scale: float, params: InferenceConfig
 ) -> np.ndarray:
     """The §3.3 rules written plainly: every centre compared with every foreground pixel (no windows), the centre
     moved to the mean of the pixels it gathers ``refine_steps`` times."""
@@ -336,8 +345,8 @@ def test_windows_agree_with_comparing_every_pixel(seed: int, radius: float, nois
     offsets += (rng.normal(0, noise, offsets.shape) + shift) / 256.0
     bandwidths += rng.normal(0, 0.02, bandwidths.shape)
     seediness = rng.uniform(0.4, 1.0, seediness.shape)
-    params = ClusterParams(min_size=15, refine_steps=refine_steps, seed_window=seed_window)
-    out = cluster(offsets, bandwidths, seediness, 256.0, params)
+    params = InferenceConfig(min_size=15, refine_steps=refine_steps, seed_window=seed_window)
+    out = cluster_maps(offsets, bandwidths, seediness, 256.0, params)
     assert out.max() >= 2
     assert np.array_equal(out, reference_cluster(offsets, bandwidths, seediness, 256.0, params))
 
@@ -345,15 +354,15 @@ def test_windows_agree_with_comparing_every_pixel(seed: int, radius: float, nois
 def test_bad_inputs_raise() -> None:
     seediness = np.zeros((8, 8))
     with pytest.raises(EmbedTrackError, match="offsets"):
-        cluster(np.zeros((2, 8, 9)), np.zeros((2, 8, 8)), seediness, 256.0)
+        cluster_maps(np.zeros((2, 8, 9)), np.zeros((2, 8, 8)), seediness, 256.0)
     with pytest.raises(EmbedTrackError, match="bandwidths"):
-        cluster(np.zeros((2, 8, 8)), np.zeros((3, 8, 8)), seediness, 256.0)
+        cluster_maps(np.zeros((2, 8, 8)), np.zeros((3, 8, 8)), seediness, 256.0)
     with pytest.raises(EmbedTrackError, match="scale"):
-        cluster(np.zeros((2, 8, 8)), np.zeros((2, 8, 8)), seediness, 0.0)
+        cluster_maps(np.zeros((2, 8, 8)), np.zeros((2, 8, 8)), seediness, 0.0)
     with pytest.raises(EmbedTrackError, match="NaN"):
-        cluster(np.full((2, 8, 8), np.nan), np.zeros((2, 8, 8)), np.ones((8, 8)), 256.0)
+        cluster_maps(np.full((2, 8, 8), np.nan), np.zeros((2, 8, 8)), np.ones((8, 8)), 256.0)
     with pytest.raises(EmbedTrackError, match="kernel_threshold"):
-        ClusterParams(kernel_threshold=1.0)
+        InferenceConfig(kernel_threshold=1.0)
 
 
 def spread_cell(half_spread: float, radius_px: float, gap: float = 0.0) -> tuple[np.ndarray, ...]:
@@ -382,9 +391,9 @@ def test_moving_centres_keeps_a_spread_cell_whole() -> None:
     # 7/12, and the rest becomes a second instance under the paper's rule; moving the centre to the mean of
     # what it gathers reaches (nearly) the whole cell.
     offsets, bandwidths, seediness, gt = spread_cell(6.0, 6.0)
-    paper = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=100, refine_steps=0))
+    paper = cluster_maps(offsets, bandwidths, seediness, 256.0, InferenceConfig(min_size=100, refine_steps=0))
     assert paper.max() == 2
-    moved = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=100, refine_steps=4))
+    moved = cluster_maps(offsets, bandwidths, seediness, 256.0, InferenceConfig(min_size=100, refine_steps=4))
     assert moved.max() == 1
     assert (moved[gt > 0] == 1).mean() > 0.95
 
@@ -394,8 +403,8 @@ def test_merge_reach_joins_piles_closer_than_the_reach(gap: float, reach: float,
     # Two piles of shifted positions (each 3 px wide, kernel radius 3 px) with a gap between them: 2 px apart
     # (centres 5 px apart, within 2 kernel radii) they are one cell with merge_reach 2, 14 px apart they stay two.
     offsets, bandwidths, seediness, gt = spread_cell(3.0, 3.0, gap)
-    params = ClusterParams(min_size=50, refine_steps=2, merge_reach=reach)
-    out = cluster(offsets, bandwidths, seediness, 256.0, params)
+    params = InferenceConfig(min_size=50, refine_steps=2, merge_reach=reach)
+    out = cluster_maps(offsets, bandwidths, seediness, 256.0, params)
     assert out.max() == instances
     assert (out[gt > 0] > 0).mean() > 0.95
 
@@ -406,17 +415,17 @@ def test_seed_window_removes_a_one_pixel_spur() -> None:
     offsets, bandwidths, seediness = perfect(gt, 256.0, radius_px=8.0)
     seediness[14, 22:27] = 0.9  # a 1-px wide spur of seediness leaving the cell ...
     offsets[:, 14, 22:27] = offsets[:, 14, 21:22]  # ... whose pixels point to the cell's centre
-    raw = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10))
+    raw = cluster_maps(offsets, bandwidths, seediness, 256.0, InferenceConfig(min_size=10))
     assert (raw[14, 22:27] == 1).all()
-    smooth = cluster(offsets, bandwidths, seediness, 256.0, ClusterParams(min_size=10, seed_window=3))
+    smooth = cluster_maps(offsets, bandwidths, seediness, 256.0, InferenceConfig(min_size=10, seed_window=3))
     assert not smooth[14, 23:27].any()
     assert (smooth[9:21, 9:21] == 1).all()  # the cell's inside stays
 
 
 def test_new_parameters_are_checked() -> None:
-    with pytest.raises(EmbedTrackError, match="refine_steps"):
-        ClusterParams(refine_steps=-1)
-    with pytest.raises(EmbedTrackError, match="merge_reach"):
-        ClusterParams(merge_reach=0.5)
-    with pytest.raises(EmbedTrackError, match="seed_window"):
-        ClusterParams(seed_window=0)
+    with pytest.raises(ConfigError, match="refine_steps"):
+        InferenceConfig(refine_steps=-1)
+    with pytest.raises(ConfigError, match="merge_reach"):
+        InferenceConfig(merge_reach=0.5)
+    with pytest.raises(ConfigError, match="seed_window"):
+        InferenceConfig(seed_window=0)

@@ -6,10 +6,22 @@ import numpy as np
 import pytest
 
 from embedtrack.errors import EmbedTrackError
-from embedtrack.link import candidates, link
+from embedtrack.inference_config import InferenceConfig
+from embedtrack.link import candidates as link_candidates
+from embedtrack.link import link as link_config
 
 SCALE = 256.0
 SHAPE = (40, 60)
+
+
+def link(cur: np.ndarray, off: np.ndarray, prev: np.ndarray, scale: float = SCALE, **rules: object) -> dict[int, int]:
+    """:func:`embedtrack.link.link` with the coordinate scale and rules of an :class:`InferenceConfig`."""
+    return link_config(cur, off, prev, InferenceConfig(coord_scale=scale, **rules))  # type: ignore[arg-type]
+
+
+def candidates(cur: np.ndarray, off: np.ndarray, prev: np.ndarray, scale: float = SCALE,
+               **rules: object) -> dict[int, int]:
+    return link_candidates(cur, off, prev, InferenceConfig(coord_scale=scale, **rules))  # type: ignore[arg-type]
 
 
 def offsets_to(labels_t: np.ndarray, targets: dict[int, tuple[float, float]], scale: float = SCALE) -> np.ndarray:
@@ -155,7 +167,7 @@ def test_sparse_pair_table_agrees_with_dense(seed: int, monkeypatch: pytest.Monk
     monkeypatch.setattr(link_module, "_MAX_DENSE_LABEL", 0)
     assert len(dense) == 7
     assert candidates(cur, off, prev, SCALE, background_competes=False) == dense
-    assert link(cur, off, prev, SCALE) == link_module.link(cur, off, prev, SCALE)
+    assert link(cur, off, prev, SCALE) == link_module.link(cur, off, prev, InferenceConfig(coord_scale=SCALE))
 
 
 def test_empty_frames() -> None:

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from ctc.synth import generate_sequence
-from embedtrack.cluster import ClusterParams, cluster
+from embedtrack.cluster import cluster
 from embedtrack.data import links_for
+from embedtrack.inference_config import InferenceConfig
+from embedtrack.predictions import Predictions
 from embedtrack.preprocess import normalise
 from embedtrack.losses import embedtrack_loss
 from embedtrack.metrics import matched_iou
@@ -38,7 +40,7 @@ def test_tiny_model_overfits_one_crop_pair() -> None:
     net.eval()
     with torch.no_grad():
         seg = net.decode_seg(net.encode(img[1]))[0].numpy()
-    pred = cluster(seg[:2], seg[2:4], seg[4], SCALE, ClusterParams(min_size=5))
+    pred = cluster(Predictions.from_maps(seg), InferenceConfig(coord_scale=SCALE, min_size=5))
     iou_sum, n = matched_iou(pred, lab[1][0].numpy())
     assert n > 0
     assert iou_sum / n > 0.9

@@ -12,7 +12,8 @@ import tifffile
 from ctc.errors import CTCError
 from ctc.validate import validate_result
 from embedtrack.errors import ModelError
-from embedtrack.pipeline import RunOptions, default_output, remove_border_instances, run_sequence
+from embedtrack.pipeline import RunOptions, default_output, run_sequence
+from embedtrack.tracker import remove_border_instances
 
 
 def test_run_writes_a_valid_result_next_to_the_sequence(tiny_model: Path, synth_dataset: Path, tmp_path: Path) -> None:
@@ -85,10 +86,10 @@ def test_remove_border_instances_keeps_cells_reaching_inside() -> None:
 
 def test_interrupted_run_leaves_nothing(tiny_model: Path, synth_dataset: Path, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import embedtrack.pipeline as pipeline
+    import embedtrack.tracker as tracker
 
     calls = {"n": 0}
-    real_cluster = pipeline.cluster
+    real_cluster = tracker.cluster
 
     def interrupt_on_third_frame(*args: object, **kwargs: object) -> np.ndarray:
         calls["n"] += 1
@@ -96,7 +97,7 @@ def test_interrupted_run_leaves_nothing(tiny_model: Path, synth_dataset: Path, t
             raise KeyboardInterrupt
         return real_cluster(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pipeline, "cluster", interrupt_on_third_frame)
+    monkeypatch.setattr(tracker, "cluster", interrupt_on_third_frame)
     seq = tmp_path / "01"
     shutil.copytree(synth_dataset / "01", seq)
     with pytest.raises(KeyboardInterrupt):

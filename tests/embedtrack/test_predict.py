@@ -48,10 +48,10 @@ def test_tiled_prediction_agrees_with_whole_frame() -> None:
     tiled = Predictor(_net(), tile_size=64, max_pixels=0)
     for frame in frames:
         a, b = whole(frame), tiled(frame)
-    assert a.seg.shape == b.seg.shape == (5, 96, 120)
-    assert a.track is not None and b.track is not None
-    assert np.abs(a.seg - b.seg).mean() < 0.02
-    assert np.abs(a.track - b.track).mean() < 0.02
+    assert a.seg_maps().shape == b.seg_maps().shape == (5, 96, 120)
+    assert a.track_offsets is not None and b.track_offsets is not None
+    assert np.abs(a.seg_maps() - b.seg_maps()).mean() < 0.02
+    assert np.abs(a.track_offsets - b.track_offsets).mean() < 0.02
 
 
 def test_first_frame_has_no_tracking_and_each_frame_is_encoded_once() -> None:
@@ -67,7 +67,7 @@ def test_first_frame_has_no_tracking_and_each_frame_is_encoded_once() -> None:
     pred = Predictor(net, tile_size=64, tta=True, batch_size=3)
     frames = [np.random.default_rng(i).random((40, 48)).astype(np.float32) for i in range(3)]
     outs = [pred(f) for f in frames]
-    assert outs[0].track is None and outs[1].track is not None and outs[2].track is not None
+    assert outs[0].track_offsets is None and outs[1].track_offsets is not None and outs[2].track_offsets is not None
     assert calls["encode"] == 3 * 8  # 3 frames x 8 augmentations, none encoded twice
 
 
@@ -87,6 +87,6 @@ def test_tta_average_of_equivariant_network_equals_plain_prediction() -> None:
     for frame in frames:
         a, b = plain(frame), tta(frame)
     inner = (slice(None), slice(1, -1), slice(1, -1))
-    assert np.allclose(a.seg[inner], b.seg[inner], atol=1e-5)
-    assert a.track is not None and b.track is not None
-    assert np.allclose(a.track[inner], b.track[inner], atol=1e-5)
+    assert np.allclose(a.seg_maps()[inner], b.seg_maps()[inner], atol=1e-5)
+    assert a.track_offsets is not None and b.track_offsets is not None
+    assert np.allclose(a.track_offsets[inner], b.track_offsets[inner], atol=1e-5)

@@ -10,12 +10,12 @@ import torch
 
 from embedtrack import registry
 from embedtrack.errors import ModelError
+from embedtrack.inference_config import InferenceConfig
 from embedtrack.model import ArchConfig, EmbedTrackNet
 from embedtrack.registry import (
     CONFIG_NAME,
     WEIGHTS_NAME,
     ModelConfig,
-    PostprocessConfig,
     load_model,
     read_config,
     resolve_model,
@@ -26,8 +26,9 @@ ARCH = ArchConfig(widths=(4, 8, 16), encoder_blocks=1, dilation_rounds=1)
 
 
 def _config(name: str = "tiny", arch: ArchConfig = ARCH) -> ModelConfig:
-    return ModelConfig(name=name, preset="synth-fluo", architecture=arch.to_dict(), coord_scale=64.0, tile_size=64,
-                       postprocess=PostprocessConfig(min_size=7, seed_threshold=0.4), training={"epochs": 3})
+    return ModelConfig(name=name, preset="synth-fluo", architecture=arch.to_dict(), tile_size=64,
+                       inference=InferenceConfig(coord_scale=64.0, min_size=7, seed_threshold=0.4),
+                       training={"epochs": 3})
 
 
 def _trained_looking_net() -> EmbedTrackNet:
@@ -75,9 +76,9 @@ def test_config_with_unknown_key(model_dir: Path) -> None:
     path.write_text(json.dumps({**data, "learning_rate": 0.1}))
     with pytest.raises(ModelError, match=rf"{path}.*unknown keys \['learning_rate'\]"):
         load_model(model_dir)
-    data["postprocess"]["radius"] = 3
+    data["inference"]["radius"] = 3
     path.write_text(json.dumps(data))
-    with pytest.raises(ModelError, match=r"unknown postprocess keys \['radius'\]"):
+    with pytest.raises(ModelError, match=r"inference: unknown keys \['radius'\]"):
         read_config(model_dir)
 
 
@@ -93,9 +94,9 @@ def test_config_with_unknown_architecture_key(model_dir: Path) -> None:
 def test_config_missing_keys_or_broken(model_dir: Path) -> None:
     path = model_dir / CONFIG_NAME
     data = json.loads(path.read_text())
-    del data["coord_scale"]
+    del data["tile_size"]
     path.write_text(json.dumps(data))
-    with pytest.raises(ModelError, match=r"missing keys \['coord_scale'\]"):
+    with pytest.raises(ModelError, match=r"missing keys \['tile_size'\]"):
         load_model(model_dir)
     path.write_text("{not json")
     with pytest.raises(ModelError, match=rf"{path}: cannot read model config"):

@@ -47,7 +47,7 @@ def test_train_resume_and_refuse_to_overwrite(tmp_path: Path) -> None:
     assert config.preset == "synth-fluo" and config.name == "synth-fluo"
     assert config.architecture["widths"] == [4, 8, 16]
     assert config.coord_scale == 256.0 and config.tile_size == 256
-    assert config.postprocess.min_size >= 1
+    assert config.inference.min_size >= 1
     assert set(config.training["sequences"]) == {"01", "02"}
     assert config.training["sequences"]["01"]["train_frames"] == 7
     assert config.training["best_epoch"] in (1, 2)

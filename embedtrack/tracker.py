@@ -1,0 +1,328 @@
+"""The in-memory tracker: 2-D arrays in, instance labels, links and a lineage out; no disk (paper §3.3–3.4, §4.4).
+
+One frame goes normalise -> predict -> cluster (§3.3) -> post-process (field-of-interest border) -> link (§3.4)
+-> lineage. Every driver (``embedtrack run``, training validation, the classical baseline, the benchmarks) is a
+thin layer over :class:`Tracker`; the stages are pluggable:
+
+* ``predictor``: a callable ``normalised frame -> Predictions`` with ``reset()`` (the network's
+  :class:`~embedtrack.predict.Predictor`, or a stub in tests);
+* ``segmenter``: a callable ``raw frame -> labels`` used instead of clustering (e.g. a classical pipeline);
+* ``linker``: a callable ``(labels_t, labels_prev, predictions) -> {label_t: label_prev}`` used instead of the
+  tracking-offset linking;
+* ``masks``: instance masks the user already has, kept as they are and linked with the tracking offsets.
+
+Only the previous frame's labels are kept while streaming (:meth:`Tracker.iter_track`); :meth:`Tracker.track`
+collects a :class:`TrackResult` that writes a CTC result (:meth:`TrackResult.write_ctc`) or converts to napari
+layers (:meth:`TrackResult.to_napari`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Protocol
+
+import numpy as np
+
+from ctc.lineage import LineageBuilder, Track
+from embedtrack.cluster import cluster
+from embedtrack.preprocess import normalise
+from embedtrack.errors import EmbedTrackError
+from embedtrack.inference_config import InferenceConfig
+from embedtrack.instances import whole_cells
+from embedtrack.link import link
+from embedtrack.predictions import Predictions
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Tracker", "TrackResult", "FrameResult", "TrackStream", "remove_border_instances", "relabel_mask"]
+
+#: Stages timed per frame (seconds), in order.
+TRACKER_STAGES = ("normalise", "predict", "cluster", "link")
+
+Segmenter = Callable[[np.ndarray], np.ndarray]
+Linker = Callable[[np.ndarray, np.ndarray, "Predictions | None"], dict[int, int]]
+
+
+class Predict(Protocol):
+    """What the tracker needs from a predictor: the normalised frames of one sequence in order (an optional
+    ``reset()`` is called before each sequence)."""
+
+    def __call__(self, frame: np.ndarray) -> Predictions: ...
+
+
+def remove_border_instances(labels: np.ndarray, border: int) -> np.ndarray:
+    """Drop instances lying entirely within ``border`` pixels of the frame edge (outside the field of interest)."""
+    if border <= 0:
+        return labels
+    inner = np.zeros(labels.shape, dtype=bool)
+    inner[border:-border or None, border:-border or None] = True
+    keep = np.zeros(int(labels.max()) + 1, dtype=bool)
+    keep[np.unique(labels[inner])] = True
+    keep[0] = False
+    return np.where(keep[labels], labels, 0)
+
+
+def relabel_mask(mask: Any, where: str) -> np.ndarray:
+    """A user's instance mask relabelled densely ``1..n`` (int32, 0 stays background); ``where`` names it in
+    errors (non-integer dtype, negative labels, not 2-D)."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise EmbedTrackError(f"{where}: a mask must be 2-D, got shape {mask.shape}")
+    if not np.issubdtype(mask.dtype, np.integer):
+        raise EmbedTrackError(f"{where}: a mask must hold integer labels, got dtype {mask.dtype}")
+    values, inverse = np.unique(mask, return_inverse=True)
+    if values.size and values[0] < 0:
+        raise EmbedTrackError(f"{where}: a mask must not hold negative labels")
+    offset = 0 if values.size and values[0] == 0 else 1
+    return (inverse.reshape(mask.shape) + offset).astype(np.int32)
+
+
+@dataclass
+class FrameResult:
+    """One tracked frame: ``instances`` (int32, ``1..n``), ``links`` ``{instance at t: instance at t-1}``,
+    ``labels`` (uint16 CTC track ids) and the seconds spent per stage (:data:`TRACKER_STAGES`)."""
+
+    t: int
+    instances: np.ndarray
+    links: dict[int, int]
+    labels: np.ndarray
+    seconds: dict[str, float]
+
+
+@dataclass
+class TrackResult:
+    """A tracked sequence: per-frame track-id label images, links and the lineage (CTC tracks)."""
+
+    labels: list[np.ndarray]
+    links: list[dict[int, int]]
+    tracks: list[Track]
+    first_index: int = 0
+    config: InferenceConfig = field(default_factory=InferenceConfig)
+
+    def write_ctc(self, output: str | Path, overwrite: bool = False) -> Path:
+        """Write a CTC result folder (``maskNNN.tif`` + ``res_track.txt``), validated and moved into place."""
+        from ctc.io import ResultWriter, default_ndigits
+
+        with ResultWriter(output, default_ndigits(self.first_index + len(self.labels)), overwrite) as writer:
+            for i, labels in enumerate(self.labels):
+                writer.write_mask(self.first_index + i, labels)
+            return writer.finish(self.tracks)
+
+    def to_napari(self) -> tuple[np.ndarray, np.ndarray, dict[int, list[int]]]:
+        """``(labels (T, H, W), tracks (N, 4) rows [track_id, t, y, x], graph {daughter: [parent]})``: the
+        arguments of napari's ``add_labels`` and ``add_tracks(tracks, graph=graph)``; t counts from 0."""
+        stack = np.stack(self.labels) if self.labels else np.zeros((0, 0, 0), np.uint16)
+        rows = [centroid_rows(frame, t) for t, frame in enumerate(self.labels)]
+        table = np.concatenate(rows) if rows else np.zeros((0, 4))
+        table = table[np.lexsort((table[:, 1], table[:, 0]))]
+        graph = {tr.label: [tr.parent] for tr in self.tracks if tr.parent}
+        return stack, table, graph
+
+
+def centroid_rows(labels: np.ndarray, t: int) -> np.ndarray:
+    """Rows ``[label, t, y, x]`` for every label present in one frame."""
+    flat = labels.reshape(-1).astype(np.int64)
+    counts = np.bincount(flat)
+    rows, cols = np.divmod(np.arange(flat.size), labels.shape[1])
+    present = np.flatnonzero(counts)
+    present = present[present > 0]
+    ys = np.bincount(flat, weights=rows)[present] / counts[present]
+    xs = np.bincount(flat, weights=cols)[present] / counts[present]
+    return np.column_stack([present, np.full(present.size, t), ys, xs]).astype(np.float64)
+
+
+class TrackStream:
+    """Iterable of :class:`FrameResult`, one per frame as it is tracked; :meth:`tracks` gives the lineage so
+    far (complete once the iteration has ended)."""
+
+    def __init__(self, tracker: Tracker, frames: Iterable[Any], masks: Iterable[Any] | None, first_index: int):
+        self.tracker = tracker
+        self.frames = frames
+        self.masks = masks
+        self.first_index = first_index
+        self.lineage = LineageBuilder()
+
+    def tracks(self) -> list[Track]:
+        return self.lineage.tracks()
+
+    def __iter__(self) -> Iterator[FrameResult]:
+        tracker = self.tracker
+        tracker.reset()
+        prev: np.ndarray | None = None
+        shape: tuple[int, ...] | None = None
+        for i, (frame, mask) in enumerate(_pairs(self.frames, self.masks)):
+            t = self.first_index + i
+            frame = _check_frame(frame, t, shape)
+            shape = frame.shape
+            result = tracker.step(frame, prev, t, mask)
+            tic = time.perf_counter()
+            result.labels = self.lineage.add_frame(t, result.instances, result.links)
+            result.seconds["link"] += time.perf_counter() - tic
+            prev = result.instances
+            yield result
+
+
+_END = object()
+
+
+def _pairs(frames: Iterable[Any], masks: Iterable[Any] | None) -> Iterator[tuple[Any, Any]]:
+    """``(frame, mask)`` pairs; one clear error when there are more frames than masks or the other way round."""
+    if masks is None:
+        for frame in frames:
+            yield frame, None
+        return
+    frame_it, mask_it = iter(frames), iter(masks)
+    n = 0
+    while True:
+        frame, mask = next(frame_it, _END), next(mask_it, _END)
+        if frame is _END and mask is _END:
+            return
+        if frame is _END or mask is _END:
+            more = "masks" if frame is _END else "frames"
+            raise EmbedTrackError(f"masks: the number of masks does not match the number of frames (more {more} "
+                                  f"than the {n} paired)")
+        n += 1
+        yield frame, mask
+
+
+def _check_frame(frame: Any, t: int, shape: tuple[int, ...] | None) -> np.ndarray:
+    frame = np.asarray(frame)
+    if frame.ndim != 2:
+        raise EmbedTrackError(f"frame {t}: expected a 2-D array, got shape {frame.shape}")
+    if not (np.issubdtype(frame.dtype, np.number) or frame.dtype == bool):
+        raise EmbedTrackError(f"frame {t}: expected numbers, got dtype {frame.dtype}")
+    if shape is not None and frame.shape != shape:
+        raise EmbedTrackError(f"frame {t}: shape {frame.shape} differs from the first frame's {shape}")
+    return frame
+
+
+class Tracker:
+    """Segment and track a sequence of 2-D frames in memory (see the module docstring).
+
+    Build one with :meth:`from_model` for a trained model, or directly from stages::
+
+        Tracker(config, predictor=...)                       # the network's predictions
+        Tracker(config, segmenter=..., linker=...)           # any frame -> labels segmenter and linker
+    """
+
+    def __init__(self, config: InferenceConfig | None = None, predictor: Predict | None = None,
+                 segmenter: Segmenter | None = None, linker: Linker | None = None) -> None:
+        self.config = config or InferenceConfig()
+        self.predictor = predictor
+        self.segmenter = segmenter
+        self.linker = linker
+        self.info: dict[str, Any] = {}  # model name, device, TTA: for reports
+
+    @classmethod
+    def from_model(cls, name_or_folder: str | Path, device: str = "auto", tta: bool | None = None,
+                   batch_size: int = 4, **overrides: Any) -> Tracker:
+        """A tracker for a bundled model name or model folder; ``overrides`` change :class:`InferenceConfig`
+        values of the model (e.g. ``seed_threshold=0.6``). ``tta`` None: on with CUDA, off on the CPU."""
+        from embedtrack.device import pick_device, use_all_cores
+        from embedtrack.predict import Predictor
+        from embedtrack.registry import load_model
+
+        torch_device = pick_device(device)
+        use_tta = tta if tta is not None else torch_device.type == "cuda"
+        if torch_device.type == "cpu":
+            use_all_cores()
+        net, model_config = load_model(name_or_folder, torch_device)
+        config = model_config.inference.replace(**overrides)
+        predictor = Predictor(net, model_config.tile_size, torch_device, tta=use_tta, batch_size=batch_size)
+        tracker = cls(config, predictor=predictor)
+        tracker.info = {"model": model_config.name, "device": torch_device.type, "tta": use_tta}
+        return tracker
+
+    def with_overrides(self, **overrides: Any) -> Tracker:
+        """A tracker sharing these stages with some :class:`InferenceConfig` values changed (None: unchanged)."""
+        other = Tracker(self.config.replace(**overrides), self.predictor, self.segmenter, self.linker)
+        other.info = dict(self.info)
+        return other
+
+    # ------------------------------------------------------------------------------------------ stages
+
+    def reset(self) -> None:
+        """Forget the previous frame (called at the start of every sequence). A predictor without ``reset``
+        only costs one unused tracking pass on the first frame of a later sequence (it has no predecessor)."""
+        reset = getattr(self.predictor, "reset", None)
+        if reset is not None:
+            reset()
+
+    def predict(self, frame: np.ndarray) -> Predictions:
+        """Normalised frame -> predictions."""
+        if self.predictor is None:
+            raise EmbedTrackError("this tracker has no predictor")
+        return self.predictor(frame)
+
+    def segment(self, pred: Predictions) -> np.ndarray:
+        """Predictions -> instance labels: clustering (§3.3), then :meth:`postprocess`."""
+        return self.postprocess(cluster(pred, self.config))
+
+    def postprocess(self, labels: np.ndarray) -> np.ndarray:
+        """The one place where clustered (or segmenter) labels are cleaned up before linking: whole cells (one
+        connected piece each, holes filled), then the field-of-interest border."""
+        if self.config.whole_cells:
+            labels = whole_cells(labels)
+        return remove_border_instances(labels, self.config.fov_border)
+
+    def link(self, labels: np.ndarray, prev: np.ndarray | None, pred: Predictions | None) -> dict[int, int]:
+        """``{label at t: label at t-1}`` (§3.4, or the plugged-in linker); empty for the first frame."""
+        if prev is None:
+            return {}
+        if self.linker is not None:
+            return self.linker(labels, prev, pred)
+        if pred is None or pred.track_offsets is None:
+            return {}
+        return link(labels, pred.track_offsets, prev, self.config)
+
+    def step(self, frame: np.ndarray, prev: np.ndarray | None, t: int, mask: Any = None) -> FrameResult:
+        """Track one raw frame against the previous frame's instances (lineage not included)."""
+        sec = dict.fromkeys(TRACKER_STAGES, 0.0)
+        tic = time.perf_counter()
+        pred: Predictions | None = None
+        if self.predictor is not None:
+            norm = normalise(frame, self.config.norm_low, self.config.norm_high)
+            sec["normalise"] = (toc := time.perf_counter()) - tic
+            pred = self.predict(norm)
+            sec["predict"] = (tic := time.perf_counter()) - toc
+        if mask is not None:
+            labels = relabel_mask(mask, f"mask {t}")
+            if labels.shape != frame.shape:
+                raise EmbedTrackError(f"mask {t}: shape {labels.shape} differs from the frame's {frame.shape}")
+        elif self.segmenter is not None:
+            labels = self.postprocess(self.segmenter(frame))
+        elif pred is not None:
+            labels = self.segment(pred)
+        else:
+            raise EmbedTrackError("this tracker has neither a predictor nor a segmenter")
+        sec["cluster"] = (toc := time.perf_counter()) - tic
+        links = self.link(labels, prev, pred)
+        sec["link"] = time.perf_counter() - toc
+        return FrameResult(t, labels, links, labels, sec)
+
+    # ------------------------------------------------------------------------------------------ drivers
+
+    def iter_track(self, frames: Iterable[Any], masks: Iterable[Any] | None = None,
+                   first_index: int = 0) -> TrackStream:
+        """Stream the frames (any iterable of 2-D numeric arrays): one :class:`FrameResult` per frame.
+
+        ``masks``: the user's instance masks (2-D integer arrays, one per frame, same shapes): they are kept
+        (relabelled ``1..n`` per frame) and only linked. ``first_index``: the frame number of the first frame.
+        """
+        if masks is not None and self.predictor is None and self.linker is None:
+            raise EmbedTrackError("linking given masks needs a predictor (tracking offsets) or a linker")
+        return TrackStream(self, frames, masks, first_index)
+
+    def track(self, frames: Iterable[Any], masks: Iterable[Any] | None = None,
+              first_index: int = 0) -> TrackResult:
+        """Track a whole sequence in memory; see :meth:`iter_track`."""
+        stream = self.iter_track(frames, masks, first_index)
+        labels: list[np.ndarray] = []
+        links: list[dict[int, int]] = []
+        for result in stream:
+            labels.append(result.labels)
+            links.append(result.links)
+        return TrackResult(labels, links, stream.tracks(), first_index, self.config)
