@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ctc.fsutil import write_atomic
+from ctc.guard import check_output
 from ctc.io import ResultWriter, Sequence, discover_frames, open_sequence, tiff_header
 from embedtrack.errors import EmbedTrackError
 from embedtrack.tracker import Tracker
@@ -123,7 +124,9 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
     seq_dir = Path(seq_dir)
     sequence = open_sequence(seq_dir)  # checks folder, files, gaps, shapes, dimensionality before any work
     masks = open_masks(opts.masks, sequence) if opts.masks is not None else None
-    out = Path(output) if output is not None else default_output(seq_dir)
+    out = Path(os.path.abspath(output)) if output is not None else default_output(seq_dir)
+    inputs = [seq_dir] + ([Path(opts.masks)] if opts.masks is not None else [])
+    check_output(out, inputs, replace=opts.overwrite and out.exists())  # before any work: never an input
     settings = settings_path(out)
     if settings.exists() and not opts.overwrite:
         raise EmbedTrackError(f"{settings}: the settings file of an earlier result exists; "
@@ -139,7 +142,6 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
                 tracker.info.get("model", "?"), device, " (8x TTA)" if tta else "")
     logger.info("inference settings: %s", tracker.config.to_dict())
     frames = _timed_read(sequence, sec, f"embedtrack {seq_dir.name}")
-    inputs = [seq_dir] + ([Path(opts.masks)] if opts.masks is not None else [])
     mask_frames = _timed_read(masks, sec, "") if masks is not None else None
     with ResultWriter(out, sequence.ndigits, overwrite=opts.overwrite, inputs=inputs) as writer:
         stream = tracker.iter_track(frames, mask_frames, first_index=sequence.indices[0])
