@@ -39,10 +39,7 @@ def tree(tmp_path: Path, synth_dataset: Path) -> Path:
 @pytest.fixture(scope="module")
 def scheduler() -> Iterator[str]:
     """The address of a local cluster of 2 single-thread workers shared by the tests of this module."""
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, resources={batch.RESOURCE: 1},
-                      dashboard_address=None, env={"TQDM_DISABLE": "1"}) as cluster:
+    with batch.local_cluster(2, 1, dashboard=False) as cluster:
         yield cluster.scheduler_address
 
 
@@ -202,11 +199,16 @@ def test_model_cache_returns_the_loaded_model(tiny_model: Path, monkeypatch: pyt
 # ------------------------------------------------------------------- separate scheduler and worker processes
 
 
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for proc in reversed(procs):
-        if proc.poll() is None:
+def _stop(procs: list[subprocess.Popen], grace: float = 20.0) -> None:
+    """Let the processes exit on their own (a SIGTERM during Dask's shutdown can hang it), then terminate,
+    then kill what is left."""
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
             proc.terminate()
-    for proc in reversed(procs):
+    for proc in procs:
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -233,17 +235,20 @@ def dask_processes(tmp_path: Path) -> Iterator[str]:
     log = open(tmp_path / "dask.log", "wb")
     procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                                "--scheduler-file", str(info)], env=env, stdout=log, stderr=log)]
+    shut_down = False
     try:
         _wait_for(info, procs, timeout=60)
         address = json.loads(info.read_text())["address"]
         for _ in range(2):
             procs.append(subprocess.Popen([*dask, "worker", address, "--nthreads", "1", "--no-dashboard",
-                                           "--host", "127.0.0.1"], env=env, stdout=log, stderr=log))
+                                           "--no-nanny", "--host", "127.0.0.1"], env=env, stdout=log, stderr=log))
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=90)
-        yield address
+            yield address
+            client.shutdown()  # scheduler and workers
+            shut_down = True
     finally:
-        _stop(procs)
+        _stop(procs, grace=20.0 if shut_down else 0.0)
         log.close()
 
 
