@@ -30,6 +30,9 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.pt"
 FORMAT_VERSION = 2
 
+# (folder, weights mtime and size, device) -> loaded model; None while caching is off (the default)
+_MODEL_CACHE: dict[tuple[str, int, int, str], tuple[EmbedTrackNet, ModelConfig]] | None = None
+
 
 @dataclass
 class ModelConfig:
@@ -150,13 +153,32 @@ def read_config(folder: Path) -> ModelConfig:
         raise ModelError(str(err)) from err
 
 
+def enable_model_cache() -> None:
+    """Keep every model this process loads, so that later :func:`load_model` calls return it without reading it
+    again (used by long-lived batch workers; the cached network must not be modified by its users)."""
+    global _MODEL_CACHE
+    if _MODEL_CACHE is None:
+        _MODEL_CACHE = {}
+
+
 def load_model(name_or_dir: str | Path, device: str | torch.device = "cpu") -> tuple[EmbedTrackNet, ModelConfig]:
-    """Load a model folder or bundled model onto ``device`` in eval mode."""
+    """Load a model folder or bundled model onto ``device`` in eval mode (from the cache when it is enabled)."""
+    folder = resolve_model(name_or_dir)
+    weights = folder / WEIGHTS_NAME
+    if _MODEL_CACHE is None or not weights.is_file():  # a missing file: _load_model names it
+        return _load_model(folder, device)
+    stat = weights.stat()
+    key = (str(folder.resolve()), stat.st_mtime_ns, stat.st_size, str(device))
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE[key] = _load_model(folder, device)
+    return _MODEL_CACHE[key]
+
+
+def _load_model(folder: Path, device: str | torch.device) -> tuple[EmbedTrackNet, ModelConfig]:
     import torch
 
     from embedtrack.model import ArchConfig, EmbedTrackNet
 
-    folder = resolve_model(name_or_dir)
     config = read_config(folder)
     try:
         arch = ArchConfig.from_dict(config.architecture)

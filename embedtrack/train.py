@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -39,6 +39,9 @@ from embedtrack.presets import Preset, get_preset
 from embedtrack.predictions import Predictions
 from embedtrack.registry import ModelConfig, save_model
 from embedtrack.tracker import Tracker
+
+if TYPE_CHECKING:
+    from embedtrack.distributed import DistContext
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +71,14 @@ def _batches(dataset: CropPairs, batch_size: int, seed: int) -> DataLoader:
     gen = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=True, collate_fn=collate, generator=gen,
                       drop_last=len(dataset) >= batch_size)
+
+
+def _epoch_batches(dataset: CropPairs, batch_size: int, seed: int, epoch: int,
+                   ddp: DistContext | None) -> DataLoader:
+    """The batches of one epoch: all of them, or under DDP this process's share of each global batch."""
+    if ddp is None:
+        return _batches(dataset, batch_size, seed + epoch)
+    return ddp.loader(dataset, batch_size, collate, seed, epoch)
 
 
 def validate(net: EmbedTrackNet, val: CropPairs, config: InferenceConfig, device: torch.device) -> float:
@@ -105,14 +116,16 @@ def _val_subset(val: CropPairs, n: int) -> CropPairs:
 
 
 def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, options: TrainOptions | None = None,
-          resume: bool = False, command: str = "") -> dict[str, Any]:
+          resume: bool = False, command: str = "", ddp: DistContext | None = None) -> dict[str, Any]:
     """Train a model on a CTC training dataset and write the model folder. Returns a summary dict.
 
-    A run that fails before writing anything leaves no (empty) model folder behind."""
+    A run that fails before writing anything leaves no (empty) model folder behind. With ``ddp`` (see
+    :mod:`embedtrack.distributed`) this process is one of several under torchrun: batches are sharded,
+    gradients averaged, and only rank 0 validates and writes."""
     out_dir = Path(out_dir)
     existed = out_dir.exists()
     try:
-        return _train(dataset_dir, preset_name, out_dir, options, resume, command)
+        return _train(dataset_dir, preset_name, out_dir, options, resume, command, ddp)
     except BaseException:
         if not existed and out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
@@ -138,15 +151,18 @@ def widths_problem(widths: Any, in_channels: int = 1) -> str | None:
 
 
 def _train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, options: TrainOptions | None,
-           resume: bool, command: str) -> dict[str, Any]:
+           resume: bool, command: str, ddp: DistContext | None) -> dict[str, Any]:
     opts = options or TrainOptions()
     _check_options(opts)
     preset = get_preset(preset_name)
     out_dir, dataset_dir = Path(out_dir), Path(dataset_dir)
     arch = ArchConfig.from_dict(opts.architecture)
     sequences = load_dataset(dataset_dir, preset, opts.derive_links)  # fails before any training on bad data
-    _prepare_out(out_dir, dataset_dir, resume)
-    device = pick_device(opts.device)
+    if ddp is None:
+        _prepare_out(out_dir, dataset_dir, resume)
+    else:
+        ddp.on_main(_prepare_out, out_dir, dataset_dir, resume)
+    device = pick_device(opts.device) if ddp is None else ddp.device
     if device.type == "cpu":
         use_all_cores()
     torch.manual_seed(opts.seed)
@@ -157,7 +173,7 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, optio
     train_set = CropPairs(sequences, preset.crop_size, "train", opts.crops_per_epoch,
                           Augment(max_shift=preset.max_shift), seed=opts.seed)
     val_set = _val_subset(CropPairs(sequences, preset.crop_size, "val", None, None, seed=opts.seed), opts.val_crops)
-    steps = len(_batches(train_set, batch_size, 0))
+    steps = len(_epoch_batches(train_set, batch_size, 0, 0, ddp))
 
     net = EmbedTrackNet(arch).to(device)
     if opts.init and not resume:
@@ -181,11 +197,14 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, optio
                                                            last_epoch=start_epoch * steps - 1)
         logger.info("resuming %s after epoch %d (best IoU %.3f)", out_dir, start_epoch, best_iou)
 
+    step_net = net if ddp is None else ddp.wrap(net)
     config = ModelConfig(
         name=opts.name or preset.name, preset=preset.name, architecture=arch.to_dict(),
         tile_size=preset.crop_size, inference=params.replace(fov_border=preset.fov_border),
         training=_provenance(dataset_dir, preset, sequences, opts, batch_size, command),
     )
+    if ddp is not None:
+        config.training.update(ddp.provenance(batch_size, opts.lr))
     if resume and (out_dir / "config.json").is_file():
         previous = json.loads((out_dir / "config.json").read_text()).get("training", {})
         config.training.update({k: previous[k] for k in ("best_epoch", "val_iou") if k in previous})
@@ -197,11 +216,11 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, optio
         train_set.rng = np.random.default_rng(opts.seed + 1000 * (epoch + 1))
         train_set.resample()
         sums: dict[str, float] = {}
-        bar = tqdm(_batches(train_set, batch_size, opts.seed + epoch), desc=f"epoch {epoch + 1}/{opts.epochs}",
-                   leave=False, dynamic_ncols=True)
+        bar = tqdm(_epoch_batches(train_set, batch_size, opts.seed, epoch, ddp),
+                   desc=f"epoch {epoch + 1}/{opts.epochs}", leave=False, dynamic_ncols=True)
         for n_batch, batch in enumerate(bar, start=1):
             with torch.autocast(device.type, enabled=amp):
-                seg_t, seg_p, track = net(batch["image_t"].to(device), batch["image_prev"].to(device))
+                seg_t, seg_p, track = step_net(batch["image_t"].to(device), batch["image_prev"].to(device))
             loss, parts = embedtrack_loss(seg_t, seg_p, track, batch["labels_t"].to(device),
                                           batch["labels_prev"].to(device), [x.to(device) for x in batch["links"]],
                                           preset.coord_scale, LossWeights())
@@ -215,6 +234,10 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, optio
                 sums[key] = sums.get(key, 0.0) + value
             bar.set_postfix(loss=f"{sums['total'] / n_batch:.4f}")
         n_batches = max(1, len(bar))
+        if ddp is not None:
+            sums = ddp.mean(sums)
+            if not ddp.is_main:  # rank 0 alone validates and writes
+                continue
         val_iou = validate(net, val_set, params, device)
         record = {"epoch": epoch + 1, **{k: round(v / n_batches, 5) for k, v in sums.items()},
                   "val_iou": round(val_iou, 4), "lr": optimiser.param_groups[0]["lr"],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -60,15 +62,21 @@ def _parse_widths(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--name", default=None, help="Model name stored in its config (default: the preset name).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+@click.option("--ddp", is_flag=True, help="One of several processes started by torchrun (DistributedDataParallel; "
+                                          "--batch-size is the global batch). See embedtrack.train_ddp.")
 @handle_errors
 def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_per_epoch: int | None,
             batch_size: int | None, device: str, lr: float, widths: tuple[int, int, int] | None,
-            init_model: str | None, derive_links: bool, name: str | None, seed: int, resume: bool) -> None:
+            init_model: str | None, derive_links: bool, name: str | None, seed: int, resume: bool,
+            ddp: bool) -> None:
     """Train EmbedTrack on DATASET_DIR (CTC training layout: 01/, 01_GT/TRA, 01_ST/SEG, 02/, ...).
 
     The first 90 % of each sequence train, the last 10 % validate; the epoch with the best validation IoU is
     kept as config.json + weights.pt in --out, next to checkpoint.pt (for --resume) and train_log.jsonl.
     """
+    if ddp and os.environ.get("RANK", "0") != "0":  # one progress bar and one log: rank 0's
+        os.environ["TQDM_DISABLE"] = "1"
+        logging.getLogger().setLevel(logging.WARNING)
     from embedtrack.presets import get_preset
     from embedtrack.train import TrainOptions, train
 
@@ -78,7 +86,18 @@ def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_pe
                         device=device, seed=seed, derive_links=derive_links, architecture=arch.to_dict(), name=name,
                         init=init_model)
     argv = ["embedtrack", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("embedtrack") else ["embedtrack", "train"]
-    summary = train(dataset_dir, preset, out_dir, opts, resume=resume, command=shlex.join(argv))
+    context = None
+    if ddp:
+        from embedtrack.distributed import setup
+
+        context = setup(device)
+    try:
+        summary = train(dataset_dir, preset, out_dir, opts, resume=resume, command=shlex.join(argv), ddp=context)
+    finally:
+        if context is not None:
+            context.close()
+    if context is not None and not context.is_main:
+        return
     click.echo(f"model written to {summary['out']} (best validation IoU {summary['best_val_iou']:.3f}, "
                f"min mask size {summary['min_size']} px)")
 
