@@ -120,7 +120,15 @@ def _score(config: InferenceConfig, data: list[tuple[AnnotatedSequence, list[Pre
     totals = dict.fromkeys(metrics, 0.0)
     for seq, preds in data:
         result = Tracker(config, predictor=_Replay(preds)).track(seq.frames, first_index=seq.first_index)
-        out = result.write_ctc(workdir / f"{seq.name}_RES", overwrite=True)
+        if not any(labels.any() for labels in result.labels):
+            continue  # no cell anywhere: every score 0 (and no CTC result can be written)
+        io_log = logging.getLogger("ctc.io")
+        level = io_log.level
+        io_log.setLevel(logging.ERROR)  # empty frames at a poor grid point are expected, not news
+        try:
+            out = result.write_ctc(workdir / f"{seq.name}_RES", overwrite=True)
+        finally:
+            io_log.setLevel(level)
         scores = evaluate(out, seq.gt_dir, metrics)
         for m in metrics:
             totals[m] += float(scores[m]) / len(data)

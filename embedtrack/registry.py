@@ -12,6 +12,7 @@ A model folder holds:
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ class ModelConfig:
     tile_size: int = field(metadata={"lo": 8})
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     training: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)  # how the inference thresholds were chosen
     format: int = FORMAT_VERSION
 
     @property
@@ -214,6 +216,35 @@ def write_inference(folder: str | Path, inference: InferenceConfig) -> ModelConf
     config.inference = inference
     text = json.dumps(config.to_dict(), indent=2) + "\n"
     write_atomic(folder / CONFIG_NAME, lambda f: f.write(text.encode()))
+    return config
+
+
+def write_calibrated(source: str | Path, out_dir: str | Path, inference: InferenceConfig,
+                     calibration: dict[str, Any]) -> ModelConfig:
+    """A copy of model ``source`` in ``out_dir`` with new inference settings and the calibration record.
+
+    The folder is built beside ``out_dir`` and renamed into place; an existing ``out_dir`` is replaced only when
+    it holds nothing but a model's files, and never when it is ``source`` itself (a bundled model stays as
+    shipped).
+    """
+    from ctc.fsutil import move_into_place, temp_dir_beside
+    from ctc.guard import check_output, looks_like_model
+
+    folder = resolve_model(source)
+    target = Path(out_dir)
+    check_output(target, [folder], replace=target.exists(), looks_ours=looks_like_model, what="model folder")
+    config = read_config(folder)
+    config.inference = inference
+    config.calibration = calibration
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_dir_beside(target)
+    try:
+        (tmp / WEIGHTS_NAME).write_bytes((folder / WEIGHTS_NAME).read_bytes())
+        (tmp / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+        move_into_place(tmp, target, overwrite=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return config
 
 

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("embedtrack.cli.evaluate", "Score a CTC result against ground truth (SEG, TRA, DET, ...)."),
     "stats": ("embedtrack.cli.stats", "Cell counts and motility of a CTC dataset (paper Table 1, right half)."),
     "show": ("embedtrack.cli.show", "Render a result as an animated GIF with outlines and a lineage plot."),
+    "calibrate": ("embedtrack.cli.calibrate", "Choose a model's thresholds on annotated frames (no retraining)."),
     "batch": ("embedtrack.cli.batch", "Run many sequences (ROOT/<DATASET>/<SEQ>) on a Dask cluster, resumably."),
     "download": ("embedtrack.cli.download", "Download a CTC dataset zip and unpack it."),
 }
