@@ -9,7 +9,8 @@ For each preset it writes a complete dataset (raw frames, GT/TRA, sparse GT/SEG,
 2 x FRAMES frames) into a temporary folder with :func:`ctc.synth.write_dataset`, and prints the wall time, the
 time per frame, and the track and division counts. With ``--png DIR`` it also saves
 ``DIR/synth_<preset>.png``: the middle frame of sequence 01 (a central crop of at most 320 x 320 pixels,
-percentile-normalised) beside the same crop with the ground-truth outline of every track. The target is under 30 s for 512 x 512 x 50 frames (both
+percentile-normalised) beside the same crop with the ground-truth outline of every track, and
+``DIR/synth_families.png``: the same fluorescent cells drawn with each interior pattern family. The target is under 30 s for 512 x 512 x 50 frames (both
 sequences together) on a 2-core machine.
 """
 
@@ -48,6 +49,24 @@ def save_png(dataset: Path, frames: int, png_dir: Path, preset: str) -> Path:
     return out
 
 
+def save_families_png(png_dir: Path, seed: int) -> Path:
+    """``png_dir/synth_families.png``: one 160 x 160 fluorescence crop per interior pattern family (same cells)."""
+    from PIL import Image
+
+    from ctc.synth import generate_sequence
+    from ctc.synth.appearance import PATTERNS
+    from ctc.synth.preview import normalise
+
+    tiles = []
+    for name in PATTERNS["fluo"]:
+        seq = generate_sequence("fluo", 1, (160, 160), seed, appearance=(name, "round", "elongated", "kidney"))
+        tiles.append(np.pad(normalise(seq.images[0]), 2, constant_values=255))
+    png_dir.mkdir(parents=True, exist_ok=True)
+    out = png_dir / "synth_families.png"
+    Image.fromarray(np.concatenate(tiles, axis=1)).save(out, optimize=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
@@ -74,6 +93,8 @@ def main() -> None:
             print(f"{preset:<8}{seconds:>9.1f}{per_frame:>10.0f}{tracks:>8}{divisions:>11}  {verdict}")
             if args.png is not None:
                 print(f"        preview: {save_png(out, args.frames, args.png, preset)}")
+    if args.png is not None:
+        print(f"pattern families: {save_families_png(args.png, args.seed + 3)}")
 
 
 if __name__ == "__main__":

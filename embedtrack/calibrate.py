@@ -5,7 +5,7 @@ The network runs once per frame; its predictions are kept and replayed while a s
 grid point is written as a CTC result and scored against the ground truth with :func:`ctc.evaluate.evaluate`
 (py-ctcmetrics), so the choice optimises the challenge's own measures:
 
-1. clustering: ``seed_threshold`` x ``kernel_threshold`` x ``min_size`` maximising SEG + DET;
+1. clustering: ``seed_threshold`` x ``kernel_threshold`` x ``min_size`` x ``seed_window`` maximising SEG + DET;
 2. linking, with the best clustering: ``min_daughter_ratio`` x ``background_competes`` maximising TRA (when the
    ground truth has tracking annotations, i.e. ``metric`` ``seg+det+tra``).
 
@@ -36,6 +36,7 @@ CLUSTER_GRID: dict[str, tuple[float, ...]] = {
     "seed_threshold": (0.3, 0.4, 0.5, 0.6, 0.7),
     "kernel_threshold": (0.3, 0.5, 0.7),
     "min_size": (0.5, 1.0, 2.0),  # factors of the model's minimum size
+    "seed_window": (1, 3),
 }
 LINK_GRID: dict[str, tuple[Any, ...]] = {
     "min_daughter_ratio": (0.0, 0.25, 0.5),
@@ -142,6 +143,8 @@ def _points(grid: dict[str, tuple[Any, ...]], base: InferenceConfig) -> list[dic
         point = dict(zip(grid, combo))
         if "min_size" in point:
             point["min_size"] = max(1, int(round(point["min_size"] * base.min_size)))
+        if "seed_window" in point:
+            point["seed_window"] = int(point["seed_window"])
         points.append(point)
     return points
 

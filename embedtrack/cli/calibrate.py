@@ -40,14 +40,17 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
               help="Kernel thresholds to try.")
 @click.option("--min-size-factors", default=_text(CLUSTER_GRID["min_size"]), show_default=True,
               help="Minimum sizes to try, as factors of the model's.")
+@click.option("--seed-windows", default=_text(CLUSTER_GRID["seed_window"]), show_default=True,
+              help="Seediness smoothing windows to try (odd sizes; 1: none).")
 @click.option("--daughter-ratios", default=_text(LINK_GRID["min_daughter_ratio"]), show_default=True,
               help="Minimum daughter ratios to try (linking).")
 @device_option
 @handle_errors
 def command(model: str, dataset_dir: Path, sequences: str | None, metric: str, out_dir: Path | None,
-            seed_thresholds: str, kernel_thresholds: str, min_size_factors: str, daughter_ratios: str,
+            seed_thresholds: str, kernel_thresholds: str, min_size_factors: str, seed_windows: str,
+            daughter_ratios: str,
             device: str) -> None:
-    """Choose seed, kernel, minimum-size and linking thresholds of MODEL on DATASET_DIR (CTC training layout:
+    """Choose seed, kernel, minimum-size, seediness-window and linking thresholds of MODEL on DATASET_DIR (CTC training layout:
     <SEQ>/tNNN.tif with <SEQ>_GT/TRA and <SEQ>_GT/SEG) by maximising SEG + DET (then TRA) over a small grid.
 
     The network runs once per frame; each grid point is tracked, written and scored with py-ctcmetrics.
@@ -61,7 +64,8 @@ def command(model: str, dataset_dir: Path, sequences: str | None, metric: str, o
     tracker = Tracker.from_model(model, device=device, tta=False)
     cluster_grid = {"seed_threshold": _floats(seed_thresholds, "--seed-thresholds"),
                     "kernel_threshold": _floats(kernel_thresholds, "--kernel-thresholds"),
-                    "min_size": _floats(min_size_factors, "--min-size-factors")}
+                    "min_size": _floats(min_size_factors, "--min-size-factors"),
+                    "seed_window": _floats(seed_windows, "--seed-windows")}
     link_grid = {**LINK_GRID, "min_daughter_ratio": _floats(daughter_ratios, "--daughter-ratios")}
     result = calibrate(tracker, annotated, metric, cluster_grid, link_grid)
     click.echo(f"best on {', '.join(s.name for s in annotated)} ({metric} = {result.score:.3f}): "

@@ -75,7 +75,8 @@ def test_cli_writes_a_calibrated_copy_and_never_the_source(tiny_model: Path, syn
                                                              tmp_path: Path) -> None:
     before = (tiny_model / "config.json").read_bytes()
     out = tmp_path / "calibrated"
-    grid = ["--seed-thresholds", "0.5,0.9", "--kernel-thresholds", "0.5", "--min-size-factors", "1"]
+    grid = ["--seed-thresholds", "0.5,0.9", "--kernel-thresholds", "0.5", "--min-size-factors", "1",
+            "--seed-windows", "1"]
     result = CliRunner().invoke(main, ["calibrate", str(tiny_model), str(synth_dataset), "--sequences", "01",
                                        "--metric", "seg+det", "--out", str(out), "--device", "cpu", *grid])
     assert result.exit_code == 0, result.output
