@@ -181,7 +181,8 @@ def _one_line(err: BaseException) -> str:
 def _existing_result(output: Path) -> tuple[int, int]:
     """Frames and tracks of a valid result folder; raises :class:`EmbedTrackError` when it is not valid."""
     from ctc.io import TRACK_FILE_RES
-    from ctc.validate import errors_only, validate_result
+    from ctc.rules import errors_only
+    from ctc.validate import validate_result
 
     problems = errors_only(validate_result(output))
     if problems:

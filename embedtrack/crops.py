@@ -125,6 +125,7 @@ class CropPairs(Dataset):
             self.refs = [ref for ref in self.refs if self._has_cells(ref)]
         if not self.refs:
             raise EmbedTrackError(f"no {self.crop}x{self.crop} crop of the {self.split} frames holds a labelled cell")
+        self.augment_seed = int(self.rng.integers(2**31))  # with the crop index, seeds its augmentation
 
     def _grid(self) -> list[CropRef]:
         refs = []
@@ -168,19 +169,19 @@ class CropPairs(Dataset):
         seq = self.sequences[ref.seq]
         yp, xp = ref.y, ref.x
         aug = self.augment
-        rng = self.rng
+        rng = np.random.default_rng([self.augment_seed, index])  # a crop's augmentation depends on it alone
         if aug is not None and rng.random() < aug.p_shift:
             h, w = seq.labels[ref.t].shape
             yp = int(np.clip(ref.y + rng.integers(-aug.max_shift, aug.max_shift + 1), 0, max(0, h - self.crop)))
             xp = int(np.clip(ref.x + rng.integers(-aug.max_shift, aug.max_shift + 1), 0, max(0, w - self.crop)))
-        warp = self._warp(aug) if aug is not None else None
+        warp = self._warp(aug, rng) if aug is not None else None
         img_t, lab_t = self._window(seq, ref.t, ref.y, ref.x, warp)
         img_p, lab_p = self._window(seq, ref.t - 1, yp, xp, warp)
         if warp is not None and not lab_t.any():  # the warp lost every cell of the crop: take it plain
             img_t, lab_t = self._window(seq, ref.t, ref.y, ref.x, None)
             img_p, lab_p = self._window(seq, ref.t - 1, yp, xp, None)
         if aug is not None:
-            img_t, img_p = self._intensity(img_t, img_p, aug)
+            img_t, img_p = self._intensity(img_t, img_p, aug, rng)
             k, flip = int(rng.integers(4)), bool(rng.integers(2))
             img_t, img_p, lab_t, lab_p = (_geometric(a, k, flip) for a in (img_t, img_p, lab_t, lab_p))
         links = links_for(lab_t, lab_p, seq.parents)
@@ -192,12 +193,11 @@ class CropPairs(Dataset):
             "links": torch.from_numpy(links),
         }
 
-    def _warp(self, aug: Augment) -> np.ndarray | None:
+    def _warp(self, aug: Augment, rng: np.random.Generator) -> np.ndarray | None:
         """Sampling offsets (2, crop, crop) relative to the crop origin for scale + elastic, or None (identity).
 
         The same map serves t and t-1 (each at its own origin), so both frames see the same geometry.
         """
-        rng = self.rng
         scale = float(rng.uniform(*aug.scale)) if rng.random() < aug.p_scale else 1.0
         elastic = rng.random() < aug.p_elastic
         if scale == 1.0 and not elastic:
@@ -222,8 +222,8 @@ class CropPairs(Dataset):
         labels = ndimage.map_coordinates(seq.labels[t], coords, order=0, mode="constant")
         return image.astype(np.float32), labels
 
-    def _intensity(self, a: np.ndarray, b: np.ndarray, aug: Augment) -> tuple[np.ndarray, np.ndarray]:
-        rng = self.rng
+    def _intensity(self, a: np.ndarray, b: np.ndarray, aug: Augment,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if rng.random() < aug.p_clahe:
             clip = float(rng.uniform(0.005, 0.03))
             a, b = (exposure.equalize_adapthist(np.clip(x, 0, 1), clip_limit=clip).astype(np.float32) for x in (a, b))

@@ -128,9 +128,9 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
     inputs = [seq_dir] + ([Path(opts.masks)] if opts.masks is not None else [])
     check_output(out, inputs, replace=opts.overwrite and out.exists())  # before any work: never an input
     settings = settings_path(out)
-    if settings.exists() and not opts.overwrite:
+    if settings.exists() and out.exists() and not opts.overwrite:
         raise EmbedTrackError(f"{settings}: the settings file of an earlier result exists; "
-                              "use --overwrite to replace it")
+                              "use --overwrite to replace it")  # without its result it is stale: replaced
     if isinstance(model, Tracker):
         tracker = model.with_overrides(**opts.inference)
     else:

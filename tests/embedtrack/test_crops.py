@@ -231,3 +231,15 @@ def test_noise_and_texture_differ_between_t_and_t_minus_1_but_the_field_does_not
     f, n = field[0], noisy[0]
     assert torch.equal(f["image_t"], f["image_prev"]) and f["image_t"].std() > 0.01
     assert not torch.equal(n["image_t"], n["image_prev"])
+
+
+def test_a_crops_augmentation_depends_on_its_index_and_epoch_only() -> None:
+    """So that processes sharing an epoch's crops (DDP) augment each crop as one process would."""
+    seq = _moving_cells(6, (64, 64))
+    a = CropPairs([seq], 48, "train", count=6, augment=Augment(), seed=4)
+    b = CropPairs([seq], 48, "train", count=6, augment=Augment(), seed=4)
+    for i in (3, 0, 5):  # any order
+        assert torch.equal(a[i]["image_t"], b[i]["image_t"]) and torch.equal(a[i]["labels_prev"], b[i]["labels_prev"])
+    before = a[2]["image_t"]
+    a.resample()
+    assert not torch.equal(a[2]["image_t"], before)

@@ -38,6 +38,7 @@ def test_training_crops_are_mirrored_as_well_as_rotated() -> None:
     variants = _dihedral(seq.labels[1].astype(np.int64))
     seen: list[tuple[int, bool]] = []
     for _ in range(300):
+        pairs.resample()  # a new epoch: new augmentations (within an epoch a crop's are fixed by its index)
         lab = pairs[0]["labels_t"].numpy()
         seen += [key for key, v in variants.items() if np.array_equal(lab, v)]
     assert len(seen) >= 100  # most crops are a rotation or mirror image of the cell
