@@ -16,12 +16,23 @@ from embedtrack.inference_config import InferenceConfig
 from embedtrack.registry import BUNDLED_DIR, CONFIG_NAME, ModelConfig, read_config, write_inference
 
 BUNDLED = ("BF-C2DL-HSC", "Fluo-N2DH-SIM+", "PhC-C2DL-PSC")
+FORMAT_1 = Path(__file__).parent / "data" / "format1"  # the configs the bundled models shipped with before
+
+
+def _format_1_folder(name: str, root: Path) -> Path:
+    """A model folder with a format-1 config (as shipped before) and the bundled weights of that name."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    shutil.copy(FORMAT_1 / f"{name}.json", folder / CONFIG_NAME)
+    shutil.copy(BUNDLED_DIR / name / "weights.pt", folder / "weights.pt")
+    return folder
 
 
 @pytest.mark.parametrize("name", BUNDLED)
-def test_bundled_format_1_configs_migrate(name: str) -> None:
-    old = json.loads((BUNDLED_DIR / name / CONFIG_NAME).read_text())
-    config = read_config(BUNDLED_DIR / name)
+def test_format_1_configs_migrate(name: str, tmp_path: Path) -> None:
+    old = json.loads((FORMAT_1 / f"{name}.json").read_text())
+    assert old.get("format", 1) == 1
+    config = read_config(_format_1_folder(name, tmp_path))
     assert config.inference.min_size == old["postprocess"]["min_size"]
     assert config.inference.coord_scale == old["coord_scale"] == config.coord_scale
     assert (config.inference.norm_low, config.inference.norm_high) == (old["normalisation"]["low"],
@@ -33,8 +44,7 @@ def test_bundled_format_1_configs_migrate(name: str) -> None:
 
 
 def test_migrated_config_round_trips_and_is_written_in_todays_format(tmp_path: Path) -> None:
-    folder = tmp_path / "m"
-    shutil.copytree(BUNDLED_DIR / "Fluo-N2DH-SIM+", folder)
+    folder = _format_1_folder("Fluo-N2DH-SIM+", tmp_path)
     before = read_config(folder)
     after = write_inference(folder, before.inference.replace(seed_threshold=0.6, min_size=12))
     data = json.loads((folder / CONFIG_NAME).read_text())
@@ -97,7 +107,7 @@ def test_unknown_keys_rejected_in_every_section(tmp_path: Path) -> None:
 
 
 def test_old_config_with_bad_sections(tmp_path: Path) -> None:
-    old = json.loads((BUNDLED_DIR / "BF-C2DL-HSC" / CONFIG_NAME).read_text())
+    old = json.loads((FORMAT_1 / "BF-C2DL-HSC.json").read_text())
     for key, value, message in (("postprocess", {"radius": 3}, r"unknown postprocess keys \['radius'\]"),
                                 ("postprocess", {"min_size": "9"}, r"inference: min_size must be int"),
                                 ("normalisation", [1, 99], r"normalisation must be an object")):
@@ -130,3 +140,12 @@ def test_any_json_value_gives_a_config_or_one_config_error(key: str, value: Any)
     else:  # accepted values have the declared type and lie in range
         assert getattr(config, key) == value
         assert type(getattr(config, key)) in (int, float, bool) and not isinstance(value, (str, list, dict))
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_models_are_in_todays_format_with_calibration(name: str) -> None:
+    data = json.loads((BUNDLED_DIR / name / CONFIG_NAME).read_text())
+    assert data["format"] == 2 and data["calibration"]["best"] and data["training"]["command"]
+    config = read_config(BUNDLED_DIR / name)
+    for key, value in config.calibration["best"].items():
+        assert getattr(config.inference, key) == value  # the calibrated values are the model's settings
