@@ -104,3 +104,35 @@ def test_resume_without_checkpoint_and_bad_options(dataset: Path, tmp_path: Path
     code, text = _run(dataset, "--out", out, "--preset", "synth-fluo", "--widths", "4,x,16")
     assert code == 2 and "--widths" in text
     assert not out.exists()
+
+
+def test_init_starts_from_the_models_weights(tiny_model: Path, synth_dataset: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fine-tuning: the network that trains holds the --init model's weights and architecture at step 0."""
+    import embedtrack.train as train_module
+
+    seen: dict[str, torch.Tensor] = {}
+    real = train_module._load_init
+
+    def spy(net: torch.nn.Module, *args: object) -> None:
+        real(net, *args)  # type: ignore[arg-type]
+        seen.update({k: v.clone() for k, v in net.state_dict().items()})
+
+    monkeypatch.setattr(train_module, "_load_init", spy)
+    out = tmp_path / "tuned"
+    code, text = _run(synth_dataset, "--out", out, "--epochs", "1", "--preset", "synth-fluo", "--crops-per-epoch", "2",
+                      "--batch-size", "1", "--init", tiny_model)
+    assert code == 0, text
+    source, config = load_model(tiny_model)
+    assert seen and all(torch.equal(seen[k], v) for k, v in source.state_dict().items())
+    assert read_config(out).architecture == config.architecture  # no --widths: the model's
+
+
+def test_init_refuses_other_widths_before_any_work(tiny_model: Path, synth_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tuned"
+    code, text = _run(synth_dataset, "--out", out, "--preset", "synth-fluo", "--init", tiny_model,
+                      "--widths", "16,64,128")
+    assert code == 2 and "differs from the widths of --init" in text and "Traceback" not in text
+    assert not out.exists()
+    code, text = _run(synth_dataset, "--out", out, "--preset", "synth-fluo", "--init", "no-such-model")
+    assert code == 1 and "no-such-model" in text and not out.exists()
