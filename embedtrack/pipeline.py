@@ -37,6 +37,7 @@ class RunOptions:
     tta: bool | None = None  # None: on for CUDA, off for CPU
     device: str = "auto"
     batch_size: int = 4
+    precision: str = "auto"  # auto, fp32 or bf16 (see embedtrack.predict)
     overwrite: bool = False
     masks: Path | None = None  # a folder of instance masks to keep and only link
     inference: dict[str, Any] = field(default_factory=dict)  # InferenceConfig overrides (None = the model's)
@@ -51,6 +52,7 @@ class RunReport:
     device: str
     tta: bool
     seconds: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
+    precision: str = "fp32"
 
     @property
     def total_seconds(self) -> float:
@@ -60,7 +62,7 @@ class RunReport:
         stages = ", ".join(f"{s} {self.seconds[s]:.1f}s" for s in STAGES)
         fps = self.frames / max(self.total_seconds, 1e-9)
         return (f"{self.frames} frames, {self.tracks} tracks ({self.divisions} divisions) -> {self.output} | "
-                f"{stages} | {fps:.2f} frames/s on {self.device}{' with 8x TTA' if self.tta else ''}")
+                f"{stages} | {fps:.2f} frames/s on {self.device} ({self.precision}){' with 8x TTA' if self.tta else ''}")
 
 
 def default_output(seq_dir: Path) -> Path:
@@ -134,12 +136,13 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
     if isinstance(model, Tracker):
         tracker = model.with_overrides(**opts.inference)
     else:
-        tracker = Tracker.from_model(model, opts.device, opts.tta, opts.batch_size, **opts.inference)
+        tracker = Tracker.from_model(model, opts.device, opts.tta, opts.batch_size, opts.precision,
+                                     **opts.inference)
     device, tta = tracker.info.get("device", "cpu"), bool(tracker.info.get("tta", False))
-    report = RunReport(out, len(sequence), 0, 0, device, tta)
+    report = RunReport(out, len(sequence), 0, 0, device, tta, precision=str(tracker.info.get("precision", "fp32")))
     sec = report.seconds
-    logger.info("%s: %d frames %s with model %s on %s%s", seq_dir, len(sequence), sequence.shape,
-                tracker.info.get("model", "?"), device, " (8x TTA)" if tta else "")
+    logger.info("%s: %d frames %s with model %s on %s%s, precision %s", seq_dir, len(sequence), sequence.shape,
+                tracker.info.get("model", "?"), device, " (8x TTA)" if tta else "", tracker.info.get("precision", "?"))
     logger.info("inference settings: %s", tracker.config.to_dict())
     frames = _timed_read(sequence, sec, f"embedtrack {seq_dir.name}")
     mask_frames = _timed_read(masks, sec, "") if masks is not None else None

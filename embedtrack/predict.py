@@ -6,6 +6,9 @@ this frame and the previous one: every frame is encoded once, not twice (once pe
 
 * Whole-frame prediction when the frame has at most ``max_pixels`` pixels, otherwise overlapping tiles
   (``tile_size``, at least 25 % overlap) blended with a smooth window, so tile borders leave no seams.
+* Precision (``precision``): ``fp32``; ``bf16`` autocast with the network and its inputs in channels-last
+  memory order (fast on CPUs with bf16 in hardware); ``fp16`` autocast (CUDA); ``auto`` picks one with
+  :func:`embedtrack.device.resolve_precision`. The maps handed on are always float32.
 * Test-time augmentation: the 8 rotations/flips of the dihedral group. Outputs are mapped back before
   averaging: maps are rotated/flipped back, offset vectors are rotated/flipped with them (y and x swap on
   90°/270°, signs follow the flip) and the bandwidth pair swaps its axes on 90°/270°.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from embedtrack.device import resolve_precision
 from embedtrack.model import EmbedTrackNet
 from embedtrack.predictions import Predictions
 
@@ -77,9 +81,12 @@ class Predictor:
     """Stateful predictor for one sequence (call :meth:`reset` before another sequence)."""
 
     def __init__(self, net: EmbedTrackNet, tile_size: int, device: torch.device | str = "cpu", tta: bool = False,
-                 batch_size: int = 4, overlap: float = 0.25, max_pixels: int = 1024 * 1024) -> None:
-        self.net = net.eval()
+                 batch_size: int = 4, overlap: float = 0.25, max_pixels: int = 1024 * 1024,
+                 precision: str = "auto") -> None:
         self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.memory_format = torch.channels_last if self.precision == "bf16" else torch.contiguous_format
+        self.net = net.eval().to(memory_format=self.memory_format)
         self.transforms = TRANSFORMS if tta else IDENTITY
         self.tile_size = int(tile_size) // 8 * 8
         self.batch_size = max(1, batch_size)
@@ -113,7 +120,8 @@ class Predictor:
         return chunks
 
     def _autocast(self) -> torch.autocast:
-        return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda")
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype, enabled=self.precision != "fp32")
 
     @torch.no_grad()
     def __call__(self, frame: np.ndarray) -> Predictions:
@@ -133,7 +141,7 @@ class Predictor:
         for chunk in self._chunks(inputs):
             x = torch.stack([apply_transform(batch_crops[inputs[j][0]], *inputs[j][1:]) for j in chunk])
             with self._autocast():
-                feats = self.net.encode(x.to(self.device))
+                feats = self.net.encode(x.to(self.device).contiguous(memory_format=self.memory_format))
                 seg = self.net.decode_seg(feats).float()
             for n, j in enumerate(chunk):
                 features[j] = feats[n]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import signal
 import threading
 from types import FrameType
@@ -31,6 +32,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def quiet_openmp_waiting() -> None:
+    """Set ``OMP_WAIT_POLICY=PASSIVE`` unless the user chose a policy: idle OpenMP threads then sleep instead
+    of spinning, which keeps prediction fast when other processes compete for the cores. OpenMP reads it once,
+    when torch initialises, so this runs before a command imports torch (Python users set it themselves)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 class LazyGroup(click.Group):
     """A click group that imports a command's module only when that command runs."""
 
@@ -40,6 +48,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
+        quiet_openmp_waiting()  # before the command's module imports torch
         module = importlib.import_module(COMMANDS[cmd_name][0])
         return module.command
 

@@ -23,12 +23,15 @@ from embedtrack.cli._common import (batch_size_option, device_option, handle_err
 @click.option("--tta/--no-tta", default=None,
               help="8x rotation/flip test-time augmentation [default: on with CUDA, off on CPU].")
 @device_option
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="Network arithmetic: auto = bf16 on a CPU with bf16 in hardware (avx512_bf16/amx_bf16), "
+                   "fp16 on CUDA, fp32 otherwise.")
 @batch_size_option(default=4)
 @inference_options
 @overwrite_option
 @handle_errors
 def command(seq_dir: Path, model: str, output: Path | None, masks: Path | None, tta: bool | None, device: str,
-            batch_size: int, inference: dict[str, Any], overwrite: bool) -> None:
+            precision: str, batch_size: int, inference: dict[str, Any], overwrite: bool) -> None:
     """Segment and track the frames tNNN.tif in SEQ_DIR and write the CTC result (maskNNN.tif, res_track.txt).
 
     The result is validated against the CTC rules before it is moved into place; nothing is left behind when
@@ -37,6 +40,6 @@ def command(seq_dir: Path, model: str, output: Path | None, masks: Path | None, 
     from embedtrack.pipeline import RunOptions, run_sequence, settings_path
 
     report = run_sequence(seq_dir, model, output, RunOptions(tta=tta, device=device, batch_size=batch_size,
-                                                              overwrite=overwrite, masks=masks, inference=inference))
+                                                              precision=precision, overwrite=overwrite, masks=masks, inference=inference))
     click.echo(report.summary())
     click.echo(f"settings: {settings_path(report.output)}")
