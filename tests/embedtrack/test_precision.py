@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 
 from ctc.synth import generate_sequence
+from embedtrack.cli import main
 from embedtrack.device import available_cpus, cgroup_cpu_limit, cpu_has_bf16, resolve_precision
 from embedtrack.metrics import matched_iou
 from embedtrack.tracker import Tracker
@@ -76,3 +80,18 @@ def test_cgroup_quota_caps_the_thread_count(tmp_path: Path) -> None:
     assert available_cpus(cpu_max) == 1
     assert cgroup_cpu_limit(tmp_path / "missing") is None
     assert available_cpus(tmp_path / "missing") == len(os.sched_getaffinity(0))
+
+
+def test_cli_records_precision_and_waits_passively(tiny_model: Path, synth_dataset: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    seq = tmp_path / "01"
+    shutil.copytree(synth_dataset / "01", seq)
+    result = CliRunner().invoke(main, ["run", str(seq), "--model", str(tiny_model), "--device", "cpu",
+                                       "--precision", "fp32"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "01_RES.json").read_text())["precision"] == "fp32"
+    assert "(fp32)" in result.output and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    CliRunner().invoke(main, ["models"])
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
