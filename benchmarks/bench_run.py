@@ -71,7 +71,8 @@ def print_row(n: int, result: dict) -> None:
     sec = {k: v / result["frames"] for k, v in result["seconds"].items()}
     total = sum(sec.values())
     share = 100 * (sec["cluster"] + sec["link"]) / total
-    print(f"{n:>6} {result['precision']:>5} {sec['read']:>7.3f} {sec['predict']:>8.3f} {sec['cluster']:>8.3f} {sec['link']:>7.3f} "
+    print(f"{n:>6} {result['precision']:>5} {sec['read']:>7.3f} {sec['predict']:>8.3f} {sec['cluster']:>8.3f} "
+          f"{sec['link']:>7.3f} "
           f"{sec['write']:>7.3f} {total:>7.3f} {share:>5.1f}% {result['peak_mib']:>7.0f} MiB", flush=True)
 
 

@@ -62,7 +62,8 @@ class RunReport:
         stages = ", ".join(f"{s} {self.seconds[s]:.1f}s" for s in STAGES)
         fps = self.frames / max(self.total_seconds, 1e-9)
         return (f"{self.frames} frames, {self.tracks} tracks ({self.divisions} divisions) -> {self.output} | "
-                f"{stages} | {fps:.2f} frames/s on {self.device} ({self.precision}){' with 8x TTA' if self.tta else ''}")
+                f"{stages} | {fps:.2f} frames/s on {self.device} ({self.precision})"
+                f"{' with 8x TTA' if self.tta else ''}")
 
 
 def default_output(seq_dir: Path) -> Path:

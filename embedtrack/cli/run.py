@@ -39,7 +39,8 @@ def command(seq_dir: Path, model: str, output: Path | None, masks: Path | None, 
     """
     from embedtrack.pipeline import RunOptions, run_sequence, settings_path
 
-    report = run_sequence(seq_dir, model, output, RunOptions(tta=tta, device=device, batch_size=batch_size,
-                                                              precision=precision, overwrite=overwrite, masks=masks, inference=inference))
+    options = RunOptions(tta=tta, device=device, batch_size=batch_size, precision=precision, overwrite=overwrite,
+                         masks=masks, inference=inference)
+    report = run_sequence(seq_dir, model, output, options)
     click.echo(report.summary())
     click.echo(f"settings: {settings_path(report.output)}")
