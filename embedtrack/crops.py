@@ -19,6 +19,7 @@ from scipy import ndimage
 from skimage import exposure
 from torch.utils.data import Dataset
 
+from ctc.synth.render import smooth_field
 from embedtrack.data import VAL_FRACTION, TrackedSequence, links_for
 from embedtrack.errors import EmbedTrackError
 
@@ -234,10 +235,10 @@ class CropPairs(Dataset):
             gain, offset = float(rng.uniform(0.6, 1.5)), float(rng.uniform(-0.1, 0.1))
             a, b = (x * gain + offset for x in (a, b))
         if rng.random() < aug.p_field:
-            field = 1.0 + aug.field_strength * _smooth_noise(a.shape, 4, rng)
+            field = 1.0 + aug.field_strength * smooth_field(a.shape, 4, rng)
             a, b = a * field, b * field
         if rng.random() < aug.p_texture:  # grain inside bright structures, different in each frame
-            a, b = (x * (1.0 + aug.texture_strength * _smooth_noise(x.shape, max(4, x.shape[0] // 3), rng))
+            a, b = (x * (1.0 + aug.texture_strength * smooth_field(x.shape, max(4, x.shape[0] // 3), rng))
                     for x in (a, b))
         if rng.random() < aug.p_blur:
             sigma = float(rng.uniform(0.3, aug.max_blur_sigma))
@@ -246,15 +247,6 @@ class CropPairs(Dataset):
             std = float(rng.uniform(0.0, aug.max_noise))
             a, b = (x + rng.normal(0.0, std, x.shape) for x in (a, b))
         return a.astype(np.float32), b.astype(np.float32)
-
-
-def _smooth_noise(shape: tuple[int, ...], cells: int, rng: np.random.Generator) -> np.ndarray:
-    """A smooth random field in [-1, 1] varying over about ``shape / cells`` pixels."""
-    coarse = rng.uniform(-1.0, 1.0, (cells + 1, cells + 1))
-    field = ndimage.zoom(coarse, (shape[0] / (cells + 1), shape[1] / (cells + 1)), order=1)
-    field = np.pad(field, [(0, max(0, shape[0] - field.shape[0])), (0, max(0, shape[1] - field.shape[1]))],
-                   mode="edge")[: shape[0], : shape[1]]
-    return (field / (np.abs(field).max() + 1e-6)).astype(np.float32)
 
 
 def _geometric(array: np.ndarray, k: int, flip: bool) -> np.ndarray:
