@@ -38,6 +38,7 @@ class RunOptions:
     device: str = "auto"
     batch_size: int = 4
     precision: str = "auto"  # auto, fp32 or bf16 (see embedtrack.predict)
+    compile: bool = False  # torch.compile the network (pays off only for long sequences; see the README)
     overwrite: bool = False
     masks: Path | None = None  # a folder of instance masks to keep and only link
     inference: dict[str, Any] = field(default_factory=dict)  # InferenceConfig overrides (None = the model's)
@@ -138,7 +139,7 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
         tracker = model.with_overrides(**opts.inference)
     else:
         tracker = Tracker.from_model(model, opts.device, opts.tta, opts.batch_size, opts.precision,
-                                     **opts.inference)
+                                     opts.compile, **opts.inference)
     device, tta = tracker.info.get("device", "cpu"), bool(tracker.info.get("tta", False))
     report = RunReport(out, len(sequence), 0, 0, device, tta, precision=str(tracker.info.get("precision", "fp32")))
     sec = report.seconds

@@ -218,10 +218,11 @@ class Tracker:
 
     @classmethod
     def from_model(cls, name_or_folder: str | Path, device: str = "auto", tta: bool | None = None,
-                   batch_size: int = 4, precision: str = "auto", **overrides: Any) -> Tracker:
+                   batch_size: int = 4, precision: str = "auto", compile: bool = False, **overrides: Any) -> Tracker:
         """A tracker for a bundled model name or model folder; ``overrides`` change :class:`InferenceConfig`
         values of the model (e.g. ``seed_threshold=0.6``). ``tta`` None: on with CUDA, off on the CPU.
-        ``precision``: ``auto``, ``fp32`` or ``bf16`` (see :mod:`embedtrack.predict`)."""
+        ``precision``: ``auto``, ``fp32`` or ``bf16``; ``compile``: ``torch.compile`` the network (see
+        :mod:`embedtrack.predict`)."""
         from embedtrack.device import pick_device, use_all_cores
         from embedtrack.predict import Predictor
         from embedtrack.registry import load_model
@@ -233,10 +234,10 @@ class Tracker:
         net, model_config = load_model(name_or_folder, torch_device)
         config = model_config.inference.replace(**overrides)
         predictor = Predictor(net, model_config.tile_size, torch_device, tta=use_tta, batch_size=batch_size,
-                              precision=precision)
+                              precision=precision, compile=compile)
         tracker = cls(config, predictor=predictor)
         tracker.info = {"model": model_config.name, "device": torch_device.type, "tta": use_tta,
-                        "precision": predictor.precision}
+                        "precision": predictor.precision, "compile": predictor.compiled}
         return tracker
 
     def with_overrides(self, **overrides: Any) -> Tracker:

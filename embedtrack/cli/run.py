@@ -26,12 +26,15 @@ from embedtrack.cli._common import (batch_size_option, device_option, handle_err
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="Network arithmetic: auto = bf16 on a CPU with bf16 in hardware (avx512_bf16/amx_bf16), "
                    "fp16 on CUDA, fp32 otherwise.")
+@click.option("--compile/--no-compile", "compile_net", default=False, show_default=True,
+              help="torch.compile the network: about a minute once per run, then faster per frame; worth it "
+                   "for long sequences (see the README).")
 @batch_size_option(default=4)
 @inference_options
 @overwrite_option
 @handle_errors
 def command(seq_dir: Path, model: str, output: Path | None, masks: Path | None, tta: bool | None, device: str,
-            precision: str, batch_size: int, inference: dict[str, Any], overwrite: bool) -> None:
+            precision: str, compile_net: bool, batch_size: int, inference: dict[str, Any], overwrite: bool) -> None:
     """Segment and track the frames tNNN.tif in SEQ_DIR and write the CTC result (maskNNN.tif, res_track.txt).
 
     The result is validated against the CTC rules before it is moved into place; nothing is left behind when
@@ -39,8 +42,8 @@ def command(seq_dir: Path, model: str, output: Path | None, masks: Path | None, 
     """
     from embedtrack.pipeline import RunOptions, run_sequence, settings_path
 
-    options = RunOptions(tta=tta, device=device, batch_size=batch_size, precision=precision, overwrite=overwrite,
-                         masks=masks, inference=inference)
+    options = RunOptions(tta=tta, device=device, batch_size=batch_size, precision=precision, compile=compile_net,
+                         overwrite=overwrite, masks=masks, inference=inference)
     report = run_sequence(seq_dir, model, output, options)
     click.echo(report.summary())
     click.echo(f"settings: {settings_path(report.output)}")

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -95,3 +96,25 @@ def test_cli_records_precision_and_waits_passively(tiny_model: Path, synth_datas
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     CliRunner().invoke(main, ["models"])
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_cli_compile_reaches_the_network(tiny_model: Path, synth_dataset: Path, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run --compile` hands the encoder and both decoders to torch.compile (recorded here instead of
+    compiling, which takes minutes on a CPU) and records it in the settings; without it nothing is compiled."""
+    compiled: list[str] = []
+
+    def record(fn: Any, **kwargs: Any) -> Any:
+        compiled.append(fn.__name__)
+        return fn
+
+    monkeypatch.setattr(torch, "compile", record)
+    seq = tmp_path / "01"
+    shutil.copytree(synth_dataset / "01", seq)
+    for flag, expected in (("--no-compile", []), ("--compile", ["encode", "decode_seg", "decode_track"])):
+        compiled.clear()
+        result = CliRunner().invoke(main, ["run", str(seq), "--model", str(tiny_model), "--device", "cpu",
+                                           flag, "--overwrite"])
+        assert result.exit_code == 0, result.output
+        assert compiled == expected
+        assert json.loads((tmp_path / "01_RES.json").read_text())["compile"] is bool(expected)

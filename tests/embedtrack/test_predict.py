@@ -90,3 +90,35 @@ def test_tta_average_of_equivariant_network_equals_plain_prediction() -> None:
     assert np.allclose(a.seg_maps()[inner], b.seg_maps()[inner], atol=1e-5)
     assert a.track_offsets is not None and b.track_offsets is not None
     assert np.allclose(a.track_offsets[inner], b.track_offsets[inner], atol=1e-5)
+
+
+def test_batches_respect_the_pixel_budget() -> None:
+    """8x TTA of one 64x64 crop: batches of at most ``batch_size`` crops and ``batch_pixels`` pixels, never
+    empty, every augmentation once, rotations by 90°/270° apart from 0°/180°."""
+    inputs = [(0, k, flip) for k, flip in TRANSFORMS]
+    for batch_size, budget, largest in ((4, 64 * 64 * 8, 4), (4, 64 * 64 * 2, 2), (4, 10, 1), (3, 10**9, 3)):
+        pred = Predictor(_net(), tile_size=64, tta=True, batch_size=batch_size, batch_pixels=budget)
+        chunks = pred._chunks(inputs, 64 * 64)
+        assert sorted(j for c in chunks for j in c) == list(range(8))
+        assert max(len(c) for c in chunks) == largest and min(len(c) for c in chunks) >= 1
+        assert all(len({inputs[j][1] % 2 for j in c}) == 1 for c in chunks)
+
+
+def test_streamed_tta_equals_the_mean_of_the_augmentations() -> None:
+    """The running sums give the mean of the 8 mapped-back outputs, whatever the batch split."""
+    frames = [np.random.default_rng(i).random((40, 48)).astype(np.float32) for i in range(2)]
+    one, four = (Predictor(_net(), tile_size=64, tta=True, batch_size=b, batch_pixels=10**9, precision="fp32")
+                 for b in (1, 4))
+    expected = []
+    for frame in frames:
+        a, b = one(frame), four(frame)
+        assert np.allclose(a.seg_maps(), b.seg_maps(), atol=1e-5)
+        expected.append(a)
+    net = _net()
+    x = torch.from_numpy(frames[1])[None, None]
+    mean = torch.zeros(5, 40, 48)
+    for k, flip in TRANSFORMS:
+        with torch.no_grad():
+            out = net.decode_seg(net.encode(apply_transform(x, k, flip)))
+        mean += invert_maps(out, k, flip, (0,), (2,))[0] / 8
+    assert np.allclose(expected[1].seg_maps(), mean.numpy(), atol=1e-5)
