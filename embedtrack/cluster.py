@@ -13,11 +13,12 @@ Algorithm (paper §3.3, with the choices this module makes written out):
 
 1. ``b_smooth`` is the 3x3 mean of the bandwidths (edges replicated); it is only evaluated at candidate centres.
 2. With ``seed_window > 1`` the seediness is first averaged over that square (edges replicated, as for the
-   bandwidths), which smooths the outlines (1-px spurs and fringes of the map go); 1, the default, is the
-   paper's raw map. Foreground = pixels with seediness ``> seed_threshold``.
-3. Every foreground pixel votes at the pixel nearest to its shifted position (votes outside the image are
-   dropped); candidate centres are foreground pixels with ``> min_votes`` votes in their 3x3 neighbourhood,
-   visited by decreasing seediness (ties: row-major order).
+   bandwidths; an even window reaches ``seed_window // 2`` px up and left; summed in float64, then rounded to
+   float32), which smooths the outlines (1-px spurs and fringes of the map go); 1, the default, is the paper's
+   raw map. Foreground = pixels with seediness ``> seed_threshold``. Maps below float32 are promoted to it.
+3. Every foreground pixel votes at the pixel nearest to its shifted position (halves rounded to even; votes
+   outside the image are dropped); candidate centres are foreground pixels with ``> min_votes`` votes in their
+   3x3 neighbourhood, visited by decreasing seediness (ties: row-major order).
 4. For a candidate ``j`` that is not yet part of an instance, the centre starts at its shifted position and
    moves to the mean shifted position of the foreground pixels with ``d_ji > kernel_threshold``, at most
    ``refine_steps`` times (stopping when it moves less than 0.1 px; 0 keeps the paper's rule). Training fits
@@ -33,8 +34,12 @@ Algorithm (paper §3.3, with the choices this module makes written out):
 5. Instances that end up below ``min_size`` (pixels taken by later instances) are removed, and the labels are
    renumbered densely ``1..n`` in creation order. Disconnected pieces of one instance are not split.
 
-Everything except the loop over candidate centres is vectorised. Each centre only looks at the foreground pixels
-whose shifted position lies in the box where its kernel can exceed the threshold (half-widths
+Steps 1–3 and the sorting below are the per-pixel (*dense*) stage, vectorised: in NumPy
+(:mod:`embedtrack.cluster_dense`) for arrays, in torch on the tensors' device (:mod:`embedtrack.cluster_torch`)
+for tensors, so that on a GPU only foreground- and candidate-sized arrays come to the host. Both hand the same
+:class:`~embedtrack.cluster_dense.Dense` record, bit for bit, to the one loop over the candidate centres
+(steps 4–5, NumPy on the host: it is sequential, and latency-bound on a device). Each centre only looks at the
+foreground pixels whose shifted position lies in the box where its kernel can exceed the threshold (half-widths
 ``sqrt(s_j * ln(1/threshold)) * scale`` pixels): the pixels are sorted once by the square bucket their shifted
 position falls in, so that the box is a handful of contiguous slices.
 """
@@ -43,62 +48,27 @@ from __future__ import annotations
 
 import logging
 import math
-import numpy as np
-from scipy import ndimage as ndi
 
-from embedtrack.errors import EmbedTrackError
+import numpy as np
+
+from embedtrack.cluster_dense import Dense, check_inputs, dense_stage, grid_shape, q_max
 from embedtrack.inference_config import InferenceConfig
-from embedtrack.predictions import Predictions
+from embedtrack.predictions import Predictions, is_tensor
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["cluster"]
-
-
-def _check_inputs(offsets: np.ndarray, bandwidths: np.ndarray, seediness: np.ndarray, scale: float) -> None:
-    if seediness.ndim != 2:
-        raise EmbedTrackError(f"cluster: seediness must be 2-D (H, W), got shape {seediness.shape}")
-    expected = (2, *seediness.shape)
-    for name, arr in (("offsets", offsets), ("bandwidths", bandwidths)):
-        if arr.shape != expected:
-            raise EmbedTrackError(f"cluster: {name} must have shape {expected}, got {arr.shape}")
-    if not (math.isfinite(scale) and scale > 0):
-        raise EmbedTrackError(f"cluster: scale must be a positive number of pixels per unit, got {scale}")
-
-
-def _box_sum3(counts: np.ndarray) -> np.ndarray:
-    """Sum over the 3x3 neighbourhood of every pixel (zeros outside the image)."""
-    padded = np.pad(counts, 1)
-    rows = padded[:-2] + padded[1:-1] + padded[2:]
-    return rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]
-
-
-def _mean3_at(channel: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """3x3 mean of ``channel`` (edges replicated) evaluated only at the given pixels."""
-    h, w = channel.shape
-    total = np.zeros(rows.shape, dtype=np.float64)
-    for dr in (-1, 0, 1):
-        rr = np.clip(rows + dr, 0, h - 1)
-        for dc in (-1, 0, 1):
-            total += channel[rr, np.clip(cols + dc, 0, w - 1)]
-    return total / 9.0
+__all__ = ["cluster", "labels_from"]
 
 
 class _BucketGrid:
     """Foreground pixels sorted by the square bucket (``size`` px) their shifted position falls in."""
 
-    def __init__(self, ey: np.ndarray, ex: np.ndarray, shape: tuple[int, int], size: int) -> None:
-        self.size = size
-        self.nby = -(-shape[0] // size)
-        self.nbx = -(-shape[1] // size)
-        # Positions outside the image go to the border buckets; boxes are clipped the same way, so a box that
+    def __init__(self, dense: Dense) -> None:
+        self.size = dense.bucket
+        self.nby, self.nbx = grid_shape(dense.shape, dense.bucket)
+        # Positions outside the image are in the border buckets; boxes are clipped the same way, so a box that
         # reaches beyond the border still contains them (membership is decided by the exact kernel later).
-        by = np.clip(np.floor(ey / size), 0, self.nby - 1).astype(np.int64)
-        bx = np.clip(np.floor(ex / size), 0, self.nbx - 1).astype(np.int64)
-        key = by * self.nbx + bx
-        self.order = np.argsort(key, kind="stable")
-        self.starts = np.zeros(self.nby * self.nbx + 1, dtype=np.int64)
-        np.cumsum(np.bincount(key, minlength=self.nby * self.nbx), out=self.starts[1:])
+        self.starts = dense.starts
 
     def box(self, y0: float, y1: float, x0: float, x1: float) -> list[tuple[int, int]]:
         """Index ranges (in sorted order) of the buckets overlapping the pixel box ``[y0, y1] x [x0, x1]``."""
@@ -184,111 +154,109 @@ class _Centres:
         return best_i
 
 
+def _join(lab: np.ndarray, best_q: np.ndarray, idx: np.ndarray, sey: np.ndarray, sex: np.ndarray,
+          centres: _Centres, near: int) -> None:
+    """Unassigned pixels of a proposal join instance ``near + 1`` (the candidate lies within ``merge_reach``)."""
+    free = idx[lab[idx] == 0]
+    lab[free] = near + 1
+    best_q[free] = centres.q(near, sey[free], sex[free])
+
+
+def _found(lab: np.ndarray, best_q: np.ndarray, idx: np.ndarray, q: np.ndarray, label: int, min_size: int) -> bool:
+    """Make instance ``label`` of the pixels of a proposal that are unassigned or closer (lower ``q``) to this
+    centre than to their own, when they are at least ``min_size`` and fewer than half were assigned."""
+    assigned = lab[idx] > 0
+    take = ~assigned | (q < best_q[idx])
+    n_take = int(take.sum())
+    if n_take == 0 or n_take < min_size or int((take & assigned).sum()) >= 0.5 * n_take:
+        return False
+    lab[idx[take]] = label
+    best_q[idx[take]] = q[take]
+    return True
+
+
+def _assign(dense: Dense, params: InferenceConfig) -> tuple[np.ndarray, int]:
+    """Step 4, the loop over the candidates in visiting order: the label of every foreground pixel (bucket
+    order, 0 = none) and the number of labels made plus one."""
+    grid = _BucketGrid(dense)
+    sey, sex = dense.ey, dense.ex
+    qm = q_max(params)
+    lab = np.zeros(sey.size, dtype=np.int32)
+    best_q = np.full(sey.size, np.inf)
+    next_label = 1
+    reach_q = params.merge_reach**2 * qm
+    reach_px = math.sqrt(float(np.max(np.maximum(dense.var_y, dense.var_x))) * qm) * params.merge_reach
+    centres = _Centres(max(reach_px, 1.0))
+    for k, c in enumerate(dense.seeds):
+        if lab[c]:
+            continue  # candidate already absorbed by an instance
+        var = (float(dense.var_y[k]), float(dense.var_x[k]))
+        centre, idx, q = _settle(grid, sey, sex, (float(sey[c]), float(sex[c])), var, qm, params.refine_steps)
+        if reach_q and (near := centres.nearest(centre, reach_q)) >= 0:
+            _join(lab, best_q, idx, sey, sex, centres, near)
+        elif _found(lab, best_q, idx, q, next_label, params.min_size):
+            if reach_q:
+                centres.add(centre, var)
+            next_label += 1
+    return lab, next_label
+
+
+def _label_image(dense: Dense, lab: np.ndarray, next_label: int, min_size: int) -> np.ndarray:
+    """Step 5: instances below ``min_size`` dropped, labels renumbered densely in creation order, as an image."""
+    labels = np.zeros(dense.shape, dtype=np.int32)
+    if next_label == 1:
+        return labels
+    sizes = np.bincount(lab, minlength=next_label)
+    keep = sizes >= max(min_size, 1)
+    keep[0] = False
+    lut = np.zeros(next_label, dtype=np.int32)
+    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    labels.reshape(-1)[dense.pixels] = lut[lab]
+    logger.debug("cluster: %d candidates, %d instances kept of %d", dense.seeds.size, int(keep.sum()),
+                 next_label - 1)
+    return labels
+
+
+def _dense(pred: Predictions, params: InferenceConfig) -> Dense | None:
+    """The per-pixel stage, in torch on the tensors' device when any map is a tensor, else in NumPy."""
+    maps = tuple(m if is_tensor(m) else np.asarray(m) for m in (pred.offsets, pred.bandwidths, pred.seediness))
+    check_inputs(*maps, params.coord_scale)
+    tensors = [m for m in maps if is_tensor(m)]
+    if not tensors:
+        return dense_stage(*maps, params)
+    import torch
+
+    from embedtrack import cluster_torch
+
+    device = tensors[0].device
+    return cluster_torch.dense_stage(*(torch.as_tensor(m, device=device) for m in maps), params)
+
+
 def cluster(pred: Predictions, config: InferenceConfig | None = None) -> np.ndarray:
     """Cluster foreground pixels into instances (paper §3.3); see the module docstring for the exact rules.
 
     Args:
         pred: the frame's predictions; ``offsets`` [2, H, W] in normalised units (channel 0 = y, 1 = x),
-            ``bandwidths`` [2, H, W] (sigmoid outputs, before ``exp(w_s * .)``), ``seediness`` [H, W].
+            ``bandwidths`` [2, H, W] (sigmoid outputs, before ``exp(w_s * .)``), ``seediness`` [H, W]. NumPy
+            arrays, or torch tensors on any device: the per-pixel stage then runs there, with the same result.
         config: thresholds, minimum size, ``w_s`` and ``coord_scale`` (pixels per normalised unit);
             defaults to :class:`InferenceConfig()`.
 
     Returns:
-        ``[H, W]`` int32 label image, 0 = background, instances ``1..n`` dense.
+        ``[H, W]`` int32 label image (NumPy), 0 = background, instances ``1..n`` dense.
 
     Raises:
         EmbedTrackError: wrong shapes or non-finite predictions on foreground pixels.
     """
     params = config or InferenceConfig()
-    scale = params.coord_scale
-    offsets = np.asarray(pred.offsets)
-    bandwidths = np.asarray(pred.bandwidths)
-    seediness = np.asarray(pred.seediness)
-    _check_inputs(offsets, bandwidths, seediness, scale)
-    h, w = seediness.shape
-    labels = np.zeros((h, w), dtype=np.int32)
-    if params.seed_window > 1:
-        seediness = ndi.uniform_filter(seediness.astype(np.float32), params.seed_window, mode="nearest")
+    dense = _dense(pred, params)
+    if dense is None:
+        return np.zeros(tuple(pred.seediness.shape), dtype=np.int32)
+    return labels_from(dense, params)
 
-    fg_mask = seediness > params.seed_threshold
-    fg_idx = np.flatnonzero(fg_mask)
-    if fg_idx.size == 0:
-        return labels
-    rows, cols = np.divmod(fg_idx, w)
-    # Shifted positions in pixel units: e * scale = (row, col) + offset * scale.
-    ey = rows + offsets[0].reshape(-1)[fg_idx].astype(np.float64) * scale
-    ex = cols + offsets[1].reshape(-1)[fg_idx].astype(np.float64) * scale
-    if not (np.isfinite(ey).all() and np.isfinite(ex).all()):
-        raise EmbedTrackError("cluster: the offsets contain NaN or infinite values on foreground pixels")
 
-    # Votes on the pixel grid, then candidate centres: foreground pixels with > min_votes votes around them.
-    vy = np.rint(ey).astype(np.int64)
-    vx = np.rint(ex).astype(np.int64)
-    inside = (vy >= 0) & (vy < h) & (vx >= 0) & (vx < w)
-    counts = np.bincount(vy[inside] * w + vx[inside], minlength=h * w).astype(np.int32).reshape(h, w)
-    cand_flat = np.flatnonzero(_box_sum3(counts) > params.min_votes)
-    cand_flat = cand_flat[fg_mask.reshape(-1)[cand_flat]]
-    if cand_flat.size == 0:
-        return labels
-    cand_flat = cand_flat[np.argsort(-seediness.reshape(-1)[cand_flat], kind="stable")]
-    cand_fg = np.searchsorted(fg_idx, cand_flat)  # position among the foreground pixels
-
-    # Kernel of each candidate in pixel units: d > t  <=>  dy^2 / vy + dx^2 / vx < ln(1 / t), v = s * scale^2.
-    c_rows, c_cols = np.divmod(cand_flat, w)
-    var_y = np.exp(params.w_s * _mean3_at(bandwidths[0], c_rows, c_cols)) * scale**2
-    var_x = np.exp(params.w_s * _mean3_at(bandwidths[1], c_rows, c_cols)) * scale**2
-    if not (np.isfinite(var_y).all() and np.isfinite(var_x).all()):
-        raise EmbedTrackError("cluster: the bandwidths contain NaN or infinite values at candidate centres")
-    q_max = math.log(1.0 / params.kernel_threshold)
-    rad_y = np.sqrt(var_y * q_max)
-    rad_x = np.sqrt(var_x * q_max)
-
-    bucket = int(np.clip(np.ceil(2.0 * np.median(np.maximum(rad_y, rad_x))), 8, 128))
-    grid = _BucketGrid(ey, ex, (h, w), bucket)
-    inv = np.empty_like(grid.order)
-    inv[grid.order] = np.arange(grid.order.size)
-    sey = ey[grid.order]
-    sex = ex[grid.order]
-    # All per-pixel state lives in bucket-sorted order; 0 = unassigned.
-    lab = np.zeros(fg_idx.size, dtype=np.int32)
-    best_q = np.full(fg_idx.size, np.inf)
-    next_label = 1
-    half = 0.5
-    reach_q = params.merge_reach**2 * q_max
-    centres = _Centres(max(float(np.max(np.maximum(rad_y, rad_x))) * params.merge_reach, 1.0))
-
-    for k, c in enumerate(inv[cand_fg]):
-        if lab[c]:
-            continue  # candidate already absorbed by an instance
-        var = (float(var_y[k]), float(var_x[k]))
-        centre, idx, q = _settle(grid, sey, sex, (float(sey[c]), float(sex[c])), var, q_max, params.refine_steps)
-        if reach_q and (near := centres.nearest(centre, reach_q)) >= 0:
-            free = idx[lab[idx] == 0]
-            lab[free] = near + 1
-            best_q[free] = centres.q(near, sey[free], sex[free])
-            continue
-        assigned = lab[idx] > 0
-        take = ~assigned | (q < best_q[idx])
-        n_take = int(take.sum())
-        if n_take == 0 or n_take < params.min_size:
-            continue
-        if int((take & assigned).sum()) >= half * n_take:
-            continue
-        taken = idx[take]
-        lab[taken] = next_label
-        best_q[taken] = q[take]
-        if reach_q:
-            centres.add(centre, var)
-        next_label += 1
-
-    if next_label == 1:
-        return labels
-    # Drop instances that shrank below the minimum size and renumber densely in creation order.
-    sizes = np.bincount(lab, minlength=next_label)
-    keep = sizes >= max(params.min_size, 1)
-    keep[0] = False
-    lut = np.zeros(next_label, dtype=np.int32)
-    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    labels.reshape(-1)[fg_idx[grid.order]] = lut[lab]
-    logger.debug("cluster: %d candidates, %d instances kept of %d", cand_flat.size, int(keep.sum()), next_label - 1)
-    return labels
+def labels_from(dense: Dense, params: InferenceConfig) -> np.ndarray:
+    """Steps 4–5 (the loop over the candidates, then the renumbering) on the per-pixel stage's record: the
+    ``[H, W]`` int32 label image. :func:`cluster` is the per-pixel stage followed by this."""
+    lab, next_label = _assign(dense, params)
+    return _label_image(dense, lab, next_label, params.min_size)

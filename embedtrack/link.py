@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 import numpy as np
 
 from embedtrack.errors import EmbedTrackError
 from embedtrack.inference_config import InferenceConfig
+from embedtrack.predictions import is_tensor, values_at
 
 logger = logging.getLogger(__name__)
 
@@ -55,14 +57,14 @@ def _compact(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return uniq, lut[values], counts[uniq]
 
 
-def _check(labels_t: np.ndarray, track_offsets: np.ndarray, labels_prev: np.ndarray, scale: float) -> None:
+def _check(labels_t: np.ndarray, track_offsets: Any, labels_prev: np.ndarray, scale: float) -> None:
     if labels_t.ndim != 2:
         raise EmbedTrackError(f"link: labels_t must be 2-D (H, W), got shape {labels_t.shape}")
     if labels_prev.shape != labels_t.shape:
         raise EmbedTrackError(f"link: labels_prev has shape {labels_prev.shape}, labels_t has {labels_t.shape}")
-    if track_offsets.shape != (2, *labels_t.shape):
+    if tuple(track_offsets.shape) != (2, *labels_t.shape):
         raise EmbedTrackError(
-            f"link: track_offsets must have shape {(2, *labels_t.shape)}, got {track_offsets.shape}"
+            f"link: track_offsets must have shape {(2, *labels_t.shape)}, got {tuple(track_offsets.shape)}"
         )
     if not (math.isfinite(scale) and scale > 0):
         raise EmbedTrackError(f"link: scale must be a positive number of pixels per unit, got {scale}")
@@ -75,7 +77,7 @@ def _check(labels_t: np.ndarray, track_offsets: np.ndarray, labels_prev: np.ndar
 
 def candidates(
     labels_t: np.ndarray,
-    track_offsets: np.ndarray,
+    track_offsets: Any,
     labels_prev: np.ndarray,
     config: InferenceConfig | None = None,
 ) -> dict[int, int]:
@@ -88,15 +90,16 @@ def candidates(
     scale = config.coord_scale
     labels_t = np.asarray(labels_t)
     labels_prev = np.asarray(labels_prev)
-    track_offsets = np.asarray(track_offsets)
+    track_offsets = track_offsets if is_tensor(track_offsets) else np.asarray(track_offsets)
     _check(labels_t, track_offsets, labels_prev, scale)
     h, w = labels_t.shape
     fg = np.flatnonzero(labels_t)
     if fg.size == 0 or not labels_prev.any():
         return {}
     rows, cols = np.divmod(fg, w)
-    ty = rows + track_offsets[0].reshape(-1)[fg].astype(np.float64) * scale
-    tx = cols + track_offsets[1].reshape(-1)[fg].astype(np.float64) * scale
+    offsets = values_at(track_offsets, fg)  # gathered on the tensor's device for a tensor
+    ty = rows + offsets[0].astype(np.float64) * scale
+    tx = cols + offsets[1].astype(np.float64) * scale
     if not (np.isfinite(ty).all() and np.isfinite(tx).all()):
         raise EmbedTrackError("link: the tracking offsets contain NaN or infinite values inside instances")
     ty = np.clip(np.rint(ty), 0, h - 1).astype(np.int64)
@@ -133,7 +136,7 @@ def candidates(
 
 def link(
     labels_t: np.ndarray,
-    track_offsets: np.ndarray,
+    track_offsets: Any,
     labels_prev: np.ndarray,
     config: InferenceConfig | None = None,
 ) -> dict[int, int]:
@@ -142,7 +145,8 @@ def link(
     Args:
         labels_t: ``[H, W]`` instance labels at ``t`` (0 = background, any positive integers).
         track_offsets: ``[2, H, W]`` tracking offsets at ``t`` pointing to the cell centre at ``t-1``
-            (normalised units, channel 0 = y, 1 = x).
+            (normalised units, channel 0 = y, 1 = x); a NumPy array or a torch tensor on any device (only
+            the offsets of instance pixels come to the host).
         labels_prev: ``[H, W]`` instance labels at ``t-1``.
         config: ``coord_scale`` (pixels per normalised unit), ``min_fraction`` (share of an instance's pixels
             its candidate must receive; 0: one pixel suffices, as in the paper), ``background_competes`` and

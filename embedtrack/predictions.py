@@ -3,16 +3,51 @@
 The segmentation decoders emit five channels ``[offset y, offset x, bandwidth y, bandwidth x, seediness]`` and
 the tracking decoder two ``[offset y, offset x]`` (normalised units: pixels / ``coord_scale``). :meth:`Predictions.
 from_maps` is the only code that knows these positions; clustering (§3.3) and linking (§3.4) read the fields.
-Works on NumPy arrays and torch tensors alike (slicing only), and imports neither torch nor the model.
+Works on NumPy arrays and torch tensors (any device) alike, and imports neither torch nor the model: a tensor is
+recognised only when torch is already loaded. :meth:`Predictions.to_numpy` and :func:`values_at` are the one
+place where maps come from a device to the host.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, fields
 from typing import Any
 
 SEG_CHANNELS = 5
 TRACK_CHANNELS = 2
+
+
+def is_tensor(value: Any) -> bool:
+    """True for a torch tensor (without importing torch: a tensor exists only once torch is loaded)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def host_array(value: Any) -> Any:
+    """A NumPy array of ``value``: tensors are detached and copied to the host (half and bfloat16 promoted to
+    float32); anything else goes through ``np.asarray``."""
+    import numpy as np
+
+    if not is_tensor(value):
+        return np.asarray(value)
+    value = value.detach()
+    if value.is_floating_point() and value.element_size() < 4:
+        value = value.float()
+    return value.cpu().numpy()
+
+
+def values_at(maps: Any, flat: Any) -> Any:
+    """``maps`` [C, H, W] at the flat pixel indices ``flat`` (``row * W + col``, NumPy ints): a [C, len(flat)]
+    NumPy array. A tensor on an accelerator is indexed there, so that only these values come to the host (a
+    CPU tensor is read in place)."""
+    if is_tensor(maps) and maps.device.type != "cpu":
+        import torch
+
+        index = torch.as_tensor(flat, device=maps.device)
+        return host_array(maps.reshape(maps.shape[0], -1)[:, index])
+    maps = host_array(maps)
+    return maps.reshape(maps.shape[0], -1)[:, flat]
 
 
 @dataclass
@@ -38,8 +73,13 @@ class Predictions:
         """The segmentation channels stacked back into one [5, H, W] NumPy array (inverse of :meth:`from_maps`)."""
         import numpy as np
 
-        return np.concatenate([np.asarray(self.offsets), np.asarray(self.bandwidths),
-                               np.asarray(self.seediness)[None]])
+        return np.concatenate([host_array(self.offsets), host_array(self.bandwidths),
+                               host_array(self.seediness)[None]])
+
+    def to_numpy(self) -> Predictions:
+        """The same predictions with every map a NumPy array on the host (see :func:`host_array`)."""
+        maps = {f.name: getattr(self, f.name) for f in fields(self)}
+        return Predictions(**{name: None if m is None else host_array(m) for name, m in maps.items()})
 
     @property
     def shape(self) -> tuple[int, int]:
