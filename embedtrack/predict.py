@@ -16,10 +16,13 @@ this frame and the previous one: every frame is encoded once, not twice (once pe
   90°/270°, signs follow the flip) and the bandwidth pair swaps its axes on 90°/270°.
 
 Returns :class:`~embedtrack.predictions.Predictions` (named offsets, bandwidths, seediness, tracking offsets;
-offsets in normalised units, pixels / ``coord_scale``).
+offsets in normalised units, pixels / ``coord_scale``): NumPy arrays on a CPU, tensors left on the GPU
+otherwise, where clustering (:mod:`embedtrack.cluster_torch`) and linking read them without copying the maps.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -90,6 +93,7 @@ class Predictor:
         self.memory_format = torch.channels_last if self.precision == "bf16" else torch.contiguous_format
         self.net = net.eval().to(memory_format=self.memory_format)
         self.compiled = bool(compile)
+        self.maps_on_device = self.device.type != "cpu"
         wrap = (lambda f: torch.compile(f, dynamic=False)) if compile else (lambda f: f)
         self._encode, self._decode_seg, self._decode_track = wrap(net.encode), wrap(net.decode_seg), \
             wrap(net.decode_track)
@@ -169,18 +173,21 @@ class Predictor:
         return Predictions.from_maps(seg_map, track_map)
 
     def _stitch(self, sums: list[torch.Tensor], origins: list[tuple[int, int]], tile: int,
-                padded: tuple[int, int]) -> np.ndarray:
-        """Average the augmentations of each tile, then blend the tiles with the window."""
+                padded: tuple[int, int]) -> Any:
+        """Average the augmentations of each tile, then blend the tiles with the window. On a GPU the map
+        stays there (clustering and linking read it on the device); otherwise it becomes a NumPy array."""
         n_aug = len(self.transforms)
         if tile == 0:
-            return (sums[0] / n_aug).cpu().numpy()
-        acc = np.zeros((sums[0].shape[0], *padded), dtype=np.float32)
-        weight = np.zeros(padded, dtype=np.float32)
-        window = blend_window(tile)
-        for (y, x), total in zip(origins, sums):
-            acc[:, y: y + tile, x: x + tile] += (total / n_aug).cpu().numpy() * window
-            weight[y: y + tile, x: x + tile] += window
-        return acc / weight
+            out = sums[0] / n_aug
+        else:
+            out = torch.zeros((sums[0].shape[0], *padded), device=sums[0].device)
+            weight = torch.zeros(padded, device=sums[0].device)
+            window = torch.from_numpy(blend_window(tile)).to(sums[0].device)
+            for (y, x), total in zip(origins, sums):
+                out[:, y: y + tile, x: x + tile] += total / n_aug * window
+                weight[y: y + tile, x: x + tile] += window
+            out /= weight
+        return out if self.maps_on_device else out.cpu().numpy()
 
 
 def default_batch_pixels(device: torch.device) -> int:

@@ -324,3 +324,43 @@ def test_import_tracker_without_torch_or_cli() -> None:
     code = ("import sys; from embedtrack.cli import main\ntry: main(['run', '--help'])\nexcept SystemExit: pass\n"
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+class TensorPredictions:
+    """Wraps a predictor so that its maps come as torch tensors, as the network's do on a GPU."""
+
+    def __init__(self, inner: GroundTruthPredictor) -> None:
+        self.inner = inner
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def __call__(self, frame: np.ndarray) -> Predictions:
+        import torch
+
+        pred = self.inner(frame)
+        track = None if pred.track_offsets is None else torch.from_numpy(np.asarray(pred.track_offsets))
+        return Predictions.from_maps(torch.from_numpy(pred.seg_maps()), track)
+
+
+def test_maps_as_tensors_track_like_arrays(golden: Path) -> None:
+    """The GPU path (maps left on the device as tensors, clustered and linked there) gives the same result
+    as NumPy maps; here with CPU tensors."""
+    masks, tracks, images = _gt(golden)
+    arrays = _stub_tracker(golden).track(images)
+    tensors = Tracker(_config(), predictor=TensorPredictions(GroundTruthPredictor(masks, tracks))).track(images)
+    assert all(np.array_equal(a, b) for a, b in zip(arrays.labels, tensors.labels))
+    assert tensors.tracks == arrays.tracks and sum(1 for t in tensors.tracks if t.parent) >= 2
+
+
+def test_network_maps_kept_as_tensors_give_the_same_result(tiny_model: Path, synth_dataset: Path) -> None:
+    """A predictor that keeps its maps as tensors (as on CUDA) through the tracker: the same labels and tracks."""
+    images = [tifffile.imread(f) for f in sorted((synth_dataset / "01").glob("t*.tif"))]
+    results = []
+    for on_device in (False, True):
+        tracker = Tracker.from_model(tiny_model, "cpu", precision="fp32", seed_threshold=0.3, min_size=5)
+        tracker.predictor.maps_on_device = on_device  # type: ignore[union-attr]
+        results.append(tracker.track(images))
+    assert sum(int(lab.max()) for lab in results[0].labels) > 0
+    assert all(np.array_equal(a, b) for a, b in zip(results[0].labels, results[1].labels))
+    assert results[0].tracks == results[1].tracks
