@@ -2,7 +2,10 @@
 
 The disk edge of the tracker: frames are read lazily, tracked one at a time and written as they come, so memory
 does not grow with the sequence length (only the previous frame's features and labels and the lineage table
-are held). The result is written to a temporary folder, validated with :mod:`ctc.validate` and only then moved
+are held). Reading (and normalising) the next frame and writing the previous mask run in one background thread
+each while the network works on the current frame (``RunOptions.overlap``); the report's per-stage seconds
+are the busy time of each stage, measured in the thread that does the work, beside the wall-clock time of the
+run. The result is written to a temporary folder, validated with :mod:`ctc.validate` and only then moved
 into place; an interrupted or failed run leaves no ``_RES`` folder behind. The effective inference settings
 are written next to it as ``<RES>.json`` (outside the CTC folder, which stays CTC-exact).
 """
@@ -15,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -23,8 +26,9 @@ from tqdm import tqdm
 from ctc.fsutil import write_atomic
 from ctc.guard import check_output
 from ctc.io import ResultWriter, Sequence, discover_frames, open_sequence, tiff_header
+from embedtrack.background import WriteBehind
 from embedtrack.errors import EmbedTrackError
-from embedtrack.tracker import Tracker
+from embedtrack.tracker import FrameResult, Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +46,7 @@ class RunOptions:
     overwrite: bool = False
     masks: Path | None = None  # a folder of instance masks to keep and only link
     inference: dict[str, Any] = field(default_factory=dict)  # InferenceConfig overrides (None = the model's)
+    overlap: bool = True  # read ahead and write behind in background threads (the same result either way)
 
 
 @dataclass
@@ -52,19 +57,23 @@ class RunReport:
     divisions: int
     device: str
     tta: bool
-    seconds: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
+    seconds: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})  # busy time per stage
     precision: str = "fp32"
+    wall_seconds: float = 0.0  # from the first frame read to the result in place (what the stages cover)
+    overlap: bool = True
 
     @property
     def total_seconds(self) -> float:
+        """The busy seconds of all stages; more than :attr:`wall_seconds` when reading and writing overlap."""
         return sum(self.seconds.values())
 
     def summary(self) -> str:
         stages = ", ".join(f"{s} {self.seconds[s]:.1f}s" for s in STAGES)
-        fps = self.frames / max(self.total_seconds, 1e-9)
+        how = "read and write overlapped with compute" if self.overlap else "one after the other"
+        fps = self.frames / max(self.wall_seconds, 1e-9)
         return (f"{self.frames} frames, {self.tracks} tracks ({self.divisions} divisions) -> {self.output} | "
-                f"{stages} | {fps:.2f} frames/s on {self.device} ({self.precision})"
-                f"{' with 8x TTA' if self.tta else ''}")
+                f"busy: {stages} ({how}) | {self.wall_seconds:.1f}s wall, {fps:.2f} frames/s on {self.device} "
+                f"({self.precision}){' with 8x TTA' if self.tta else ''}")
 
 
 def default_output(seq_dir: Path) -> Path:
@@ -105,13 +114,11 @@ def _span(indices: list[int]) -> str:
     return f"{len(indices)} frames {indices[0]}..{indices[-1]}" if indices else "none"
 
 
-def _timed_read(sequence: Sequence, seconds: dict[str, float], desc: str) -> Iterator[np.ndarray]:
-    """Frames of ``sequence`` in order, the reading time added to ``seconds['read']``."""
-    for i in tqdm(range(len(sequence)), desc=desc, unit="frame", **({} if desc else {"disable": True})):
-        tic = time.perf_counter()
-        frame = sequence.read(i)
-        seconds["read"] += time.perf_counter() - tic
-        yield frame
+def _add_seconds(seconds: dict[str, float], result: FrameResult) -> None:
+    """Add a tracked frame's stage seconds to the run's (normalising counts as reading)."""
+    seconds["read"] += result.seconds["read"] + result.seconds["normalise"]
+    for stage in ("predict", "cluster", "link"):
+        seconds[stage] += result.seconds[stage]
 
 
 def _write_settings(path: Path, data: dict[str, Any]) -> None:
@@ -141,26 +148,25 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
         tracker = Tracker.from_model(model, opts.device, opts.tta, opts.batch_size, opts.precision,
                                      opts.compile, **opts.inference)
     device, tta = tracker.info.get("device", "cpu"), bool(tracker.info.get("tta", False))
-    report = RunReport(out, len(sequence), 0, 0, device, tta, precision=str(tracker.info.get("precision", "fp32")))
+    report = RunReport(out, len(sequence), 0, 0, device, tta, precision=str(tracker.info.get("precision", "fp32")),
+                       overlap=opts.overlap)
     sec = report.seconds
     logger.info("%s: %d frames %s with model %s on %s%s, precision %s", seq_dir, len(sequence), sequence.shape,
                 tracker.info.get("model", "?"), device, " (8x TTA)" if tta else "", tracker.info.get("precision", "?"))
     logger.info("inference settings: %s", tracker.config.to_dict())
-    frames = _timed_read(sequence, sec, f"embedtrack {seq_dir.name}")
-    mask_frames = _timed_read(masks, sec, "") if masks is not None else None
-    with ResultWriter(out, sequence.ndigits, overwrite=opts.overwrite, inputs=inputs) as writer:
-        stream = tracker.iter_track(frames, mask_frames, first_index=sequence.indices[0])
-        for result in stream:
-            sec["read"] += result.seconds["normalise"]
-            for stage in ("predict", "cluster", "link"):
-                sec[stage] += result.seconds[stage]
-            tic = time.perf_counter()
-            writer.write_mask(result.t, result.labels)
-            sec["write"] += time.perf_counter() - tic
-        tic = time.perf_counter()
+    tic = time.perf_counter()
+    with (ResultWriter(out, sequence.ndigits, overwrite=opts.overwrite, inputs=inputs) as writer,
+          WriteBehind(threaded=opts.overlap) as behind,  # joined before the writer removes its temporary folder
+          tracker.iter_track(sequence, masks, sequence.indices[0], prefetch=opts.overlap) as stream):
+        for result in tqdm(stream, total=len(sequence), desc=f"embedtrack {seq_dir.name}", unit="frame"):
+            _add_seconds(sec, result)
+            behind.submit(writer.write_mask, result.t, result.labels)
+        behind.wait()
+        toc = time.perf_counter()
         tracks = stream.tracks()
         writer.finish(tracks)
-        sec["write"] += time.perf_counter() - tic
+        sec["write"] += behind.busy_seconds + time.perf_counter() - toc
+    report.wall_seconds = time.perf_counter() - tic
     report.tracks = len(tracks)
     report.divisions = len({t.parent for t in tracks if t.parent})
     _write_settings(settings, {"sequence": str(seq_dir), "result": str(out), "masks": str(opts.masks or "") or None,

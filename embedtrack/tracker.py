@@ -13,7 +13,10 @@ thin layer over :class:`Tracker`; the stages are pluggable:
 
 Only the previous frame's labels are kept while streaming (:meth:`Tracker.iter_track`); :meth:`Tracker.track`
 collects a :class:`TrackResult` that writes a CTC result (:meth:`TrackResult.write_ctc`) or converts to napari
-layers (:meth:`TrackResult.to_napari`).
+layers (:meth:`TrackResult.to_napari`). While streaming, the next frame is taken from the iterable (read, for a
+lazy sequence), checked and normalised in one background thread while the current one is predicted
+(:class:`~embedtrack.background.ReadAhead`, ``prefetch=False`` turns it off); the stages from prediction on run
+in the calling thread, in frame order.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Callable, Generator, Iterable, Iterator, Protocol, TypeVar
 
 import numpy as np
 
 from ctc.lineage import LineageBuilder, Track
+from embedtrack.background import ReadAhead
 from embedtrack.cluster import cluster
 from embedtrack.preprocess import normalise
 from embedtrack.errors import EmbedTrackError
@@ -37,10 +41,14 @@ from embedtrack.predictions import Predictions
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Tracker", "TrackResult", "FrameResult", "TrackStream", "remove_border_instances", "relabel_mask"]
+__all__ = ["Tracker", "TrackResult", "FrameInput", "FrameResult", "TrackStream", "remove_border_instances",
+           "relabel_mask"]
 
-#: Stages timed per frame (seconds), in order.
-TRACKER_STAGES = ("normalise", "predict", "cluster", "link")
+#: Stages timed per frame (seconds), in order; ``read`` is the time taken to get the frame (and mask) from the
+#: iterables while streaming (reading the file for a lazy sequence), 0 for :meth:`Tracker.step`.
+TRACKER_STAGES = ("read", "normalise", "predict", "cluster", "link")
+
+T = TypeVar("T")
 
 Segmenter = Callable[[np.ndarray], np.ndarray]
 Linker = Callable[[np.ndarray, np.ndarray, "Predictions | None"], dict[int, int]]
@@ -78,6 +86,18 @@ def relabel_mask(mask: Any, where: str) -> np.ndarray:
         raise EmbedTrackError(f"{where}: a mask must not hold negative labels")
     offset = 0 if values.size and values[0] == 0 else 1
     return (inverse.reshape(mask.shape) + offset).astype(np.int32)
+
+
+@dataclass
+class FrameInput:
+    """One frame made ready for the network by :meth:`Tracker.prepare`: the raw frame, its normalised version
+    (None without a predictor), the user's mask (or None) and the seconds spent so far per stage."""
+
+    t: int
+    frame: np.ndarray
+    norm: np.ndarray | None
+    mask: Any
+    seconds: dict[str, float]
 
 
 @dataclass
@@ -136,36 +156,82 @@ def centroid_rows(labels: np.ndarray, t: int) -> np.ndarray:
 
 class TrackStream:
     """Iterable of :class:`FrameResult`, one per frame as it is tracked; :meth:`tracks` gives the lineage so
-    far (complete once the iteration has ended)."""
+    far (complete once the iteration has ended).
 
-    def __init__(self, tracker: Tracker, frames: Iterable[Any], masks: Iterable[Any] | None, first_index: int):
+    With ``prefetch`` the frames (and masks) are taken from their iterables, checked and normalised in one
+    background thread, one frame ahead. The thread ends with the iteration; :meth:`close` (or leaving a ``with``
+    block) ends it when the iteration is abandoned, e.g. on an error in the loop that consumes the stream.
+    """
+
+    def __init__(self, tracker: Tracker, frames: Iterable[Any], masks: Iterable[Any] | None, first_index: int,
+                 prefetch: bool = True) -> None:
         self.tracker = tracker
         self.frames = frames
         self.masks = masks
         self.first_index = first_index
+        self.prefetch = prefetch
         self.lineage = LineageBuilder()
+        self._active: Generator[FrameResult, None, None] | None = None
 
     def tracks(self) -> list[Track]:
         return self.lineage.tracks()
 
     def __iter__(self) -> Iterator[FrameResult]:
-        tracker = self.tracker
-        tracker.reset()
-        prev: np.ndarray | None = None
+        self._active = self._results()
+        return self._active
+
+    def close(self) -> None:
+        """Stop the iteration: the reading thread is joined, the frame iterables' generators closed."""
+        if self._active is not None:
+            self._active.close()
+
+    def __enter__(self) -> TrackStream:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _inputs(self) -> Generator[FrameInput, None, None]:
+        """Frames (and masks) checked and prepared for the network, in order."""
         shape: tuple[int, ...] | None = None
-        for i, (frame, mask) in enumerate(_pairs(self.frames, self.masks)):
+        for i, (seconds, (frame, mask)) in enumerate(_timed(_pairs(self.frames, self.masks))):
             t = self.first_index + i
             frame = _check_frame(frame, t, shape)
             shape = frame.shape
-            result = tracker.step(frame, prev, t, mask)
-            tic = time.perf_counter()
-            result.labels = self.lineage.add_frame(t, result.instances, result.links)
-            result.seconds["link"] += time.perf_counter() - tic
-            prev = result.instances
-            yield result
+            item = self.tracker.prepare(frame, t, mask)
+            item.seconds["read"] = seconds
+            yield item
+
+    def _results(self) -> Generator[FrameResult, None, None]:
+        tracker = self.tracker
+        tracker.reset()
+        inputs: ReadAhead[FrameInput] | Generator[FrameInput, None, None]
+        inputs = ReadAhead(self._inputs()) if self.prefetch else self._inputs()
+        prev: np.ndarray | None = None
+        try:
+            for item in inputs:
+                result = tracker.track_input(item, prev)
+                tic = time.perf_counter()
+                result.labels = self.lineage.add_frame(item.t, result.instances, result.links)
+                result.seconds["link"] += time.perf_counter() - tic
+                prev = result.instances
+                yield result
+        finally:
+            inputs.close()
 
 
 _END = object()
+
+
+def _timed(items: Iterable[T]) -> Iterator[tuple[float, T]]:
+    """Each item with the seconds it took the iterable to produce it."""
+    iterator = iter(items)
+    while True:
+        tic = time.perf_counter()
+        item = next(iterator, _END)
+        if item is _END:
+            return
+        yield time.perf_counter() - tic, item  # type: ignore[misc]
 
 
 def _pairs(frames: Iterable[Any], masks: Iterable[Any] | None) -> Iterator[tuple[Any, Any]]:
@@ -282,18 +348,31 @@ class Tracker:
             return {}
         return link(labels, pred.track_offsets, prev, self.config)
 
-    def step(self, frame: np.ndarray, prev: np.ndarray | None, t: int, mask: Any = None) -> FrameResult:
-        """Track one raw frame against the previous frame's instances (lineage not included)."""
+    def prepare(self, frame: np.ndarray, t: int, mask: Any = None) -> FrameInput:
+        """Frame ``t`` made ready for :meth:`track_input`: normalised for the predictor (timed). While
+        streaming this runs in the reading thread, ahead of the network."""
         sec = dict.fromkeys(TRACKER_STAGES, 0.0)
         tic = time.perf_counter()
+        norm = None if self.predictor is None else normalise(frame, self.config.norm_low, self.config.norm_high)
+        sec["normalise"] = time.perf_counter() - tic
+        return FrameInput(t, frame, norm, mask, sec)
+
+    def step(self, frame: np.ndarray, prev: np.ndarray | None, t: int, mask: Any = None) -> FrameResult:
+        """Track one raw frame against the previous frame's instances (lineage not included)."""
+        return self.track_input(self.prepare(frame, t, mask), prev)
+
+    def track_input(self, item: FrameInput, prev: np.ndarray | None) -> FrameResult:
+        """Track one prepared frame (:meth:`prepare`) against the previous frame's instances: predict,
+        segment (or keep the given mask), link."""
+        sec, frame, t = item.seconds, item.frame, item.t
+        tic = time.perf_counter()
         pred: Predictions | None = None
-        if self.predictor is not None:
-            norm = normalise(frame, self.config.norm_low, self.config.norm_high)
-            sec["normalise"] = (toc := time.perf_counter()) - tic
-            pred = self.predict(norm)
-            sec["predict"] = (tic := time.perf_counter()) - toc
-        if mask is not None:
-            labels = relabel_mask(mask, f"mask {t}")
+        if item.norm is not None:
+            pred = self.predict(item.norm)
+            sec["predict"] = (toc := time.perf_counter()) - tic
+            tic = toc
+        if item.mask is not None:
+            labels = relabel_mask(item.mask, f"mask {t}")
             if labels.shape != frame.shape:
                 raise EmbedTrackError(f"mask {t}: shape {labels.shape} differs from the frame's {frame.shape}")
         elif self.segmenter is not None:
@@ -310,15 +389,17 @@ class Tracker:
     # ------------------------------------------------------------------------------------------ drivers
 
     def iter_track(self, frames: Iterable[Any], masks: Iterable[Any] | None = None,
-                   first_index: int = 0) -> TrackStream:
+                   first_index: int = 0, prefetch: bool = True) -> TrackStream:
         """Stream the frames (any iterable of 2-D numeric arrays): one :class:`FrameResult` per frame.
 
         ``masks``: the user's instance masks (2-D integer arrays, one per frame, same shapes): they are kept
         (relabelled ``1..n`` per frame) and only linked. ``first_index``: the frame number of the first frame.
+        ``prefetch``: take, check and normalise the next frame in a background thread while this one is
+        predicted (the iterables are then consumed in that thread; the results are the same either way).
         """
         if masks is not None and self.predictor is None and self.linker is None:
             raise EmbedTrackError("linking given masks needs a predictor (tracking offsets) or a linker")
-        return TrackStream(self, frames, masks, first_index)
+        return TrackStream(self, frames, masks, first_index, prefetch)
 
     def track(self, frames: Iterable[Any], masks: Iterable[Any] | None = None,
               first_index: int = 0) -> TrackResult:
