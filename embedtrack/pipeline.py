@@ -3,7 +3,8 @@
 The disk edge of the tracker: frames are read lazily, tracked one at a time and written as they come, so memory
 does not grow with the sequence length (only the previous frame's features and labels and the lineage table
 are held). Reading (and normalising) the next frame and writing the previous mask run in one background thread
-each while the network works on the current frame (``RunOptions.overlap``); the report's per-stage seconds
+each while the network works on the current frame (``RunOptions.overlap``; by default on with CUDA, where the
+network would otherwise wait for the disk, and off on a CPU, where the threads only compete with it); the report's per-stage seconds
 are the busy time of each stage, measured in the thread that does the work, beside the wall-clock time of the
 run. The result is written to a temporary folder, validated with :mod:`ctc.validate` and only then moved
 into place; an interrupted or failed run leaves no ``_RES`` folder behind. The effective inference settings
@@ -46,7 +47,7 @@ class RunOptions:
     overwrite: bool = False
     masks: Path | None = None  # a folder of instance masks to keep and only link
     inference: dict[str, Any] = field(default_factory=dict)  # InferenceConfig overrides (None = the model's)
-    overlap: bool = True  # read ahead and write behind in background threads (the same result either way)
+    overlap: bool | None = None  # read ahead / write behind in threads (same result); None: on for CUDA only
 
 
 @dataclass
@@ -148,16 +149,17 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
         tracker = Tracker.from_model(model, opts.device, opts.tta, opts.batch_size, opts.precision,
                                      opts.compile, **opts.inference)
     device, tta = tracker.info.get("device", "cpu"), bool(tracker.info.get("tta", False))
+    overlap = opts.overlap if opts.overlap is not None else device == "cuda"
     report = RunReport(out, len(sequence), 0, 0, device, tta, precision=str(tracker.info.get("precision", "fp32")),
-                       overlap=opts.overlap)
+                       overlap=overlap)
     sec = report.seconds
     logger.info("%s: %d frames %s with model %s on %s%s, precision %s", seq_dir, len(sequence), sequence.shape,
                 tracker.info.get("model", "?"), device, " (8x TTA)" if tta else "", tracker.info.get("precision", "?"))
     logger.info("inference settings: %s", tracker.config.to_dict())
     tic = time.perf_counter()
     with (ResultWriter(out, sequence.ndigits, overwrite=opts.overwrite, inputs=inputs) as writer,
-          WriteBehind(threaded=opts.overlap) as behind,  # joined before the writer removes its temporary folder
-          tracker.iter_track(sequence, masks, sequence.indices[0], prefetch=opts.overlap) as stream):
+          WriteBehind(threaded=overlap) as behind,  # joined before the writer removes its temporary folder
+          tracker.iter_track(sequence, masks, sequence.indices[0], prefetch=overlap) as stream):
         for result in tqdm(stream, total=len(sequence), desc=f"embedtrack {seq_dir.name}", unit="frame"):
             _add_seconds(sec, result)
             behind.submit(writer.write_mask, result.t, result.labels)
@@ -170,7 +172,7 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
     report.tracks = len(tracks)
     report.divisions = len({t.parent for t in tracks if t.parent})
     _write_settings(settings, {"sequence": str(seq_dir), "result": str(out), "masks": str(opts.masks or "") or None,
-                               **tracker.info, "inference": tracker.config.to_dict(), "frames": report.frames,
-                               "tracks": report.tracks, "divisions": report.divisions})
+                               **tracker.info, "overlap": overlap, "inference": tracker.config.to_dict(),
+                               "frames": report.frames, "tracks": report.tracks, "divisions": report.divisions})
     logger.info(report.summary())
     return report

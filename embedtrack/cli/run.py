@@ -29,12 +29,15 @@ from embedtrack.cli._common import (batch_size_option, device_option, handle_err
 @click.option("--compile/--no-compile", "compile_net", default=False, show_default=True,
               help="torch.compile the network: about a minute once per run, then faster per frame; worth it "
                    "for long sequences (see the README).")
+@click.option("--overlap/--no-overlap", default=None,
+              help="Read the next frame and write the previous mask in background threads while the network "
+                   "runs [default: on with CUDA, off on CPU, where the threads only compete for the cores].")
 @batch_size_option(default=4)
 @inference_options
 @overwrite_option
 @handle_errors
 def command(seq_dir: Path, model: str, output: Path | None, masks: Path | None, tta: bool | None, device: str,
-            precision: str, compile_net: bool, batch_size: int, inference: dict[str, Any], overwrite: bool) -> None:
+            precision: str, compile_net: bool, overlap: bool | None, batch_size: int, inference: dict[str, Any], overwrite: bool) -> None:
     """Segment and track the frames tNNN.tif in SEQ_DIR and write the CTC result (maskNNN.tif, res_track.txt).
 
     The result is validated against the CTC rules before it is moved into place; nothing is left behind when
@@ -43,7 +46,7 @@ def command(seq_dir: Path, model: str, output: Path | None, masks: Path | None, 
     from embedtrack.pipeline import RunOptions, run_sequence, settings_path
 
     options = RunOptions(tta=tta, device=device, batch_size=batch_size, precision=precision, compile=compile_net,
-                         overwrite=overwrite, masks=masks, inference=inference)
+                         overlap=overlap, overwrite=overwrite, masks=masks, inference=inference)
     report = run_sequence(seq_dir, model, output, options)
     click.echo(report.summary())
     click.echo(f"settings: {settings_path(report.output)}")

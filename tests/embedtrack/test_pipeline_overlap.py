@@ -5,6 +5,7 @@ corrupt or a write fails, and stage timings that fit the wall-clock time."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import threading
@@ -115,7 +116,8 @@ def test_frames_are_read_ahead_normalised_in_order_and_masks_written_behind_in_o
     monkeypatch.setattr(ctc.io.ResultWriter, "write_mask", recording_write)
     monkeypatch.setattr(ctc.io.ResultWriter, "finish", recording_finish)
     config = _config()
-    run_sequence(synth_dataset / "01", Tracker(config, predictor=predictor), tmp_path / "01_RES")
+    run_sequence(synth_dataset / "01", Tracker(config, predictor=predictor), tmp_path / "01_RES",
+                 RunOptions(overlap=True))
     assert len(predictor.seen) == len(images)
     for seen, image in zip(predictor.seen, images):
         assert np.array_equal(seen, normalise(image, config.norm_low, config.norm_high))
@@ -197,3 +199,16 @@ def test_interrupt_during_prediction_leaves_nothing(synth_dataset: Path, tmp_pat
     with pytest.raises(KeyboardInterrupt):
         run_sequence(synth_dataset / "01", tracker, tmp_path / "01_RES")
     assert list(tmp_path.iterdir()) == [] and worker_threads() == []
+
+
+def test_overlap_is_off_on_a_cpu_unless_asked(synth_dataset: Path, tiny_model: Path, tmp_path: Path) -> None:
+    """`run` overlaps by default only on CUDA (on a CPU the threads compete with the network); --overlap turns
+    it on, and the settings file records what was used."""
+    seq = tmp_path / "01"
+    shutil.copytree(synth_dataset / "01", seq)
+    for flags, expected in (([], False), (["--overlap"], True), (["--no-overlap"], False)):
+        result = CliRunner().invoke(main, ["run", str(seq), "--model", str(tiny_model), "--device", "cpu",
+                                           "--overwrite", *flags])
+        assert result.exit_code == 0, result.output
+        assert json.loads((tmp_path / "01_RES.json").read_text())["overlap"] is expected
+        assert ("overlapped with compute" in result.output) is expected
