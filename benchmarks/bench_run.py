@@ -9,7 +9,7 @@ below the sum when reading and writing overlap with the network) and the peak re
         [--precision fp32 bf16 --repeats 2]   # alternates the precisions, repeats times, on the same sequence
         [--overlap on off]                    # background reading/writing on and off, alternating likewise
         [--compile off on] [--wait-policy PASSIVE unset] [--load idle busy]   # likewise
-        [--widths 16,64,128]                  # the model at the paper's widths, random weights (predict times)
+        [--widths 16,64,128]                  # the model at the paper's widths, random weights: read + predict
 """
 
 from __future__ import annotations
@@ -39,19 +39,44 @@ peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith
 print(json.dumps({"frames": r.frames, "seconds": r.seconds, "wall_seconds": r.wall_seconds, "tracks": r.tracks,
                   "peak_mib": peak, "precision": r.precision, "overlap": "on" if r.overlap else "off"}))
 """
+# The network alone (a widened model with random weights finds no cells, so the later stages cannot run)
+CHILD_PREDICT = """
+import json, sys, time
+from ctc.io import open_sequence
+from embedtrack.preprocess import normalise
+from embedtrack.tracker import Tracker
+seq, model, out, options = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+tracker = Tracker.from_model(model, options["device"], options["tta"], precision=options["precision"],
+                             compile=options["compile"])
+frames, seconds, tic = open_sequence(seq), dict.fromkeys(("read", "predict", "cluster", "link", "write"), 0.0), 0.0
+start = time.perf_counter()
+for i in range(len(frames)):
+    tic = time.perf_counter()
+    norm = normalise(frames.read(i), tracker.config.norm_low, tracker.config.norm_high)
+    toc = time.perf_counter()
+    tracker.predict(norm)
+    seconds["read"] += toc - tic
+    seconds["predict"] += time.perf_counter() - toc
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
+print(json.dumps({"frames": len(frames), "seconds": seconds, "wall_seconds": time.perf_counter() - start,
+                  "tracks": 0, "peak_mib": peak, "precision": tracker.info["precision"], "overlap": "off"}))
+"""
 SWITCH = {"on": True, "off": False, "auto": None}
 
 
 def run_once(seq: Path, model: str, out: Path, tta: bool, device: str, precision: str, overlap: str = "auto",
-             compile: str = "off", env: dict[str, str] | None = None) -> dict:
+             compile: str = "off", env: dict[str, str] | None = None, network_only: bool = False) -> dict:
     """Run in a fresh process (the CLI's OpenMP setting, PASSIVE, unless ``env`` says otherwise); returns its
-    report including its own peak RSS (MiB)."""
+    report including its own peak RSS (MiB). ``network_only``: read and predict only."""
     options = {"tta": tta, "device": device, "precision": precision, "overlap": SWITCH[overlap],
                "compile": SWITCH[compile]}
     child_env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", **(env or {})}
     child_env = {k: v for k, v in child_env.items() if v != "unset"}
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(seq), model, str(out), json.dumps(options)],
-                          check=True, capture_output=True, text=True, env=child_env)
+    child = CHILD_PREDICT if network_only else CHILD
+    proc = subprocess.run([sys.executable, "-c", child, str(seq), model, str(out), json.dumps(options)],
+                          capture_output=True, text=True, env=child_env)
+    if proc.returncode:
+        raise SystemExit(f"the run failed ({options}):\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     return {**result, "compile": compile, "wait": child_env.get("OMP_WAIT_POLICY", "unset")}
 
@@ -90,7 +115,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, nargs="+", default=[20, 200])
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--model", default="Fluo-N2DH-SIM+")
-    parser.add_argument("--widths", default=None, help="e.g. 16,64,128: the model at these widths, random weights")
+    parser.add_argument("--widths", default=None, help="e.g. 16,64,128: the model at these widths, random "
+                                                       "weights; times reading and the network only")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--tta", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
@@ -122,7 +148,8 @@ def main() -> None:
                 for precision, overlap, compile_, wait, load in combos:
                     with competing_load(load == "busy"):
                         result = run_once(data / "01", model, Path(tmp) / f"r{n}", args.tta, args.device,
-                                          precision, overlap, compile_, {"OMP_WAIT_POLICY": wait})
+                                          precision, overlap, compile_, {"OMP_WAIT_POLICY": wait},
+                                          network_only=bool(args.widths))
                     print_row(n, {**result, "load": load})
 
 

@@ -8,10 +8,14 @@
 
 Channel order of every offset/bandwidth pair is (y, x), i.e. (row, column). Input height and width must be
 divisible by 8 (three stride-2 stages); :mod:`embedtrack.predict` pads frames accordingly.
+
+For inference, :func:`fold_batch_norm` returns a copy in which every batch norm is folded into the convolution
+before it (the same function up to float rounding, without the normalisation passes over the activations).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -53,6 +57,18 @@ class ArchConfig:
         return cls(**values)
 
 
+class ChannelAffine(nn.Module):
+    """``x * scale + shift`` per channel: a batch norm in eval mode, frozen (used where it cannot be folded)."""
+
+    def __init__(self, scale: torch.Tensor, shift: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("scale", scale.detach().reshape(1, -1, 1, 1).clone())
+        self.register_buffer("shift", shift.detach().reshape(1, -1, 1, 1).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift, x, self.scale)
+
+
 class Downsampler(nn.Module):
     """Strided 3×3 convolution concatenated with max pooling (ERFNet downsampler block)."""
 
@@ -61,9 +77,10 @@ class Downsampler(nn.Module):
         self.conv = nn.Conv2d(c_in, c_out - c_in, 3, stride=2, padding=1, bias=True)
         self.pool = nn.MaxPool2d(2, stride=2)
         self.bn = nn.BatchNorm2d(c_out, eps=1e-3)
+        self.pool_affine: nn.Module = nn.Identity()  # the pooled channels' share of bn, once folded
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(torch.cat([self.conv(x), self.pool(x)], 1)))
+        return F.relu(self.bn(torch.cat([self.conv(x), self.pool_affine(self.pool(x))], 1)), inplace=True)
 
 
 class NonBottleneck1d(nn.Module):
@@ -81,11 +98,11 @@ class NonBottleneck1d(nn.Module):
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.conv3x1_1(x))
-        out = F.relu(self.bn1(self.conv1x3_1(out)))
-        out = F.relu(self.conv3x1_2(out))
+        out = F.relu(self.conv3x1_1(x), inplace=True)
+        out = F.relu(self.bn1(self.conv1x3_1(out)), inplace=True)
+        out = F.relu(self.conv3x1_2(out), inplace=True)
         out = self.dropout(self.bn2(self.conv1x3_2(out)))
-        return F.relu(out + x)
+        return F.relu(out + x, inplace=True)
 
 
 class Upsampler(nn.Module):
@@ -97,7 +114,7 @@ class Upsampler(nn.Module):
         self.bn = nn.BatchNorm2d(c_out, eps=1e-3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(x)))
+        return F.relu(self.bn(self.conv(x)), inplace=True)
 
 
 class Encoder(nn.Module):
@@ -167,7 +184,7 @@ class EmbedTrackNet(nn.Module):
 
     def decode_seg(self, features: torch.Tensor) -> torch.Tensor:
         """Segmentation maps [B, 5, H, W]: offsets (tanh), bandwidths (sigmoid), seediness (sigmoid)."""
-        emb = self.seg_decoder(features)
+        emb = self.seg_decoder(features).contiguous()  # channel slices of channels-last maps: slow elementwise ops
         seed = self.seed_decoder(features)
         return torch.cat([torch.tanh(emb[:, :2]), torch.sigmoid(emb[:, 2:4]), torch.sigmoid(seed)], 1)
 
@@ -182,3 +199,43 @@ class EmbedTrackNet(nn.Module):
         f_t, f_prev = feats[:n], feats[n:]
         seg = self.decode_seg(feats)
         return seg[:n], seg[n:], self.decode_track(f_t, f_prev)
+
+
+def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift) of a batch norm in eval mode: ``bn(x) = x * scale + shift`` per channel."""
+    assert bn.running_var is not None and bn.running_mean is not None
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bn.bias - bn.running_mean * scale
+
+
+def _fold_into(conv: nn.Conv2d | nn.ConvTranspose2d, scale: torch.Tensor, shift: torch.Tensor) -> None:
+    """Scale the output channels of ``conv`` (dim 0 of a convolution's weight, dim 1 of a transposed one's)
+    and shift its bias, so that ``conv'(x) = conv(x) * scale + shift``."""
+    out_dim = 1 if isinstance(conv, nn.ConvTranspose2d) else 0
+    shape = [1] * conv.weight.dim()
+    shape[out_dim] = -1
+    conv.weight.mul_(scale.reshape(shape))
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(shift)
+    conv.bias = nn.Parameter(bias * scale + shift)
+
+
+@torch.no_grad()
+def fold_batch_norm(net: EmbedTrackNet) -> EmbedTrackNet:
+    """An eval-mode copy of ``net`` with every batch norm folded into the convolution before it (the
+    downsamplers' pooled channels keep a per-channel affine); ``net`` itself is left as it is."""
+    folded = copy.deepcopy(net).eval()
+    for module in folded.modules():
+        if isinstance(module, NonBottleneck1d):
+            for conv, name in ((module.conv1x3_1, "bn1"), (module.conv1x3_2, "bn2")):
+                _fold_into(conv, *_bn_affine(getattr(module, name)))
+                setattr(module, name, nn.Identity())
+        elif isinstance(module, Upsampler):
+            _fold_into(module.conv, *_bn_affine(module.bn))
+            module.bn = nn.Identity()
+        elif isinstance(module, Downsampler):
+            scale, shift = _bn_affine(module.bn)
+            n_conv = module.conv.out_channels
+            _fold_into(module.conv, scale[:n_conv], shift[:n_conv])
+            module.pool_affine = ChannelAffine(scale[n_conv:], shift[n_conv:])
+            module.bn = nn.Identity()
+    return folded

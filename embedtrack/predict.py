@@ -6,6 +6,7 @@ this frame and the previous one: every frame is encoded once, not twice (once pe
 
 * Whole-frame prediction when the frame has at most ``max_pixels`` pixels, otherwise overlapping tiles
   (``tile_size``, at least 25 % overlap) blended with a smooth window, so tile borders leave no seams.
+* The network runs with its batch norms folded into the convolutions (:func:`~embedtrack.model.fold_batch_norm`).
 * Precision (``precision``): ``fp32``; ``bf16`` autocast with the network and its inputs in channels-last
   memory order (fast on CPUs with bf16 in hardware); ``fp16`` autocast (CUDA); ``auto`` picks one with
   :func:`embedtrack.device.resolve_precision`. The maps handed on are always float32.
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from embedtrack.device import resolve_precision
-from embedtrack.model import EmbedTrackNet
+from embedtrack.model import EmbedTrackNet, fold_batch_norm
 from embedtrack.predictions import Predictions
 
 TRANSFORMS: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (False, True) for k in range(4))
@@ -48,6 +49,8 @@ def invert_maps(x: torch.Tensor, k: int, flip: bool, vector_pairs: tuple[int, ..
     ``vector_pairs``: first channels of (y, x) displacement pairs; ``axis_pairs``: first channels of (y, x)
     per-axis magnitudes (bandwidths), which only swap under 90°/270° rotations.
     """
+    if not k and not flip:
+        return x
     if flip:
         x = torch.flip(x, dims=(-1,))
     if k:
@@ -91,12 +94,12 @@ class Predictor:
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.device)
         self.memory_format = torch.channels_last if self.precision == "bf16" else torch.contiguous_format
-        self.net = net.eval().to(memory_format=self.memory_format)
+        self.net = fold_batch_norm(net).to(memory_format=self.memory_format)
         self.compiled = bool(compile)
         self.maps_on_device = self.device.type != "cpu"
         wrap = (lambda f: torch.compile(f, dynamic=False)) if compile else (lambda f: f)
-        self._encode, self._decode_seg, self._decode_track = wrap(net.encode), wrap(net.decode_seg), \
-            wrap(net.decode_track)
+        self._encode, self._decode_seg, self._decode_track = wrap(self.net.encode), wrap(self.net.decode_seg), \
+            wrap(self.net.decode_track)
         self.transforms = TRANSFORMS if tta else IDENTITY
         self.tile_size = int(tile_size) // 8 * 8
         self.batch_size = max(1, batch_size)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 
 import pytest
 import torch
 
 from embedtrack.errors import ConfigError
-from embedtrack.model import SEG_CHANNELS, TRACK_CHANNELS, ArchConfig, EmbedTrackNet
+from embedtrack.model import SEG_CHANNELS, TRACK_CHANNELS, ArchConfig, EmbedTrackNet, fold_batch_norm
 
 ARCH = ArchConfig(widths=(4, 8, 16), encoder_blocks=1, dilation_rounds=1)
 
@@ -74,3 +75,52 @@ def test_arch_config_round_trip_and_unknown_keys() -> None:
         ArchConfig.from_dict({**data, "widths": [4, 8]})
     assert ArchConfig.from_dict({}) == ArchConfig()
     assert ArchConfig().widths == (16, 64, 128)
+
+
+def _trained_looking(seed: int = 0) -> EmbedTrackNet:
+    """A small net whose batch norms hold non-trivial statistics and affine parameters (as after training)."""
+    torch.manual_seed(seed)
+    net = EmbedTrackNet(ArchConfig(widths=(4, 8, 16), encoder_blocks=1, dilation_rounds=1))
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.2, 3.0)
+                module.weight.uniform_(-1.5, 1.5)  # negative scales too
+                module.bias.uniform_(-0.5, 0.5)
+    return net.eval()
+
+
+def test_folded_batch_norm_computes_the_same_function() -> None:
+    net = _trained_looking()
+    folded = fold_batch_norm(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # the original is untouched
+    t, prev = _frames()
+    with torch.no_grad():
+        f_t, f_p = net.encode(t), net.encode(prev)
+        g_t, g_p = folded.encode(t), folded.encode(prev)
+        assert torch.allclose(f_t, g_t, atol=1e-5)
+        assert torch.allclose(net.decode_seg(f_t), folded.decode_seg(g_t), atol=1e-5)
+        assert torch.allclose(net.decode_track(f_t, f_p), folded.decode_track(g_t, g_p), atol=1e-5)
+
+
+def test_in_place_activations_keep_the_gradients() -> None:
+    """The in-place ReLUs must not disturb training: gradients equal those of an out-of-place copy."""
+    net = _trained_looking(1).train()
+    reference = copy.deepcopy(net)
+    t, prev = _frames()
+    grads = []
+    for model, relu in ((net, None), (reference, torch.nn.functional.relu)):
+        torch.manual_seed(5)  # the same dropout masks
+        if relu is not None:
+            original = torch.nn.functional.relu
+            torch.nn.functional.relu = lambda x, inplace=False: original(x)  # type: ignore[assignment]
+        try:
+            seg_t, seg_p, track = model(t, prev)
+            (seg_t.square().mean() + seg_p.mean() + track.abs().mean()).backward()
+        finally:
+            if relu is not None:
+                torch.nn.functional.relu = original
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads))
