@@ -80,7 +80,7 @@ def device_option(func: F) -> F:
 def batch_size_option(default: int) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         return click.option("--batch-size", type=click.IntRange(min=1), default=default, show_default=True,
-                            help="Crops (or frames) per network call.")(func)
+                            help="Crops (or frames) per network call, at most.")(func)
 
     return decorate
 
