@@ -133,7 +133,8 @@ def main() -> None:
 
     from ctc.synth import write_dataset
 
-    print(f"embedtrack run, {args.size}x{args.size}, model {args.model}{' widths ' + args.widths if args.widths else ''}"
+    widths = f" widths {args.widths}" if args.widths else ""
+    print(f"embedtrack run, {args.size}x{args.size}, model {args.model}{widths}"
           f", {args.device}, TTA {'8x' if args.tta else 'off'}")
     print(f"{'frames':>6} {'prec':>5} {'ovl':>3} {'cmp':>3} {'wait':>7} {'load':>4} {'read':>7} {'predict':>8} "
           f"{'cluster':>8} {'link':>7} {'write':>7} {'busy':>7} {'total':>7} {'c+l %':>6} {'peak RSS':>9}"

@@ -4,9 +4,9 @@ The disk edge of the tracker: frames are read lazily, tracked one at a time and 
 does not grow with the sequence length (only the previous frame's features and labels and the lineage table
 are held). Reading (and normalising) the next frame and writing the previous mask run in one background thread
 each while the network works on the current frame (``RunOptions.overlap``; by default on with CUDA, where the
-network would otherwise wait for the disk, and off on a CPU, where the threads only compete with it); the report's per-stage seconds
-are the busy time of each stage, measured in the thread that does the work, beside the wall-clock time of the
-run. The result is written to a temporary folder, validated with :mod:`ctc.validate` and only then moved
+network would otherwise wait for the disk, and off on a CPU, where the threads only compete with it); the
+report's per-stage seconds are the busy time of each stage, measured in the thread that does the work, beside
+the wall-clock time of the run. The result is written to a temporary folder, validated with :mod:`ctc.validate` and only then moved
 into place; an interrupted or failed run leaves no ``_RES`` folder behind. The effective inference settings
 are written next to it as ``<RES>.json`` (outside the CTC folder, which stays CTC-exact).
 """

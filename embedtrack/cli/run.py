@@ -37,7 +37,8 @@ from embedtrack.cli._common import (batch_size_option, device_option, handle_err
 @overwrite_option
 @handle_errors
 def command(seq_dir: Path, model: str, output: Path | None, masks: Path | None, tta: bool | None, device: str,
-            precision: str, compile_net: bool, overlap: bool | None, batch_size: int, inference: dict[str, Any], overwrite: bool) -> None:
+            precision: str, compile_net: bool, overlap: bool | None, batch_size: int, inference: dict[str, Any],
+            overwrite: bool) -> None:
     """Segment and track the frames tNNN.tif in SEQ_DIR and write the CTC result (maskNNN.tif, res_track.txt).
 
     The result is validated against the CTC rules before it is moved into place; nothing is left behind when
