@@ -14,12 +14,16 @@
 #  5. the same dataset through ctc_scripts/Fluo-N2DH-SIM+-01.sh (no Docker) from a CTC submission layout
 #  6. if the real PhC-C2DL-PSC frames are at hand (PSC_DATA), runs the container on them, validates the
 #     result and scores SEG against the silver truth (fails if SEG < MIN_SEG_PSC); says SKIPPED otherwise
+#  7. each bundled real-data model on the held-out frames of its training data (REAL_DATA; frames the model
+#     never saw, cut out by `python -m embedtrack.heldout`): docker run, validate, evaluate, and fail below the
+#     floors of .ci/real_floors.txt (a little under the measured scores); SKIPPED without the data
 # Prints build time, image size and run times.
 #
 # Environment (defaults in brackets):
 #   MIN_SEG [0.50] MIN_TRA [0.50] MIN_SEG_PSC [0.30]  score thresholds
 #   SYNTH_FRAMES [20] SYNTH_SIZE ["256 256"] SYNTH_SEED [3]   the synthetic dataset
 #   PSC_DATA [<repo>/../shared/data/ctc]  folder holding PhC-C2DL-PSC/02 and 02_ST
+#   REAL_DATA [$PSC_DATA]  folder holding the real CTC training datasets named in .ci/real_floors.txt
 #   IMAGE [embedtrack]  image tag;  EMBEDTRACK [<repo>/.venv/bin/embedtrack or embedtrack]  host command
 #   KEEP_WORK=1 keeps the work folder; KEEP_DOCKERD=1 leaves a dockerd started here running
 set -euo pipefail
@@ -32,6 +36,7 @@ SYNTH_FRAMES="${SYNTH_FRAMES:-20}"
 SYNTH_SIZE="${SYNTH_SIZE:-256 256}"
 SYNTH_SEED="${SYNTH_SEED:-3}"
 PSC_DATA="${PSC_DATA:-$REPO/../shared/data/ctc}"
+REAL_DATA="${REAL_DATA:-$PSC_DATA}"
 IMAGE="${IMAGE:-embedtrack}"
 if [ -n "${EMBEDTRACK:-}" ]; then
     ET="$EMBEDTRACK"
@@ -236,7 +241,31 @@ else
     echo "  SKIPPED: no $PSC_DATA/PhC-C2DL-PSC/02 here (set PSC_DATA to the folder holding PhC-C2DL-PSC)"
 fi
 
+# --- 7. bundled real-data models on their held-out frames ----------------------------------------------------
+step "bundled models on the held-out frames of their real training data"
+REAL_RUNS=""
+while read -r ds seq floors; do
+    case "$ds" in "" | \#*) continue ;; esac
+    if [ ! -d "$REAL_DATA/$ds/$seq" ]; then
+        echo "  SKIPPED $ds: no $REAL_DATA/$ds/$seq here"
+        continue
+    fi
+    HELD="$WORK/real/$ds"
+    "$PY" -m embedtrack.heldout "$REAL_DATA/$ds" "$seq" "$HELD/$ds" || fail "cannot cut the held-out frames of $ds"
+    chmod 0777 "$HELD/$ds"
+    RUN_START=$(date +%s)
+    as_root docker run --rm --network none -v "$HELD:/data" "$IMAGE" "$ds" "$seq" ||
+        fail "docker run $IMAGE $ds $seq failed (output above)"
+    REAL_RUNS="$REAL_RUNS $ds: $(($(date +%s) - RUN_START)) s;"
+    "$ET" validate "$HELD/$ds/${seq}_RES" || fail "the container wrote an invalid $ds/${seq}_RES"
+    METRICS="$(tr ' ' '\n' <<<"$floors" | cut -d= -f1 | paste -sd, -)"
+    "$ET" evaluate "$HELD/$ds/${seq}_RES" "$HELD/$ds/${seq}_GT" --metrics "$METRICS" --json "$WORK/real_$ds.json"
+    # shellcheck disable=SC2086  # floors is a list of NAME=MIN words
+    check_scores "$WORK/real_$ds.json" $floors
+done <"$REPO/.ci/real_floors.txt"
+
 step "docker check passed"
 echo "  image $IMAGE: $IMAGE_MB MB, docker build $BUILD_S s (on the ready stand-in base)"
 echo "  docker run $DATASET 01 ($SYNTH_FRAMES frames of ${SYNTH_SIZE/ /x}): $DOCKER_RUN_S s;" \
     "CTC script: $SCRIPT_RUN_S s; PhC-C2DL-PSC 02: $PSC_RUN_S"
+echo "  held-out real frames:${REAL_RUNS:- skipped}"

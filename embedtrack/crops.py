@@ -5,7 +5,10 @@ Geometric augmentations act on both frames and both label images alike (scale, s
 from the labels follow every transform: offsets are never stored, their axes and signs come out of the
 transformed geometry. A random extra shift of the t-1 window against the t window simulates faster motion.
 Intensity augmentations (CLAHE, gamma, contrast, a low-frequency multiplicative field, blur) are drawn once
-per pair and applied to both frames; texture and additive noise are drawn per frame, as a camera would.
+per pair and applied to both frames; texture and additive noise are drawn per frame, as a camera would. Two
+act on the cells themselves, as sequences of one dataset differ: a per-cell gain (the same for a track in both
+frames: dim and bright nuclei side by side) and a dimmed body (a strong gamma that leaves the brightest
+chromatin spots bright and pushes a nucleus's body down towards the background).
 Beyond §4.3 they exist so that a model learns cells, not the one renderer that made its training data.
 """
 
@@ -17,11 +20,13 @@ import numpy as np
 import torch
 from scipy import ndimage
 from skimage import exposure
+from skimage.segmentation import expand_labels
 from torch.utils.data import Dataset
 
 from ctc.synth.render import smooth_field
-from embedtrack.data import VAL_FRACTION, TrackedSequence, links_for
+from embedtrack.data import TrackedSequence, links_for
 from embedtrack.errors import EmbedTrackError
+from embedtrack.sparse_labels import IGNORE
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,10 @@ class Augment:
     texture_strength: float = 0.3
     p_noise: float = 0.4
     max_noise: float = 0.08  # std of additive Gaussian noise (normalised intensities)
+    p_cell_gain: float = 0.3
+    cell_gain: tuple[float, float] = (0.25, 1.5)  # per-track multiplicative gain
+    p_dim_body: float = 0.2
+    dim_gamma: tuple[float, float] = (1.8, 3.2)
 
     @classmethod
     def off(cls, **kwargs: float) -> Augment:
@@ -101,21 +110,14 @@ class CropPairs(Dataset):
         self.crop = crop
         self.augment = augment
         self.rng = np.random.default_rng(seed)
-        self.ranges = [self._range(s, split) for s in sequences]
-        self.pairs = [(i, t) for i, (a, b) in enumerate(self.ranges) for t in range(max(a, 1), b)]
+        self.pairs = [(i, t) for i, s in enumerate(sequences) for t in s.pair_times(split)]
         if not self.pairs:
             raise EmbedTrackError(f"no frame pairs (t, t-1) in the {split} split: every sequence needs at least "
-                                  f"3 frames (the last {VAL_FRACTION:.0%} validate)")
+                                  "3 frames (a block at the end validates)")
         self.count = count
         self.split = split
         self.refs: list[CropRef] = []
         self.resample()
-
-    @staticmethod
-    def _range(seq: TrackedSequence, split: str) -> tuple[int, int]:
-        if split == "train":
-            return 0, seq.n_train
-        return seq.n_train, len(seq)
 
     def resample(self) -> None:
         """Draw the crops of the next epoch (random mode) or list the grid (grid mode)."""
@@ -144,12 +146,12 @@ class CropPairs(Dataset):
                           int(self.rng.integers(max(1, w - self.crop + 1))))
             if self._has_cells(ref):
                 return ref
-        with_cells = [(i, t) for i, t in self.pairs if self.sequences[i].labels[t].any()]
+        with_cells = [(i, t) for i, t in self.pairs if _cells(self.sequences[i].labels[t]).any()]
         if not with_cells:
             return CropRef(*self.pairs[0], 0, 0)  # resample() reports the missing cells
         i, t = with_cells[self.rng.integers(len(with_cells))]
         lab = self.sequences[i].labels[t]
-        ys, xs = np.nonzero(lab)
+        ys, xs = np.nonzero(_cells(lab))
         k = self.rng.integers(len(ys))
         y = int(np.clip(ys[k] - self.rng.integers(self.crop), 0, max(0, lab.shape[0] - self.crop)))
         x = int(np.clip(xs[k] - self.rng.integers(self.crop), 0, max(0, lab.shape[1] - self.crop)))
@@ -157,7 +159,7 @@ class CropPairs(Dataset):
 
     def _has_cells(self, ref: CropRef) -> bool:
         lab = self.sequences[ref.seq].labels[ref.t]
-        return bool(lab[ref.y: ref.y + self.crop, ref.x: ref.x + self.crop].any())
+        return bool(_cells(lab[ref.y: ref.y + self.crop, ref.x: ref.x + self.crop]).any())
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -178,10 +180,11 @@ class CropPairs(Dataset):
         warp = self._warp(aug, rng) if aug is not None else None
         img_t, lab_t = self._window(seq, ref.t, ref.y, ref.x, warp)
         img_p, lab_p = self._window(seq, ref.t - 1, yp, xp, warp)
-        if warp is not None and not lab_t.any():  # the warp lost every cell of the crop: take it plain
+        if warp is not None and not _cells(lab_t).any():  # the warp lost every cell of the crop: take it plain
             img_t, lab_t = self._window(seq, ref.t, ref.y, ref.x, None)
             img_p, lab_p = self._window(seq, ref.t - 1, yp, xp, None)
         if aug is not None:
+            img_t, img_p = _cell_gain(img_t, img_p, lab_t, lab_p, aug, rng)
             img_t, img_p = self._intensity(img_t, img_p, aug, rng)
             k, flip = int(rng.integers(4)), bool(rng.integers(2))
             img_t, img_p, lab_t, lab_p = (_geometric(a, k, flip) for a in (img_t, img_p, lab_t, lab_p))
@@ -228,6 +231,9 @@ class CropPairs(Dataset):
         if rng.random() < aug.p_clahe:
             clip = float(rng.uniform(0.005, 0.03))
             a, b = (exposure.equalize_adapthist(np.clip(x, 0, 1), clip_limit=clip).astype(np.float32) for x in (a, b))
+        if rng.random() < aug.p_dim_body:
+            gamma = float(rng.uniform(*aug.dim_gamma))
+            a, b = (np.clip(x, 0.0, None) ** gamma for x in (a, b))
         if rng.random() < aug.p_gamma:
             gamma = float(rng.uniform(0.7, 1.4))
             a, b = (np.sign(x) * np.abs(x) ** gamma for x in (a, b))
@@ -247,6 +253,33 @@ class CropPairs(Dataset):
             std = float(rng.uniform(0.0, aug.max_noise))
             a, b = (x + rng.normal(0.0, std, x.shape) for x in (a, b))
         return a.astype(np.float32), b.astype(np.float32)
+
+
+def _cell_gain(a: np.ndarray, b: np.ndarray, lab_a: np.ndarray, lab_b: np.ndarray, aug: Augment,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each track's pixels (and a few around them, soft-edged) times one gain drawn per track."""
+    if not rng.random() < aug.p_cell_gain:
+        return a, b
+    ids = np.union1d(lab_a[_cells(lab_a)], lab_b[_cells(lab_b)])
+    if len(ids) == 0:
+        return a, b
+    table = dict(zip(ids.tolist(), rng.uniform(*aug.cell_gain, len(ids)).tolist()))
+    return tuple(x * _gain_map(lab, table) for x, lab in ((a, lab_a), (b, lab_b)))  # type: ignore[return-value]
+
+
+def _gain_map(labels: np.ndarray, table: dict[int, float]) -> np.ndarray:
+    cells = np.where(_cells(labels), labels, 0).astype(np.int64)
+    grown = expand_labels(cells, 4)
+    lut = np.ones(int(grown.max(initial=0)) + 1, dtype=np.float32)
+    for label, gain in table.items():
+        if label < len(lut):
+            lut[label] = gain
+    return ndimage.gaussian_filter(lut[grown], 2.0).astype(np.float32)
+
+
+def _cells(labels: np.ndarray) -> np.ndarray:
+    """Pixels of labelled cells (not background, not unknown)."""
+    return (labels > 0) & (labels != IGNORE)
 
 
 def _geometric(array: np.ndarray, k: int, flip: bool) -> np.ndarray:

@@ -5,12 +5,21 @@ Labels per preset (see :mod:`embedtrack.presets`):
 * ``gt``: the GT/TRA masks are full segmentations and carry the track ids.
 * ``st``: each silver-truth mask takes the track id of the GT TRA marker it covers when it covers exactly one;
   masks covering none or several markers (and markers claimed by several masks) are dropped.
+* ``sparse``: the CTC ground truth as shipped, TRA markers on every frame and SEG outlines on some
+  (:mod:`embedtrack.sparse_labels`): outlined frames give full masks, the others markers with an unknown ring.
 * ``derive_links=True`` (data with ST but no TRA ground truth, e.g. the PhC-C2DL-PSC frames shipped for
   tests): ST masks are linked between successive frames by overlap. A mask continues the track of the mask at
   t-1 it overlaps most when both are each other's best match and the overlap is at least half of the
   smaller mask; all other masks start new tracks without parent (no divisions are derived).
 
 The lineage comes from ``man_track.txt``; a predecessor counts only where it is present at t-1.
+
+Time split (paper §4.3: the last 10 % of each sequence validate): the held-out frames are one block, from the
+first to the last of the last ``val_fraction`` of the frames that have full outlines, to the end of the sequence
+when every frame has them. Training pairs (t-1, t) lie wholly outside the block, so no frame with an outline in
+the block is ever trained on; with sparse outlines (e.g. GOWT1: outlines on frames 2-47 of 92) the frames after
+the block still train. The preset sets the fraction (a quarter where outlines are few or the
+dataset has only one sequence, as for the real CTC data, else 10 %).
 
 Normalisation (:mod:`embedtrack.preprocess`): every frame is scaled by its own 1st/99th percentiles ("per
 frame"), in training and in inference alike, so tiles of one frame share one intensity scale. Label images
@@ -20,6 +29,7 @@ whose ids do not fit uint16 are refused, never wrapped.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +42,7 @@ from ctc.labels import label_set
 from ctc.lineage import Track
 from ctc.overlap import mutual_best, name_by_markers, overlaps
 from embedtrack.errors import EmbedTrackError
-from embedtrack import preprocess
+from embedtrack import preprocess, sparse_labels
 from embedtrack.presets import Preset
 
 logger = logging.getLogger(__name__)
@@ -48,10 +58,14 @@ class LabelReport:
     dropped: int = 0
     derived_links: bool = False
     links: int = 0  # cells present in two successive frames under the same id
+    outlined: int | None = None  # sparse labels: frames with outlines (the others have markers only)
 
     def __str__(self) -> str:
         how = "derived by overlap" if self.derived_links else "from man_track.txt"
-        return f"{self.kept} masks kept, {self.dropped} dropped, {self.links} frame-to-frame links {how}"
+        text = f"{self.kept} masks kept, {self.dropped} dropped, {self.links} frame-to-frame links {how}"
+        if self.outlined is not None:
+            text = f"outlines on {self.outlined} frames ({text}), markers elsewhere"
+        return text
 
 
 @dataclass
@@ -63,14 +77,51 @@ class TrackedSequence:
     labels: list[np.ndarray]  # uint16 track ids
     parents: dict[int, int]  # track id -> parent track id (0: none)
     report: LabelReport = field(default_factory=LabelReport)
+    outlined: list[bool] | None = None  # frames whose labels are full outlines (None: every frame)
+    val_fraction: float = VAL_FRACTION
 
     def __len__(self) -> int:
         return len(self.frames)
 
+    def is_outlined(self, t: int) -> bool:
+        return self.outlined is None or self.outlined[t]
+
     @property
     def n_train(self) -> int:
-        """Frames in the training part: the first 90 % (at least 2 so one pair exists)."""
-        return max(2, min(len(self) - 1, int(round(len(self) * (1.0 - VAL_FRACTION)))))
+        """Frames before the held-out block (all of them train when every frame is outlined)."""
+        return self.heldout[0]
+
+    @property
+    def heldout(self) -> tuple[int, int]:
+        """The held-out block [first, end) of frame positions (see the module doc)."""
+        marked = None if self.outlined is None else [t for t, o in enumerate(self.outlined) if o]
+        return heldout_block(len(self), marked, self.val_fraction, self.name)
+
+    def pair_times(self, split: str) -> list[int]:
+        """Times t of the pairs (t-1, t) of a split: training pairs lie outside the held-out block; validation
+        pairs have t in it and outlined."""
+        first, end = self.heldout
+        if split == "train":
+            return [t for t in range(1, len(self)) if t < first or t - 1 >= end]
+        return [t for t in range(max(first, 1), end) if self.is_outlined(t)]
+
+    def train_positions(self) -> list[int]:
+        """Frame positions outside the held-out block."""
+        first, end = self.heldout
+        return [t for t in range(len(self)) if t < first or t >= end]
+
+
+def heldout_block(n_frames: int, outlined: list[int] | None, fraction: float, name: str = "") -> tuple[int, int]:
+    """Held-out frame positions [first, end): from the first of the last ``fraction`` of the ``outlined``
+    positions (None: every frame) to the last of them, or to the end when every frame is outlined."""
+    if outlined is None or len(outlined) == n_frames:
+        first = max(2, min(n_frames - 1, int(round(n_frames * (1.0 - fraction)))))
+        return first, n_frames
+    if len(outlined) < 2:
+        raise EmbedTrackError(f"sequence {name}: outlines on {len(outlined)} frame(s); training and validation "
+                              "need at least 2")
+    first = outlined[-max(1, math.ceil(len(outlined) * fraction))]
+    return max(first, 2), outlined[-1] + 1
 
 
 def check_dataset(dataset_dir: Path, preset: Preset, derive_links: bool = False) -> list[str]:
@@ -81,6 +132,10 @@ def check_dataset(dataset_dir: Path, preset: Preset, derive_links: bool = False)
         open_sequence(paths.raw)
         if preset.labels == "gt" and not paths.gt_tra.is_dir():
             raise EmbedTrackError(f"{paths.gt_tra}: preset {preset.name} trains on GT tracking masks, folder missing")
+        if preset.labels == "sparse":
+            for folder, what in ((paths.gt_tra, "GT tracking markers"), (paths.gt_seg, "GT outlines")):
+                if not folder.is_dir():
+                    raise EmbedTrackError(f"{folder}: preset {preset.name} trains on the {what}, folder missing")
         if preset.labels == "st":
             if not paths.st_seg.is_dir():
                 raise EmbedTrackError(f"{paths.st_seg}: preset {preset.name} trains on silver truth, folder missing")
@@ -105,6 +160,8 @@ def load_dataset(dataset_dir: str | Path, preset: Preset, derive_links: bool = F
 def load_sequence(paths: SequencePaths, preset: Preset, derive_links: bool = False) -> TrackedSequence:
     raw = open_sequence(paths.raw)
     frames = [preprocess.normalise(f, source=str(paths.raw)).astype(np.float16) for f in raw]
+    if preset.labels == "sparse" and not derive_links:
+        return load_sparse(paths, raw.indices, frames, preset)
     report = LabelReport()
     if preset.labels == "gt" or (preset.labels == "st" and paths.gt_tra.is_dir() and not derive_links):
         markers, tracks = open_tracking_gt(paths.gt_tra)
@@ -131,12 +188,42 @@ def load_sequence(paths: SequencePaths, preset: Preset, derive_links: bool = Fal
         report.kept = sum(len(label_set(m)) for m in labels)
         report.derived_links = True
     report.links = count_links(labels)
-    return TrackedSequence(paths.name, frames, labels, parents, report)
+    return TrackedSequence(paths.name, frames, labels, parents, report, val_fraction=preset.val_fraction)
+
+
+def load_sparse(paths: SequencePaths, indices: list[int], frames: list[np.ndarray], preset: Preset) -> TrackedSequence:
+    """Labels from TRA markers on every frame and SEG outlines where a frame has them (module doc)."""
+    markers, tracks = open_tracking_gt(paths.gt_tra)
+    _check_indices(indices, markers.indices, paths.gt_tra)
+    seg = open_segmentation(paths.gt_seg)
+    extra = sorted(set(seg.indices) - set(indices))
+    if extra:
+        raise CTCFormatError(f"{paths.gt_seg}: outlines of frame numbers {extra[:5]} that the sequence lacks")
+    if seg.shape != markers.shape:
+        raise CTCFormatError(f"{paths.gt_seg}: outlines of shape {seg.shape}, the markers have {markers.shape}")
+    report, labels, outlined = LabelReport(), [], []
+    for i, (index, frame) in enumerate(zip(indices, frames)):
+        marker = to_uint16(markers.read(i), markers.files[i]).astype(np.int64)
+        if marker.max(initial=0) >= sparse_labels.IGNORE:
+            raise EmbedTrackError(f"{markers.files[i]}: track id {marker.max()} is reserved (must be below "
+                                  f"{sparse_labels.IGNORE})")
+        if index in seg.indices:
+            lab, kept, dropped = sparse_labels.labels_from_outlines(seg.read_index(index), marker, frame,
+                                                                    preset.sparse_fill, preset.ring_factor)
+            report.kept, report.dropped = report.kept + kept, report.dropped + dropped
+        else:
+            lab = sparse_labels.labels_from_markers(marker, frame, preset.sparse_fill, preset.ring_factor)
+        labels.append(lab)
+        outlined.append(index in seg.indices)
+    report.links = count_links(labels)
+    report.outlined = sum(outlined)
+    return TrackedSequence(paths.name, frames, labels, {t.label: t.parent for t in tracks}, report, outlined,
+                           preset.val_fraction)
 
 
 def count_links(labels: list[np.ndarray]) -> int:
     """Number of (cell, frame) pairs whose id is also present in the previous frame."""
-    ids = [set(label_set(lab).tolist()) for lab in labels]
+    ids = [set(label_set(lab).tolist()) - {sparse_labels.IGNORE} for lab in labels]
     return sum(len(a & b) for a, b in zip(ids[1:], ids[:-1]))
 
 
@@ -193,7 +280,8 @@ def write_linked_gt(masks: list[np.ndarray], indices: list[int], ndigits: int, g
 
 def mask_areas(sequences: list[TrackedSequence]) -> np.ndarray:
     """Areas of all masks in the training part of the sequences."""
-    areas = [np.bincount(lab.ravel())[1:] for s in sequences for lab in s.labels[: s.n_train]]
+    areas = [np.bincount(s.labels[t].ravel())[1:sparse_labels.IGNORE]
+             for s in sequences for t in s.train_positions() if s.is_outlined(t)]
     flat = np.concatenate(areas) if areas else np.zeros(0, dtype=np.int64)
     return flat[flat > 0]
 
@@ -208,9 +296,11 @@ def min_mask_size(sequences: list[TrackedSequence]) -> int:
 
 def links_for(labels_t: np.ndarray, labels_prev: np.ndarray, parents: dict[int, int]) -> np.ndarray:
     """Rows (id at t, id at t-1) for cells at t whose own track or mother is present at t-1. [K, 2] int64."""
-    ids_p = set(label_set(labels_prev).tolist())
+    ids_p = set(label_set(labels_prev).tolist()) - {sparse_labels.IGNORE}
     rows = []
     for i in label_set(labels_t).tolist():
+        if i == sparse_labels.IGNORE:
+            continue
         if i in ids_p:
             rows.append((i, i))
         elif parents.get(i, 0) in ids_p:

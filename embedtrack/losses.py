@@ -4,6 +4,9 @@ Positions are normalised pixel coordinates ``p = (row, col) / coord_scale``; off
 network outputs. For an instance m with bandwidth mean ``b_m`` the kernel is
 ``d = exp(-(c_y - e_y)^2 / s_y - (c_x - e_x)^2 / s_x)`` with ``s = exp(w_s * b_m)``.
 
+Pixels labelled :data:`~embedtrack.sparse_labels.IGNORE` (unknown: beyond a marker on a frame without outlines)
+belong to no instance and are not background: they are left out of the instance, seed and tracking terms.
+
 Sums over instances in the paper's equations are divided by the instance count here, so that the loss
 weights do not depend on how many cells a crop holds. The tracking loss uses t's bandwidth detached: the
 tracking decoder should move pixels into the right cell at t-1, not retune the segmentation bandwidths.
@@ -17,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from embedtrack.predictions import Predictions
+from embedtrack.sparse_labels import IGNORE
 
 MEDOID_SAMPLES = 384  # medoid candidates/reference pixels per instance; exact for smaller instances
 LOVASZ_TOL = 1e-3  # hinge errors below this are left out of the sort (see lovasz_hinge)
@@ -89,7 +93,8 @@ def medoid(points: torch.Tensor) -> torch.Tensor:
 class Instances:
     """Instance structure of one label image.
 
-    ``ids`` [M] sorted track ids; ``inv`` [N] instance index per pixel (0 = background, m+1 = ids[m]);
+    ``ids`` [M] sorted track ids; ``inv`` [N] instance index per pixel (0 = background or unknown, m+1 = ids[m]);
+    ``unknown`` [N] marks the unknown pixels;
     ``counts`` [M] pixels per instance; ``centres`` [M, 2] medoids; ``window`` [M, L] flat pixel indices of each
     instance's neighbourhood (its bounding box grown by a margin, padded with index 0), ``valid`` [M, L] marks
     the real entries and ``positive`` [M, L] those belonging to the instance. Kernel and Lovász terms are
@@ -104,15 +109,21 @@ class Instances:
     window: torch.Tensor
     valid: torch.Tensor
     positive: torch.Tensor
+    unknown: torch.Tensor
+
+    @property
+    def background(self) -> torch.Tensor:
+        return (self.inv == 0) & ~self.unknown
 
     @classmethod
     def from_labels(cls, labels: torch.Tensor, positions: torch.Tensor) -> Instances:
         height, width = labels.shape
         flat = labels.reshape(-1)
+        unknown = flat == IGNORE
         ids = torch.unique(flat)
-        ids = ids[ids != 0]
+        ids = ids[(ids != 0) & (ids != IGNORE)]
         inv = torch.searchsorted(ids, flat.contiguous()) + 1
-        inv = torch.where(flat == 0, torch.zeros_like(inv), inv)
+        inv = torch.where((flat == 0) | unknown, torch.zeros_like(inv), inv)
         pos = positions.reshape(2, -1)
         order = torch.argsort(inv, stable=True)  # pixels grouped by instance, one pass for all instances
         counts = torch.bincount(inv, minlength=len(ids) + 1)[1:]
@@ -126,15 +137,16 @@ class Instances:
                                    height, width, labels.device))
         if not windows:
             empty = torch.zeros((0, 1), dtype=torch.long, device=labels.device)
-            return cls(ids, inv, counts, pos.new_zeros((0, 2)), empty, empty.bool(), empty.bool())
+            return cls(ids, inv, counts, pos.new_zeros((0, 2)), empty, empty.bool(), empty.bool(), unknown)
         size = max(len(w) for w in windows)
         window = torch.zeros((len(ids), size), dtype=torch.long, device=labels.device)
         valid = torch.zeros((len(ids), size), dtype=torch.bool, device=labels.device)
         for m, w in enumerate(windows):
             window[m, : len(w)] = w
             valid[m, : len(w)] = True
+        valid &= ~unknown[window]
         positive = valid & (inv[window] == torch.arange(1, len(ids) + 1, device=labels.device)[:, None])
-        return cls(ids, inv, counts, torch.stack(centres), window, valid, positive)
+        return cls(ids, inv, counts, torch.stack(centres), window, valid, positive, unknown)
 
 
 def _window(r0: int, r1: int, c0: int, c1: int, height: int, width: int, device: torch.device) -> torch.Tensor:
@@ -173,7 +185,7 @@ def segmentation_loss(
     named = Predictions.from_maps(seg)
     offsets, bw = named.offsets.reshape(2, n_pix), named.bandwidths.reshape(2, n_pix)
     seed = named.seediness.reshape(n_pix)
-    background = inst.inv == 0
+    background = inst.background
     bg_loss = (seed[background] ** 2).mean() if background.any() else seed.sum() * 0.0
     zero = seg.sum() * 0.0
     n_inst = len(inst.ids)
@@ -181,7 +193,7 @@ def segmentation_loss(
         parts = {"instance": zero, "var": zero, "seed": bg_loss}
         return w.seed * bg_loss, parts, bw.new_zeros((0, 2))
     counts = inst.counts[:, None].to(bw.dtype)
-    fg = ~background
+    fg = inst.inv > 0
     fg_inst = inst.inv[fg] - 1
     bw_fg = bw[:, fg].T  # [F, 2]
     bw_mean = bw.new_zeros((n_inst, 2)).index_add(0, fg_inst, bw_fg) / counts

@@ -12,6 +12,7 @@ A model folder holds:
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from ctc.fsutil import write_atomic
 from embedtrack.errors import ConfigError, ModelError
 from embedtrack.inference_config import InferenceConfig, check_fields
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import torch
@@ -119,6 +122,14 @@ def _check_architecture(arch: dict[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: {key} must be in [0, 1), got {arch[key]!r}")
 
 
+#: Old names of bundled models: a model named after a CTC dataset must have been trained on that dataset's real
+#: images, so a renamed model answers to its old name with a warning that says what it is.
+ALIASES: dict[str, tuple[str, str]] = {
+    "BF-C2DL-HSC": ("synth-brightfield", "trained on synthetic brightfield sequences only, never on real "
+                                         "BF-C2DL-HSC images"),
+}
+
+
 def bundled_models() -> dict[str, Path]:
     """Bundled model folders by name."""
     if not BUNDLED_DIR.is_dir():
@@ -134,6 +145,10 @@ def resolve_model(name_or_dir: str | Path) -> Path:
             raise ModelError(f"{path} is not a model folder: {CONFIG_NAME} is missing")
         return path
     models = bundled_models()
+    if str(name_or_dir) in ALIASES and str(name_or_dir) not in models:
+        name, note = ALIASES[str(name_or_dir)]
+        logger.warning("model %s is now called %s (%s)", name_or_dir, name, note)
+        name_or_dir = name
     if str(name_or_dir) in models:
         return models[str(name_or_dir)]
     available = ", ".join(models) or "none"

@@ -9,6 +9,7 @@ The model folder receives, besides ``config.json`` + ``weights.pt`` (the best ep
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -38,6 +39,7 @@ from embedtrack.model import ArchConfig, EmbedTrackNet
 from embedtrack.presets import Preset, get_preset
 from embedtrack.predictions import Predictions
 from embedtrack.registry import ModelConfig, save_model
+from embedtrack.sparse_labels import IGNORE
 from embedtrack.tracker import Tracker
 
 if TYPE_CHECKING:
@@ -65,6 +67,7 @@ class TrainOptions:
     architecture: dict[str, Any] = field(default_factory=lambda: ArchConfig().to_dict())
     name: str | None = None  # model name stored in the config (default: the preset's name)
     init: str | None = None  # start from this model's weights (bundled name or folder): fine-tuning
+    sparse_fill: str | None = None  # sparse labels beyond the markers: "ignore" or "grow" (None: the preset's)
 
 
 def _batches(dataset: CropPairs, batch_size: int, seed: int) -> DataLoader:
@@ -91,7 +94,8 @@ def validate(net: EmbedTrackNet, val: CropPairs, config: InferenceConfig, device
             sample = val[i]
             seg = net.decode_seg(net.encode(sample["image_t"][None].to(device)))[0].float().cpu().numpy()
             labels = tracker.segment(Predictions.from_maps(seg))
-            s, n = matched_iou(labels, sample["labels_t"].numpy())
+            truth = sample["labels_t"].numpy()
+            s, n = matched_iou(labels, np.where(truth == IGNORE, 0, truth))
             iou_sum, n_obj = iou_sum + s, n_obj + n
     net.train()
     return iou_sum / max(n_obj, 1)
@@ -155,6 +159,8 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, optio
     opts = options or TrainOptions()
     _check_options(opts)
     preset = get_preset(preset_name)
+    if opts.sparse_fill is not None:
+        preset = dataclasses.replace(preset, sparse_fill=opts.sparse_fill)
     out_dir, dataset_dir = Path(out_dir), Path(dataset_dir)
     arch = ArchConfig.from_dict(opts.architecture)
     sequences = load_dataset(dataset_dir, preset, opts.derive_links)  # fails before any training on bad data
@@ -316,8 +322,9 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 def _provenance(dataset_dir: Path, preset: Preset, sequences: list[TrackedSequence], opts: TrainOptions,
                 batch_size: int, command: str) -> dict[str, Any]:
     return {
-        "dataset": str(dataset_dir.resolve()),
-        "sequences": {s.name: {"frames": len(s), "train_frames": s.n_train, "labels": str(s.report)} for s in sequences},
+        "dataset": dataset_dir.name,
+        "sequences": {s.name: {"frames": len(s), "train_frames": len(s.train_positions()),
+                               "heldout_frames": list(s.heldout), "labels": str(s.report)} for s in sequences},
         "command": command,
         "options": {k: v for k, v in asdict(opts).items() if k != "architecture"},
         "batch_size": batch_size,

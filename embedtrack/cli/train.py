@@ -59,6 +59,10 @@ def _parse_widths(ctx: click.Context, param: click.Parameter, value: str | None)
                    "architecture is the model's.")
 @click.option("--derive-links", is_flag=True,
               help="Data with silver truth but no GT tracking: link ST masks of successive frames by overlap.")
+@click.option("--sparse-fill", type=click.Choice(["ignore", "grow"]), default=None,
+              help="Presets that train on TRA markers + sparse SEG outlines: around a marker on a frame without "
+                   "outline, leave the ring out of the losses (ignore) or grow the marker into the bright part "
+                   "first (grow). Default: the preset's.")
 @click.option("--name", default=None, help="Model name stored in its config (default: the preset name).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
@@ -67,11 +71,12 @@ def _parse_widths(ctx: click.Context, param: click.Parameter, value: str | None)
 @handle_errors
 def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_per_epoch: int | None,
             batch_size: int | None, device: str, lr: float, widths: tuple[int, int, int] | None,
-            init_model: str | None, derive_links: bool, name: str | None, seed: int, resume: bool,
-            ddp: bool) -> None:
+            init_model: str | None, derive_links: bool, sparse_fill: str | None, name: str | None, seed: int,
+            resume: bool, ddp: bool) -> None:
     """Train EmbedTrack on DATASET_DIR (CTC training layout: 01/, 01_GT/TRA, 01_ST/SEG, 02/, ...).
 
-    The first 90 % of each sequence train, the last 10 % validate; the epoch with the best validation IoU is
+    A block at the end of each sequence validates (the last 10 %, or the last quarter of the frames with
+    outlines, as the preset says), the rest trains; the epoch with the best validation IoU is
     kept as config.json + weights.pt in --out, next to checkpoint.pt (for --resume) and train_log.jsonl.
     """
     if ddp and os.environ.get("RANK", "0") != "0":  # one progress bar and one log: rank 0's
@@ -84,7 +89,7 @@ def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_pe
     arch = _architecture(widths, init_model)
     opts = TrainOptions(epochs=epochs, crops_per_epoch=crops_per_epoch, batch_size=batch_size or None, lr=lr,
                         device=device, seed=seed, derive_links=derive_links, architecture=arch.to_dict(), name=name,
-                        init=init_model)
+                        init=init_model, sparse_fill=sparse_fill)
     argv = ["embedtrack", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("embedtrack") else ["embedtrack", "train"]
     context = None
     if ddp:

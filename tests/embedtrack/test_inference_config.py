@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from embedtrack.errors import ConfigError, ModelError
 from embedtrack.inference_config import InferenceConfig
-from embedtrack.registry import BUNDLED_DIR, CONFIG_NAME, ModelConfig, read_config, write_inference
+from embedtrack.registry import (BUNDLED_DIR, CONFIG_NAME, ModelConfig, bundled_models, read_config, resolve_model,
+                                 write_inference)
 
-BUNDLED = ("BF-C2DL-HSC", "Fluo-N2DH-SIM+", "PhC-C2DL-PSC")
+FORMAT_1_NAMES = ("BF-C2DL-HSC", "Fluo-N2DH-SIM+", "PhC-C2DL-PSC")
 FORMAT_1 = Path(__file__).parent / "data" / "format1"  # the configs the bundled models shipped with before
 
 
@@ -24,11 +25,11 @@ def _format_1_folder(name: str, root: Path) -> Path:
     folder = root / name
     folder.mkdir(parents=True)
     shutil.copy(FORMAT_1 / f"{name}.json", folder / CONFIG_NAME)
-    shutil.copy(BUNDLED_DIR / name / "weights.pt", folder / "weights.pt")
+    shutil.copy(resolve_model(name) / "weights.pt", folder / "weights.pt")  # the same architecture as then
     return folder
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("name", FORMAT_1_NAMES)
 def test_format_1_configs_migrate(name: str, tmp_path: Path) -> None:
     old = json.loads((FORMAT_1 / f"{name}.json").read_text())
     assert old.get("format", 1) == 1
@@ -142,7 +143,7 @@ def test_any_json_value_gives_a_config_or_one_config_error(key: str, value: Any)
         assert type(getattr(config, key)) in (int, float, bool) and not isinstance(value, (str, list, dict))
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("name", sorted(bundled_models()))
 def test_bundled_models_are_in_todays_format_with_calibration(name: str) -> None:
     data = json.loads((BUNDLED_DIR / name / CONFIG_NAME).read_text())
     assert data["format"] == 2 and data["calibration"]["best"] and data["training"]["command"]

@@ -59,3 +59,15 @@ def test_any_pixel_type(dtype: type) -> None:
     frame = (np.arange(100).reshape(10, 10) % 7 > 3).astype(dtype)
     out = normalise(frame)
     assert out.dtype == np.float32 and np.isfinite(out).all() and out.max() > out.min()
+
+
+def test_uint8_uint16_and_a_tenfold_dimmer_sequence_normalise_alike() -> None:
+    """Per-dataset brightness differs (GOWT1 is uint8, SIM+ and MSC uint16, sequences of one dataset differ by
+    10x): the per-frame percentile scaling gives one intensity scale to all of them."""
+    rng = np.random.default_rng(0)
+    bright = np.clip(rng.gamma(2.0, 6000.0, (64, 64)), 0, 65535).astype(np.uint16)
+    dim = (bright // 10).astype(np.uint16)
+    as_uint8 = (bright.astype(np.float64) / bright.max() * 255).round().astype(np.uint8)
+    reference = normalise(bright)
+    assert np.abs(normalise(dim) - reference).max() < 0.01
+    assert np.abs(normalise(as_uint8) - reference).max() < 0.03

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,11 @@ def test_folder_without_config(tmp_path: Path) -> None:
     folder.mkdir()
     with pytest.raises(ModelError, match=rf"{folder} is not a model folder: {CONFIG_NAME} is missing"):
         resolve_model(folder)
+
+
+def test_a_renamed_bundled_model_answers_to_its_old_name_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        folder = registry.resolve_model("BF-C2DL-HSC")
+    assert folder == registry.bundled_models()["synth-brightfield"]
+    assert "now called synth-brightfield" in caplog.text and "never on real" in caplog.text
+    assert "BF-C2DL-HSC" not in registry.bundled_models()  # a CTC name only for models trained on its data

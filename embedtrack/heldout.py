@@ -1,0 +1,64 @@
+"""The held-out frames of a CTC training dataset on disk, and the same frames as a dataset of their own.
+
+Training holds out one block of frames per sequence (:func:`embedtrack.data.heldout_block`, by the dataset's
+preset); scoring a model on exactly those frames needs them as a CTC dataset with their ground truth, which
+:func:`write_heldout` makes (:func:`ctc.excerpt.write_excerpt`; for silver truth without tracking ground truth,
+the ST masks linked by overlap serve as ground truth, so that only SEG is meaningful).
+
+    python -m embedtrack.heldout DATASET_DIR SEQ OUT_DIR   # writes OUT_DIR/SEQ and OUT_DIR/SEQ_GT
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from ctc.excerpt import write_excerpt
+from ctc.io import SequencePaths, frame_name, open_segmentation, open_sequence
+from embedtrack.data import heldout_block, write_linked_gt
+from embedtrack.presets import get_preset
+
+
+def heldout_frames(dataset_dir: str | Path, sequence: str, preset: str | None = None) -> tuple[int, int]:
+    """Frame numbers [first, end) of the held-out block (preset: the dataset folder's name by default)."""
+    dataset_dir = Path(dataset_dir)
+    paths = SequencePaths(dataset_dir, sequence)
+    raw = open_sequence(paths.raw)
+    chosen = get_preset(preset or dataset_dir.name)
+    outlined = None
+    if chosen.labels == "sparse":
+        seg = set(open_segmentation(paths.gt_seg).indices)
+        outlined = [p for p, i in enumerate(raw.indices) if i in seg]
+    first, end = heldout_block(len(raw), outlined, chosen.val_fraction, sequence)
+    return raw.indices[first], raw.indices[end - 1] + 1
+
+
+def write_heldout(dataset_dir: str | Path, sequence: str, out_dir: str | Path) -> Path:
+    """The held-out block of ``dataset_dir/sequence`` as the dataset ``out_dir`` (frames renumbered from 0)."""
+    dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
+    first, end = heldout_frames(dataset_dir, sequence)
+    paths = SequencePaths(dataset_dir, sequence)
+    if paths.gt_tra.is_dir():
+        return write_excerpt(dataset_dir, sequence, first, end, out_dir)
+    raw, st = open_sequence(paths.raw), open_segmentation(paths.st_seg)
+    indices = [i for i in raw.indices if first <= i < end]
+    (out_dir / sequence).mkdir(parents=True)
+    for k, index in enumerate(indices):
+        shutil.copyfile(raw.files[raw.indices.index(index)], out_dir / sequence / frame_name("t", k, 3))
+    write_linked_gt([st.read_index(i) for i in indices], list(range(len(indices))), 3, out_dir / f"{sequence}_GT")
+    return out_dir
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
+        return 2
+    first, end = heldout_frames(argv[0], argv[1])
+    out = write_heldout(*argv)
+    print(f"{out}: frames {first}..{end - 1} of {Path(argv[0]).name}/{argv[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
