@@ -22,14 +22,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 import tifffile
 
-from ctc.errors import CTCError, CTCFormatError, CTCResultExistsError
-from ctc.fsutil import move_into_place, temp_dir_beside
-from ctc.guard import check_output, remove_stale_temp_dirs
+from ctc.errors import CTCError, CTCFormatError
+from ctc.fsutil import land_together, make_parents, named_for, remove_made, temp_dir_beside, temp_file_beside
+from ctc.guard import RESULT, Output, check_outputs, remove_stale_temps
 from ctc.labels import label_set
 from ctc.limits import check_pixel_count
 from ctc.lineage import TRACK_FILE_GT, TRACK_FILE_RES, Track
@@ -319,11 +319,12 @@ class ResultWriter:
     """Write a CTC result folder atomically: ``maskNNN.tif`` frames, then ``res_track.txt``.
 
     Everything goes into a temporary folder beside ``target`` (``.<name>.tmp-<pid>-XXXX``) that is renamed into
-    place by :meth:`finish`. If ``target`` exists and ``overwrite`` is false, :class:`CTCResultExistsError` is
-    raised at construction; :func:`ctc.guard.check_output` refuses a ``target`` that is, contains or lies inside
-    one of ``inputs``, or that is not a result folder, and leftovers of killed runs are removed. On an
-    exception inside the ``with`` block, or leaving it without :meth:`finish`, the
-    temporary folder is removed and ``target`` is untouched.
+    place by :meth:`finish`, together with the files of ``extra`` (e.g. the settings file ``<RES>.json``): all
+    land or none does. :func:`ctc.guard.check_outputs` is applied at construction: ``target`` and ``extra``
+    are none of ``inputs``, and an existing one is replaced only with ``overwrite`` and when it is of its kind;
+    leftovers of killed runs are removed. On an exception inside the ``with`` block, or leaving it without
+    :meth:`finish`, the temporary folder and the parent folders it created are removed and ``target`` is
+    untouched.
 
     Empty frames (no cell at all) are written as they are - an all-zero mask - and a warning is logged; they are
     listed in :attr:`empty_frames`. py-ctcmetrics accepts them, but some versions of the CTC evaluation tools
@@ -331,17 +332,17 @@ class ResultWriter:
     """
 
     def __init__(self, target: str | Path, ndigits: int, overwrite: bool = False,
-                 inputs: Iterable[str | Path] = ()) -> None:
+                 inputs: Iterable[str | Path] = (), extra: Iterable[Output] = ()) -> None:
         self.target = Path(target)
         self.ndigits = ndigits
         self.overwrite = overwrite
         self.inputs = [Path(p) for p in inputs]
-        check_output(self.target, self.inputs, replace=overwrite)  # never an input, only a result replaced
-        if self.target.exists() and not overwrite:
-            raise CTCResultExistsError(
-                f"{self.target}: result folder exists; use overwrite=True (--overwrite) to replace it")
-        remove_stale_temp_dirs(self.target)
+        self.outputs = [Output(self.target, RESULT), *extra]
+        check_outputs(self.outputs, self.inputs, overwrite)  # never an input, only our own replaced
+        for output in self.outputs:
+            remove_stale_temps(output.path)
         self._tmp: Path | None = None
+        self._made: list[Path] = []
         self._labels: dict[int, np.ndarray] = {}
         self._shape: tuple[int, ...] | None = None
         self._done = False
@@ -353,7 +354,7 @@ class ResultWriter:
         if self._done:
             raise CTCError(f"{self.target}: result already finished")
         if self._tmp is None:
-            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self._made = make_parents(self.target)
             self._tmp = temp_dir_beside(self.target)
         return self._tmp
 
@@ -370,6 +371,8 @@ class ResultWriter:
 
     def write_mask(self, index: int, labels: np.ndarray) -> None:
         """Write frame ``index`` as ``mask<index>.tif`` (uint16)."""
+        if index < 0:
+            raise CTCError(f"{self.target}: frame number {index} is negative; frame numbers start at 0")
         name = frame_name("mask", index, self.ndigits)
         labels = to_uint16(labels, self.target / name)
         if labels.ndim != 2:
@@ -387,47 +390,62 @@ class ResultWriter:
         self._labels[index] = present
         write_tiff(self.temp_dir / name, labels)
 
-    def finish(self, tracks: Iterable[Track], validate: bool = True) -> Path:
+    def _check_complete(self, tracks: list[Track], validate: bool) -> None:
+        if not self._labels:
+            raise CTCError(f"{self.target}: no mask was written")
+        if len(self.empty_frames) == len(self._labels):
+            source = self.inputs[0] if self.inputs else self.target
+            raise CTCError(f"no cells were found in any frame of {source} (is this the right model?); "
+                           f"{self.target} was not written")
+        written = sorted(self._labels)
+        missing = sorted(set(range(written[0], written[-1] + 1)) - set(written))
+        if missing:
+            raise CTCError(f"{self.target}: masks for frames {missing[:5]} were not written")
+        if validate:
+            problems = errors_only(check_lineage(self._labels, tracks))
+            if problems:
+                shown = "; ".join(str(p) for p in problems[:5])
+                more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+                raise CTCError(f"{self.target}: result violates the CTC rules: {shown}{more}")
+
+    def finish(self, tracks: Iterable[Track], validate: bool = True, extra: Mapping[Path, bytes] | None = None) -> Path:
         """Write ``res_track.txt``, check the lineage against the masks written (if ``validate``), and move the
-        folder into place. Any CTC rule violation raises :class:`CTCError` and leaves ``target`` untouched."""
+        folder into place together with the ``extra`` files (path -> content; the paths of the constructor's
+        ``extra``). Any CTC rule violation raises :class:`CTCError` and leaves every target untouched."""
         tracks = list(tracks)
         tmp = self.temp_dir
+        files: list[tuple[Path, Path]] = []
         try:
-            if not self._labels:
-                raise CTCError(f"{self.target}: no mask was written")
-            if len(self.empty_frames) == len(self._labels):
-                source = self.inputs[0] if self.inputs else self.target
-                raise CTCError(f"no cells were found in any frame of {source} (is this the right model?); "
-                               f"{self.target} was not written")
-            written = sorted(self._labels)
-            missing = sorted(set(range(written[0], written[-1] + 1)) - set(written))
-            if missing:
-                raise CTCError(f"{self.target}: masks for frames {missing[:5]} were not written")
-            if validate:
-                problems = errors_only(check_lineage(self._labels, tracks))
-                if problems:
-                    shown = "; ".join(str(p) for p in problems[:5])
-                    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-                    raise CTCError(f"{self.target}: result violates the CTC rules: {shown}{more}")
+            self._check_complete(tracks, validate)
             write_track_file(tmp / TRACK_FILE_RES, tracks)
-            self._move_into_place(tmp)
+            for path, content in (extra or {}).items():
+                files.append((_write_temp(Path(path), content), Path(path)))
+            check_outputs(self.outputs, self.inputs, self.overwrite)  # again: something may have appeared
+            land_together([(tmp, self.target), *files])
+            self._tmp = None
         except BaseException:
+            for temp, _ in files:
+                temp.unlink(missing_ok=True)
             self.abort()
             raise
         self._done = True
         logger.info("wrote %s (%d frames, %d tracks)", self.target, len(self._labels), len(tracks))
         return self.target
 
-    def _move_into_place(self, tmp: Path) -> None:
-        if self.target.exists():
-            if not self.overwrite:
-                raise CTCResultExistsError(f"{self.target}: result folder appeared while writing; not replaced")
-            check_output(self.target, self.inputs, replace=True)
-        move_into_place(tmp, self.target, overwrite=True)
-        self._tmp = None
-
     def abort(self) -> None:
-        """Remove the temporary folder; ``target`` is left as it was."""
+        """Remove the temporary folder and the parent folders created for it; ``target`` is left as it was."""
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+            remove_made(self._made)
+
+
+def _write_temp(target: Path, content: bytes) -> Path:
+    """``content`` in a new temporary file beside ``target``; an error names ``target``."""
+    tmp = temp_file_beside(target)
+    try:
+        tmp.write_bytes(content)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise named_for(err, target) from err
+    return tmp

@@ -62,13 +62,14 @@ def _parse_widths(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--name", default=None, help="Model name stored in its config (default: the preset name).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+@click.option("--overwrite", is_flag=True, help="Replace the model folder --out (put back if the run fails).")
 @click.option("--ddp", is_flag=True, help="One of several processes started by torchrun (DistributedDataParallel; "
                                           "--batch-size is the global batch). See embedtrack.train_ddp.")
 @handle_errors
 def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_per_epoch: int | None,
             batch_size: int | None, device: str, lr: float, widths: tuple[int, int, int] | None,
             init_model: str | None, derive_links: bool, name: str | None, seed: int, resume: bool,
-            ddp: bool) -> None:
+            overwrite: bool, ddp: bool) -> None:
     """Train EmbedTrack on DATASET_DIR (CTC training layout: 01/, 01_GT/TRA, 01_ST/SEG, 02/, ...).
 
     The first 90 % of each sequence train, the last 10 % validate; the epoch with the best validation IoU is
@@ -92,7 +93,8 @@ def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_pe
 
         context = setup(device)
     try:
-        summary = train(dataset_dir, preset, out_dir, opts, resume=resume, command=shlex.join(argv), ddp=context)
+        summary = train(dataset_dir, preset, out_dir, opts, resume=resume, command=shlex.join(argv), ddp=context,
+                        overwrite=overwrite)
     finally:
         if context is not None:
             context.close()
