@@ -65,16 +65,16 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     replaces ``target``, on an exception it is removed and ``target`` is untouched. The file gets the
     permissions a plain ``open`` would give."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_file_beside(target)
-    try:
+    with parents_made(target):
+        tmp = temp_file_beside(target)
         try:
-            yield tmp
-            os.replace(tmp, target)
-        except OSError as err:
-            raise named_for(err, target) from err
-    finally:
-        tmp.unlink(missing_ok=True)
+            try:
+                yield tmp
+                os.replace(tmp, target)
+            except OSError as err:
+                raise named_for(err, target) from err
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def write_atomic(target: str | Path, write: Callable[[BinaryIO], object]) -> Path:

@@ -57,6 +57,7 @@ def default_ndigits(n_frames: int) -> int:
 def tiff_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of a single-image TIFF from its header only; checks it is 2-D and not truncated."""
     path = Path(path)
+    require_regular_file(path)
     try:
         size = path.stat().st_size
         with tifffile.TiffFile(path) as tif:
@@ -83,8 +84,7 @@ def tiff_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
 def read_tiff(path: str | Path) -> np.ndarray:
     """Read one 2-D frame. Unreadable, truncated or 3-D files raise :class:`CTCFormatError`."""
     path = Path(path)
-    if not path.is_file():
-        raise CTCFormatError(f"{path}: file not found")
+    require_regular_file(path)
     try:
         with tifffile.TiffFile(path) as tif:
             check_pixel_count(tuple(tif.series[0].shape) if tif.series else (), path)  # before allocating
@@ -170,6 +170,32 @@ class Sequence:
             yield self.read(i)
 
 
+def parse_frame_name(name: str, prefix: str) -> int | None:
+    """The frame number of ``<prefix>NNN.tif`` (3 or 4 ASCII digits, ``.tif`` or ``.tiff``), None for a name of
+    another kind. A name that looks like a frame but is not one (``t98.tif``, ``t٠٠٤.tif``, fullwidth digits,
+    ``t00001.tif``) raises :class:`CTCFormatError`: a frame is never silently skipped."""
+    match = re.fullmatch(rf"{re.escape(prefix)}([0-9]{{3,4}})\.tiff?", name, re.ASCII)
+    if match is not None:
+        return int(match.group(1))
+    stem, _, ext = name[len(prefix):].rpartition(".") if name.startswith(prefix) else ("", "", "")
+    if ext.lower() in ("tif", "tiff") and stem[:1].isnumeric():
+        raise CTCFormatError(f"{name}: not a frame name {prefix}NNN.tif (3 or 4 ASCII digits 0-9); rename it")
+    return None
+
+
+def is_sequence_name(name: str) -> bool:
+    """A sequence folder name: ASCII digits only (``01``, ``02``)."""
+    return re.fullmatch(r"[0-9]+", name, re.ASCII) is not None
+
+
+def require_regular_file(path: Path, what: str = "file") -> None:
+    """Only regular files are read: a FIFO or device would block or never end, a folder is no file."""
+    if not path.exists():
+        raise CTCFormatError(f"{path}: {what} not found")
+    if not path.is_file():
+        raise CTCFormatError(f"{path}: is not a regular file (a folder, FIFO or device); only regular files are read")
+
+
 def discover_frames(folder: str | Path, prefix: str) -> tuple[list[int], list[Path], int]:
     """Frame numbers, files (sorted by number) and digit count of ``<prefix>NNN.tif`` in ``folder``."""
     folder = Path(folder)
@@ -177,18 +203,20 @@ def discover_frames(folder: str | Path, prefix: str) -> tuple[list[int], list[Pa
         raise CTCFormatError(f"{folder}: folder not found")
     if not folder.is_dir():
         raise CTCFormatError(f"{folder}: not a folder")
-    pattern = re.compile(rf"^{re.escape(prefix)}(\d{{3,4}})\.tiff?$")
     found: dict[int, Path] = {}
     widths: set[int] = set()
     for entry in os.scandir(folder):
-        match = pattern.match(entry.name)
-        if match is None:
+        try:
+            index = parse_frame_name(entry.name, prefix)
+        except CTCFormatError as err:
+            raise CTCFormatError(f"{folder}/{err}") from None
+        if index is None:
             continue
-        index = int(match.group(1))
         if index in found:
             raise CTCFormatError(f"{folder}: frame {index} exists twice ({found[index].name}, {entry.name})")
+        require_regular_file(Path(entry.path))
         found[index] = Path(entry.path)
-        widths.add(len(match.group(1)))
+        widths.add(len(entry.name) - len(prefix) - len(Path(entry.name).suffix))
     if not found:
         raise CTCFormatError(f"{folder}: no {prefix}NNN.tif files")
     indices = sorted(found)
@@ -224,8 +252,7 @@ def open_sequence(path: str | Path, prefix: str = "t", allow_gaps: bool = False)
 def read_track_file(path: str | Path) -> list[Track]:
     """Read ``man_track.txt`` / ``res_track.txt``: one ``L B E P`` line per track (blank lines are skipped)."""
     path = Path(path)
-    if not path.is_file():
-        raise CTCFormatError(f"{path}: track file not found")
+    require_regular_file(path, "track file")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -257,7 +284,7 @@ def find_sequences(dataset_dir: str | Path) -> list[str]:
     folder = Path(dataset_dir)
     if not folder.is_dir():
         raise CTCFormatError(f"{folder}: dataset folder not found")
-    names = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+    names = sorted(p.name for p in folder.iterdir() if p.is_dir() and is_sequence_name(p.name))
     if not names:
         raise CTCFormatError(f"{folder}: no sequence folders (01, 02, ...)")
     return names

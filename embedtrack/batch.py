@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SEQUENCE_NAME = re.compile(r"^\d\d$")
+SEQUENCE_NAME = re.compile(r"[0-9][0-9]", re.ASCII)  # two ASCII digits
 RESOURCE = "sequence"  # one unit per worker: the worker runs one sequence at a time with all its threads
 EVAL_METRICS = ("SEG", "TRA", "DET")
 DONE, SKIPPED, FAILED, NO_MODEL = "done", "skipped", "failed", "no model"
@@ -105,7 +105,7 @@ def _dataset_dirs(root: Path, names: list[str] | None) -> list[Path]:
 
 
 def _sequence_dirs(dataset: Path, names: list[str] | None) -> list[Path]:
-    found = sorted(p for p in dataset.iterdir() if p.is_dir() and SEQUENCE_NAME.match(p.name))
+    found = sorted(p for p in dataset.iterdir() if p.is_dir() and SEQUENCE_NAME.fullmatch(p.name))
     return [p for p in found if names is None or p.name in names]
 
 

@@ -68,8 +68,8 @@ KNOWN_SHA256: dict[tuple[str, str], str] = {
 }
 
 _CHUNK = 1 << 20
-_SEQUENCE_DIR = re.compile(r"^\d{2,}$")
-_CONTENT_RANGE = re.compile(r"^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$")
+_SEQUENCE_DIR = re.compile(r"^[0-9]{2,}$", re.ASCII)
+_CONTENT_RANGE = re.compile(r"^bytes\s+(?:([0-9]+)-([0-9]+)|\*)/([0-9]+|\*)$", re.ASCII)
 
 
 class DownloadError(EmbedTrackError):
@@ -158,7 +158,7 @@ def _fetch_once(url: str, part: Path, timeout: float, desc: str) -> tuple[int, i
                 logger.info("%s: server does not resume downloads; starting over", url)
             have, mode = 0, "wb"
             length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
+            total = int(length) if length and re.fullmatch(r"[0-9]{1,20}", length, re.ASCII) else None
         try:
             with open(part, mode) as handle, tqdm(
                 total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=desc

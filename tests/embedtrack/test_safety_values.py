@@ -142,3 +142,27 @@ def test_pixel_limit_must_be_a_whole_number(monkeypatch: pytest.MonkeyPatch, val
     monkeypatch.setenv("EMBEDTRACK_MAX_PIXELS", value)
     with pytest.raises(CTCFormatError, match="EMBEDTRACK_MAX_PIXELS"):
         max_pixels()
+
+
+def test_a_stop_signal_ignores_further_ones_while_cleaning_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    from embedtrack.cli import STOP_SIGNALS, _terminated
+
+    assert signal.SIGHUP in STOP_SIGNALS
+    handlers: dict[int, object] = {}
+    monkeypatch.setattr(signal, "signal", lambda sig, handler: handlers.__setitem__(sig, handler))
+    with pytest.raises(KeyboardInterrupt):
+        _terminated(signal.SIGTERM, None)
+    assert handlers == {sig: signal.SIG_IGN for sig in STOP_SIGNALS}
+
+
+def test_a_failed_picture_removes_the_folders_created_for_it(tmp_path: Path) -> None:
+    from ctc.fsutil import write_atomic
+
+    def fail(handle: object) -> None:
+        raise RuntimeError("renderer failed")
+
+    with pytest.raises(RuntimeError):
+        write_atomic(tmp_path / "a" / "b" / "m.png", fail)
+    assert list(tmp_path.iterdir()) == []
