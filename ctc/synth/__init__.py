@@ -31,6 +31,7 @@ from ctc.errors import CTCError
 from ctc.fsutil import make_parents, move_into_place, remove_made, temp_dir_beside
 from ctc.guard import SYNTH_DATASET, Kind, check_output, remove_stale_temps
 from ctc.io import TRACK_FILE_GT, default_ndigits, frame_name, write_tiff, write_track_file
+from ctc.limits import check_pixel_count
 from ctc.lineage import Track
 from ctc.synth.appearance import families as appearance_families
 from ctc.synth.appearance import select as select_appearance
@@ -72,6 +73,7 @@ def _check_args(preset: str, frames: int, size: tuple[int, int]) -> None:
         raise CTCError(f"synthetic sequence needs at least 1 frame, got {frames}")
     if len(size) != 2 or min(size) < 16:
         raise CTCError(f"synthetic frame size must be two numbers >= 16 (H W), got {tuple(size)}")
+    check_pixel_count(tuple(size), "synthetic frame size (--size)")  # the same cap as for frames read
 
 
 def sequence_seed(seed: int, index: int) -> int:

@@ -67,3 +67,10 @@ def test_bc_tolerance_is_bounded(metric: str) -> None:
     with pytest.raises(CTCError, match=r"BC\(i\) takes a whole number i from 0 to 99"):
         parse_metrics(metric)
     assert parse_metrics("BC(3)") == ["BC(3)"]
+
+
+def test_synth_size_is_capped_before_any_allocation(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["synth", str(tmp_path / "S"), "--size", "40000", "40000"])
+    assert result.exit_code == 1 and "synthetic frame size (--size): declares an image of 40000 x 40000" in \
+        result.output, result.output
+    assert not (tmp_path / "S").exists()
