@@ -28,7 +28,8 @@ DEFAULT_METRICS: tuple[str, ...] = ("SEG", "TRA", "DET")
 #: Metrics py-ctcmetrics computes on request; ``BC(i)`` with an integer i is accepted as well.
 KNOWN_METRICS: tuple[str, ...] = ("SEG", "TRA", "DET", "LNK", "CT", "TF", "BC", "CCA", "CHOTA", "HOTA", "MOTA",
                                   "IDF1", "MTML", "FAF", "BIO", "OP_CTB", "OP_CSB", "OP_CLB", "Valid")
-_BC = re.compile(r"^BC\((\d+)\)$")
+_BC = re.compile(r"^BC\((.*)\)$")
+MAX_BC = 99  # BC(i): i frames of tolerance; py-ctcmetrics' memory grows with i
 
 
 def parse_metrics(metrics: str | Iterable[str]) -> list[str]:
@@ -42,7 +43,7 @@ def parse_metrics(metrics: str | Iterable[str]) -> list[str]:
             continue
         upper = name.upper()
         if _BC.match(upper):
-            name = upper
+            name = _bc_name(upper, raw)
         elif upper in canonical:
             name = canonical[upper]
         else:
@@ -52,6 +53,14 @@ def parse_metrics(metrics: str | Iterable[str]) -> list[str]:
     if not out:
         raise CTCError("no metric requested")
     return out
+
+
+def _bc_name(upper: str, raw: str) -> str:
+    """``BC(i)`` with i a whole number 0..MAX_BC in ASCII digits; one error otherwise."""
+    match = re.fullmatch(r"BC\(([0-9]{1,2})\)", upper, re.ASCII)
+    if match is None:
+        raise CTCError(f"metric {raw.strip()!r}: BC(i) takes a whole number i from 0 to {MAX_BC}")
+    return f"BC({int(match.group(1))})"
 
 
 # py-ctcmetrics computes some metrics only from intermediate results of others

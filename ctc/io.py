@@ -22,14 +22,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 import tifffile
 
-from ctc.errors import CTCError, CTCFormatError, CTCResultExistsError
-from ctc.fsutil import move_into_place, temp_dir_beside
-from ctc.guard import check_output, remove_stale_temp_dirs
+from ctc.errors import CTCError, CTCFormatError
+from ctc.fsutil import land_together, make_parents, named_for, remove_made, temp_dir_beside, temp_file_beside
+from ctc.guard import RESULT, Output, check_outputs, remove_stale_temps
 from ctc.labels import label_set
 from ctc.limits import check_pixel_count
 from ctc.lineage import TRACK_FILE_GT, TRACK_FILE_RES, Track
@@ -57,6 +57,7 @@ def default_ndigits(n_frames: int) -> int:
 def tiff_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of a single-image TIFF from its header only; checks it is 2-D and not truncated."""
     path = Path(path)
+    require_regular_file(path)
     try:
         size = path.stat().st_size
         with tifffile.TiffFile(path) as tif:
@@ -83,8 +84,7 @@ def tiff_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
 def read_tiff(path: str | Path) -> np.ndarray:
     """Read one 2-D frame. Unreadable, truncated or 3-D files raise :class:`CTCFormatError`."""
     path = Path(path)
-    if not path.is_file():
-        raise CTCFormatError(f"{path}: file not found")
+    require_regular_file(path)
     try:
         with tifffile.TiffFile(path) as tif:
             check_pixel_count(tuple(tif.series[0].shape) if tif.series else (), path)  # before allocating
@@ -170,6 +170,32 @@ class Sequence:
             yield self.read(i)
 
 
+def parse_frame_name(name: str, prefix: str) -> int | None:
+    """The frame number of ``<prefix>NNN.tif`` (3 or 4 ASCII digits, ``.tif`` or ``.tiff``), None for a name of
+    another kind. A name that looks like a frame but is not one (``t98.tif``, ``t٠٠٤.tif``, fullwidth digits,
+    ``t00001.tif``) raises :class:`CTCFormatError`: a frame is never silently skipped."""
+    match = re.fullmatch(rf"{re.escape(prefix)}([0-9]{{3,4}})\.tiff?", name, re.ASCII)
+    if match is not None:
+        return int(match.group(1))
+    stem, _, ext = name[len(prefix):].rpartition(".") if name.startswith(prefix) else ("", "", "")
+    if ext.lower() in ("tif", "tiff") and stem[:1].isnumeric():
+        raise CTCFormatError(f"{name}: not a frame name {prefix}NNN.tif (3 or 4 ASCII digits 0-9); rename it")
+    return None
+
+
+def is_sequence_name(name: str) -> bool:
+    """A sequence folder name: ASCII digits only (``01``, ``02``)."""
+    return re.fullmatch(r"[0-9]+", name, re.ASCII) is not None
+
+
+def require_regular_file(path: Path, what: str = "file") -> None:
+    """Only regular files are read: a FIFO or device would block or never end, a folder is no file."""
+    if not path.exists():
+        raise CTCFormatError(f"{path}: {what} not found")
+    if not path.is_file():
+        raise CTCFormatError(f"{path}: is not a regular file (a folder, FIFO or device); only regular files are read")
+
+
 def discover_frames(folder: str | Path, prefix: str) -> tuple[list[int], list[Path], int]:
     """Frame numbers, files (sorted by number) and digit count of ``<prefix>NNN.tif`` in ``folder``."""
     folder = Path(folder)
@@ -177,18 +203,20 @@ def discover_frames(folder: str | Path, prefix: str) -> tuple[list[int], list[Pa
         raise CTCFormatError(f"{folder}: folder not found")
     if not folder.is_dir():
         raise CTCFormatError(f"{folder}: not a folder")
-    pattern = re.compile(rf"^{re.escape(prefix)}(\d{{3,4}})\.tiff?$")
     found: dict[int, Path] = {}
     widths: set[int] = set()
     for entry in os.scandir(folder):
-        match = pattern.match(entry.name)
-        if match is None:
+        try:
+            index = parse_frame_name(entry.name, prefix)
+        except CTCFormatError as err:
+            raise CTCFormatError(f"{folder}/{err}") from None
+        if index is None:
             continue
-        index = int(match.group(1))
         if index in found:
             raise CTCFormatError(f"{folder}: frame {index} exists twice ({found[index].name}, {entry.name})")
+        require_regular_file(Path(entry.path))
         found[index] = Path(entry.path)
-        widths.add(len(match.group(1)))
+        widths.add(len(entry.name) - len(prefix) - len(Path(entry.name).suffix))
     if not found:
         raise CTCFormatError(f"{folder}: no {prefix}NNN.tif files")
     indices = sorted(found)
@@ -224,8 +252,7 @@ def open_sequence(path: str | Path, prefix: str = "t", allow_gaps: bool = False)
 def read_track_file(path: str | Path) -> list[Track]:
     """Read ``man_track.txt`` / ``res_track.txt``: one ``L B E P`` line per track (blank lines are skipped)."""
     path = Path(path)
-    if not path.is_file():
-        raise CTCFormatError(f"{path}: track file not found")
+    require_regular_file(path, "track file")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -257,7 +284,7 @@ def find_sequences(dataset_dir: str | Path) -> list[str]:
     folder = Path(dataset_dir)
     if not folder.is_dir():
         raise CTCFormatError(f"{folder}: dataset folder not found")
-    names = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+    names = sorted(p.name for p in folder.iterdir() if p.is_dir() and is_sequence_name(p.name))
     if not names:
         raise CTCFormatError(f"{folder}: no sequence folders (01, 02, ...)")
     return names
@@ -319,11 +346,12 @@ class ResultWriter:
     """Write a CTC result folder atomically: ``maskNNN.tif`` frames, then ``res_track.txt``.
 
     Everything goes into a temporary folder beside ``target`` (``.<name>.tmp-<pid>-XXXX``) that is renamed into
-    place by :meth:`finish`. If ``target`` exists and ``overwrite`` is false, :class:`CTCResultExistsError` is
-    raised at construction; :func:`ctc.guard.check_output` refuses a ``target`` that is, contains or lies inside
-    one of ``inputs``, or that is not a result folder, and leftovers of killed runs are removed. On an
-    exception inside the ``with`` block, or leaving it without :meth:`finish`, the
-    temporary folder is removed and ``target`` is untouched.
+    place by :meth:`finish`, together with the files of ``extra`` (e.g. the settings file ``<RES>.json``): all
+    land or none does. :func:`ctc.guard.check_outputs` is applied at construction: ``target`` and ``extra``
+    are none of ``inputs``, and an existing one is replaced only with ``overwrite`` and when it is of its kind;
+    leftovers of killed runs are removed. On an exception inside the ``with`` block, or leaving it without
+    :meth:`finish`, the temporary folder and the parent folders it created are removed and ``target`` is
+    untouched.
 
     Empty frames (no cell at all) are written as they are - an all-zero mask - and a warning is logged; they are
     listed in :attr:`empty_frames`. py-ctcmetrics accepts them, but some versions of the CTC evaluation tools
@@ -331,17 +359,17 @@ class ResultWriter:
     """
 
     def __init__(self, target: str | Path, ndigits: int, overwrite: bool = False,
-                 inputs: Iterable[str | Path] = ()) -> None:
+                 inputs: Iterable[str | Path] = (), extra: Iterable[Output] = ()) -> None:
         self.target = Path(target)
         self.ndigits = ndigits
         self.overwrite = overwrite
         self.inputs = [Path(p) for p in inputs]
-        check_output(self.target, self.inputs, replace=overwrite)  # never an input, only a result replaced
-        if self.target.exists() and not overwrite:
-            raise CTCResultExistsError(
-                f"{self.target}: result folder exists; use overwrite=True (--overwrite) to replace it")
-        remove_stale_temp_dirs(self.target)
+        self.outputs = [Output(self.target, RESULT), *extra]
+        check_outputs(self.outputs, self.inputs, overwrite)  # never an input, only our own replaced
+        for output in self.outputs:
+            remove_stale_temps(output.path)
         self._tmp: Path | None = None
+        self._made: list[Path] = []
         self._labels: dict[int, np.ndarray] = {}
         self._shape: tuple[int, ...] | None = None
         self._done = False
@@ -353,7 +381,7 @@ class ResultWriter:
         if self._done:
             raise CTCError(f"{self.target}: result already finished")
         if self._tmp is None:
-            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self._made = make_parents(self.target)
             self._tmp = temp_dir_beside(self.target)
         return self._tmp
 
@@ -370,6 +398,8 @@ class ResultWriter:
 
     def write_mask(self, index: int, labels: np.ndarray) -> None:
         """Write frame ``index`` as ``mask<index>.tif`` (uint16)."""
+        if index < 0:
+            raise CTCError(f"{self.target}: frame number {index} is negative; frame numbers start at 0")
         name = frame_name("mask", index, self.ndigits)
         labels = to_uint16(labels, self.target / name)
         if labels.ndim != 2:
@@ -387,47 +417,62 @@ class ResultWriter:
         self._labels[index] = present
         write_tiff(self.temp_dir / name, labels)
 
-    def finish(self, tracks: Iterable[Track], validate: bool = True) -> Path:
+    def _check_complete(self, tracks: list[Track], validate: bool) -> None:
+        if not self._labels:
+            raise CTCError(f"{self.target}: no mask was written")
+        if len(self.empty_frames) == len(self._labels):
+            source = self.inputs[0] if self.inputs else self.target
+            raise CTCError(f"no cells were found in any frame of {source} (is this the right model?); "
+                           f"{self.target} was not written")
+        written = sorted(self._labels)
+        missing = sorted(set(range(written[0], written[-1] + 1)) - set(written))
+        if missing:
+            raise CTCError(f"{self.target}: masks for frames {missing[:5]} were not written")
+        if validate:
+            problems = errors_only(check_lineage(self._labels, tracks))
+            if problems:
+                shown = "; ".join(str(p) for p in problems[:5])
+                more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+                raise CTCError(f"{self.target}: result violates the CTC rules: {shown}{more}")
+
+    def finish(self, tracks: Iterable[Track], validate: bool = True, extra: Mapping[Path, bytes] | None = None) -> Path:
         """Write ``res_track.txt``, check the lineage against the masks written (if ``validate``), and move the
-        folder into place. Any CTC rule violation raises :class:`CTCError` and leaves ``target`` untouched."""
+        folder into place together with the ``extra`` files (path -> content; the paths of the constructor's
+        ``extra``). Any CTC rule violation raises :class:`CTCError` and leaves every target untouched."""
         tracks = list(tracks)
         tmp = self.temp_dir
+        files: list[tuple[Path, Path]] = []
         try:
-            if not self._labels:
-                raise CTCError(f"{self.target}: no mask was written")
-            if len(self.empty_frames) == len(self._labels):
-                source = self.inputs[0] if self.inputs else self.target
-                raise CTCError(f"no cells were found in any frame of {source} (is this the right model?); "
-                               f"{self.target} was not written")
-            written = sorted(self._labels)
-            missing = sorted(set(range(written[0], written[-1] + 1)) - set(written))
-            if missing:
-                raise CTCError(f"{self.target}: masks for frames {missing[:5]} were not written")
-            if validate:
-                problems = errors_only(check_lineage(self._labels, tracks))
-                if problems:
-                    shown = "; ".join(str(p) for p in problems[:5])
-                    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-                    raise CTCError(f"{self.target}: result violates the CTC rules: {shown}{more}")
+            self._check_complete(tracks, validate)
             write_track_file(tmp / TRACK_FILE_RES, tracks)
-            self._move_into_place(tmp)
+            for path, content in (extra or {}).items():
+                files.append((_write_temp(Path(path), content), Path(path)))
+            check_outputs(self.outputs, self.inputs, self.overwrite)  # again: something may have appeared
+            land_together([(tmp, self.target), *files])
+            self._tmp = None
         except BaseException:
+            for temp, _ in files:
+                temp.unlink(missing_ok=True)
             self.abort()
             raise
         self._done = True
         logger.info("wrote %s (%d frames, %d tracks)", self.target, len(self._labels), len(tracks))
         return self.target
 
-    def _move_into_place(self, tmp: Path) -> None:
-        if self.target.exists():
-            if not self.overwrite:
-                raise CTCResultExistsError(f"{self.target}: result folder appeared while writing; not replaced")
-            check_output(self.target, self.inputs, replace=True)
-        move_into_place(tmp, self.target, overwrite=True)
-        self._tmp = None
-
     def abort(self) -> None:
-        """Remove the temporary folder; ``target`` is left as it was."""
+        """Remove the temporary folder and the parent folders created for it; ``target`` is left as it was."""
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+            remove_made(self._made)
+
+
+def _write_temp(target: Path, content: bytes) -> Path:
+    """``content`` in a new temporary file beside ``target``; an error names ``target``."""
+    tmp = temp_file_beside(target)
+    try:
+        tmp.write_bytes(content)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise named_for(err, target) from err
+    return tmp

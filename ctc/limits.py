@@ -35,8 +35,12 @@ def env_limit(name: str, default: float) -> float:
 
 
 def max_pixels() -> int:
-    """The most pixels one frame may have (``EMBEDTRACK_MAX_PIXELS``)."""
-    return int(env_limit(MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS))
+    """The most pixels one frame may have (``EMBEDTRACK_MAX_PIXELS``, a whole number)."""
+    value = env_limit(MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS)
+    if value != int(value):
+        raise CTCFormatError(f"environment variable {MAX_PIXELS_ENV}={os.environ[MAX_PIXELS_ENV].strip()!r}: "
+                             "expected a whole number of pixels")
+    return int(value)
 
 
 def check_pixel_count(shape: tuple[int, ...], path: object) -> None:

@@ -6,10 +6,15 @@ first use, so that importing the package (and ``embedtrack --help``) stays light
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from ctc.guard import protect
 
 __version__ = "0.1.0"
 __all__ = ["Tracker", "InferenceConfig"]
+
+protect(Path(__file__).parent / "models", "the bundled models folder")  # no command writes into the package
 
 
 def __getattr__(name: str) -> Any:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SEQUENCE_NAME = re.compile(r"^\d\d$")
+SEQUENCE_NAME = re.compile(r"[0-9][0-9]", re.ASCII)  # two ASCII digits
 RESOURCE = "sequence"  # one unit per worker: the worker runs one sequence at a time with all its threads
 EVAL_METRICS = ("SEG", "TRA", "DET")
 DONE, SKIPPED, FAILED, NO_MODEL = "done", "skipped", "failed", "no model"
@@ -105,7 +105,7 @@ def _dataset_dirs(root: Path, names: list[str] | None) -> list[Path]:
 
 
 def _sequence_dirs(dataset: Path, names: list[str] | None) -> list[Path]:
-    found = sorted(p for p in dataset.iterdir() if p.is_dir() and SEQUENCE_NAME.match(p.name))
+    found = sorted(p for p in dataset.iterdir() if p.is_dir() and SEQUENCE_NAME.fullmatch(p.name))
     return [p for p in found if names is None or p.name in names]
 
 
@@ -355,24 +355,28 @@ def _num(value: float | int | None) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def check_report_path(path: str | Path) -> Path:
-    """Fail before any work when the report cannot be written there."""
+def check_report_path(path: str | Path, jobs: list[Job], overwrite: bool = False) -> Path:
+    """Fail before any work when the report cannot be written there: it must be a file name in an existing
+    folder, none of the batch's inputs (sequences, ground truths, model folders) nor results, and an existing
+    file is replaced only with ``overwrite`` and when it is a batch report."""
+    from ctc.guard import REPORT, check_not_input, check_output
+    from embedtrack.pipeline import settings_path
+
     path = Path(path)
-    if path.is_dir():
-        raise EmbedTrackError(f"--report {path}: is a folder, expected a JSON file name")
+    reads = [Path(p) for job in jobs for p in (job.seq_dir, job.gt_dir, job.model) if p and Path(p).is_dir()]
+    check_output(path, reads, replace=overwrite, kind=REPORT)
+    check_not_input(path, [p for job in jobs for p in (Path(job.output), settings_path(Path(job.output)))],
+                    "the result")
     if not path.parent.is_dir():
         raise EmbedTrackError(f"--report {path}: folder {path.parent} not found")
     return path
 
 
-def write_report(path: str | Path, results: list[JobResult], meta: dict[str, Any]) -> None:
+def write_report(path: str | Path, results: list[JobResult], meta: dict[str, Any], jobs: list[Job],
+                 overwrite: bool = False) -> None:
     """Write the batch report as JSON, atomically (a temporary file beside it, renamed into place)."""
-    path = check_report_path(path)
+    from ctc.fsutil import write_atomic
+
+    path = check_report_path(path, jobs, overwrite)
     text = json.dumps({**meta, "sequences": [asdict(r) for r in results]}, indent=2) + "\n"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))

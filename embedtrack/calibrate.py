@@ -15,16 +15,20 @@ without a gain.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from ctc.evaluate import evaluate
+from ctc.fsutil import make_parents, remove_made, temp_dir_beside
+from ctc.guard import remove_stale_temps
 from embedtrack.errors import EmbedTrackError
 from embedtrack.inference_config import InferenceConfig
 from embedtrack.predictions import Predictions
@@ -136,6 +140,24 @@ def _score(config: InferenceConfig, data: list[tuple[AnnotatedSequence, list[Pre
     return totals
 
 
+@contextlib.contextmanager
+def scratch_folder(beside: Path | None) -> Iterator[Path]:
+    """A temporary folder for the block: beside ``beside`` (leftovers of killed runs removed first), else in the
+    system's temporary folder; removed at the end."""
+    if beside is None:
+        with tempfile.TemporaryDirectory(prefix="embedtrack-calibrate-") as name:
+            yield Path(name)
+        return
+    remove_stale_temps(beside)
+    made = make_parents(beside)
+    folder = temp_dir_beside(beside)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        remove_made(made)
+
+
 def _points(grid: dict[str, tuple[Any, ...]], base: InferenceConfig) -> list[dict[str, Any]]:
     """Every grid point as InferenceConfig values (``min_size`` factors become pixels)."""
     points = []
@@ -174,16 +196,18 @@ def _search(base: InferenceConfig, grid: dict[str, tuple[Any, ...]], metrics: tu
 
 def calibrate(tracker: Tracker, sequences: list[AnnotatedSequence], metric: str = "seg+det+tra",
               cluster_grid: dict[str, tuple[Any, ...]] | None = None,
-              link_grid: dict[str, tuple[Any, ...]] | None = None) -> Calibration:
-    """Choose clustering (then linking) thresholds for ``tracker`` on annotated sequences; see the module doc."""
+              link_grid: dict[str, tuple[Any, ...]] | None = None, scratch_beside: Path | None = None) -> Calibration:
+    """Choose clustering (then linking) thresholds for ``tracker`` on annotated sequences; see the module doc.
+
+    The results of the grid points are written to a scratch folder beside ``scratch_beside`` (a hidden
+    temporary folder the next run removes if this one is killed), else in the system's temporary folder."""
     if metric not in METRICS:
         raise EmbedTrackError(f"unknown calibration metric {metric!r}; choose one of {', '.join(METRICS)}")
     if not sequences:
         raise EmbedTrackError("calibration needs at least one annotated sequence")
     data = [(seq, predict_once(tracker, seq.frames)) for seq in sequences]
     table: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="embedtrack-calibrate-") as name:
-        workdir = Path(name)
+    with scratch_folder(scratch_beside) as workdir:
         config, score = _search(tracker.config, cluster_grid or CLUSTER_GRID, METRICS["seg+det"], data, workdir,
                                 table, "cluster")
         if metric == "seg+det+tra":

@@ -26,8 +26,8 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from ctc.errors import CTCFormatError
-from ctc.fsutil import move_into_place, temp_dir_beside
-from ctc.guard import check_output, looks_like_ctc_dataset
+from ctc.fsutil import move_into_place, parents_made, temp_dir_beside
+from ctc.guard import CTC_DATASET, check_output
 from ctc.limits import DEFAULT_MAX_UNPACKED_GB, MAX_UNPACKED_ENV, env_limit
 from embedtrack import __version__
 from embedtrack.errors import EmbedTrackError
@@ -68,8 +68,8 @@ KNOWN_SHA256: dict[tuple[str, str], str] = {
 }
 
 _CHUNK = 1 << 20
-_SEQUENCE_DIR = re.compile(r"^\d{2,}$")
-_CONTENT_RANGE = re.compile(r"^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$")
+_SEQUENCE_DIR = re.compile(r"^[0-9]{2,}$", re.ASCII)
+_CONTENT_RANGE = re.compile(r"^bytes\s+(?:([0-9]+)-([0-9]+)|\*)/([0-9]+|\*)$", re.ASCII)
 
 
 class DownloadError(EmbedTrackError):
@@ -158,7 +158,7 @@ def _fetch_once(url: str, part: Path, timeout: float, desc: str) -> tuple[int, i
                 logger.info("%s: server does not resume downloads; starting over", url)
             have, mode = 0, "wb"
             length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
+            total = int(length) if length and re.fullmatch(r"[0-9]{1,20}", length, re.ASCII) else None
         try:
             with open(part, mode) as handle, tqdm(
                 total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=desc
@@ -269,9 +269,7 @@ def unpack(zip_path: Path, root: Path, name: str, overwrite: bool = False,
     leaves nothing behind but the zip. ``overwrite`` replaces only a folder holding nothing but sequences.
     """
     target = root / name
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; use --overwrite to replace it")
-    check_output(target, replace=overwrite, looks_ours=looks_like_ctc_dataset, what="CTC dataset folder")
+    check_output(target, replace=overwrite, kind=CTC_DATASET)
     limit_gb = max_unpacked_gb if max_unpacked_gb is not None else env_limit(MAX_UNPACKED_ENV, DEFAULT_MAX_UNPACKED_GB)
     tmp = temp_dir_beside(root / name)
     try:
@@ -314,34 +312,32 @@ def download_dataset(
     url = dataset_url(name, kind, base_url)
     root = Path(root)
     target = root / name
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; use --overwrite to replace it")
-    check_output(target, replace=overwrite, looks_ours=looks_like_ctc_dataset, what="CTC dataset folder")
-    root.mkdir(parents=True, exist_ok=True)
-    zip_path = root / f"{name}-{kind}.zip"
-    if zip_path.exists():
-        logger.info("using the earlier download %s", zip_path)
-    else:
-        logger.info("downloading %s", url)
-        fetch(url, zip_path, retries=retries, retry_wait=retry_wait, timeout=timeout, desc=f"download {name}")
-    expected = KNOWN_SHA256.get((kind, name))
-    if verify_checksum and expected is not None:
-        actual = sha256_of(zip_path)
-        if actual != expected:
-            raise DownloadError(
-                f"{zip_path}: SHA-256 {actual} does not match the known {expected}. The file is kept: if the CTC "
-                f"has re-released the dataset, run again with --no-checksum to unpack it; otherwise delete it and "
-                f"run again to download it anew."
-            )
-        logger.info("%s: SHA-256 verified", zip_path.name)
-    try:
-        unpack(zip_path, root, name, overwrite=overwrite, max_unpacked_gb=max_unpacked_gb)
-    except UnpackSizeError:
-        raise  # the zip is kept: raise the limit or free space and run again
-    except DownloadError as err:
-        zip_path.unlink(missing_ok=True)
-        raise DownloadError(f"{err}; the file was deleted, run the command again to download it anew") from err
-    if not keep_zip:
-        zip_path.unlink()
-    logger.info("%s (%s) is in %s", name, kind, target)
-    return target
+    check_output(target, replace=overwrite, kind=CTC_DATASET)
+    with parents_made(target):  # the root, if created here, is removed again when nothing was kept in it
+        zip_path = root / f"{name}-{kind}.zip"
+        if zip_path.exists():
+            logger.info("using the earlier download %s", zip_path)
+        else:
+            logger.info("downloading %s", url)
+            fetch(url, zip_path, retries=retries, retry_wait=retry_wait, timeout=timeout, desc=f"download {name}")
+        expected = KNOWN_SHA256.get((kind, name))
+        if verify_checksum and expected is not None:
+            actual = sha256_of(zip_path)
+            if actual != expected:
+                raise DownloadError(
+                    f"{zip_path}: SHA-256 {actual} does not match the known {expected}. The file is kept: if the CTC "
+                    f"has re-released the dataset, run again with --no-checksum to unpack it; otherwise delete it and "
+                    f"run again to download it anew."
+                )
+            logger.info("%s: SHA-256 verified", zip_path.name)
+        try:
+            unpack(zip_path, root, name, overwrite=overwrite, max_unpacked_gb=max_unpacked_gb)
+        except UnpackSizeError:
+            raise  # the zip is kept: raise the limit or free space and run again
+        except DownloadError as err:
+            zip_path.unlink(missing_ok=True)
+            raise DownloadError(f"{err}; the file was deleted, run the command again to download it anew") from err
+        if not keep_zip:
+            zip_path.unlink()
+        logger.info("%s (%s) is in %s", name, kind, target)
+        return target

@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ctc.fsutil import write_atomic
-from ctc.guard import check_output
+from ctc.guard import RESULT, SETTINGS, Output, check_outputs
 from ctc.io import ResultWriter, Sequence, discover_frames, open_sequence, tiff_header
 from embedtrack.background import WriteBehind
 from embedtrack.errors import EmbedTrackError
@@ -122,10 +121,26 @@ def _add_seconds(seconds: dict[str, float], result: FrameResult) -> None:
         seconds[stage] += result.seconds[stage]
 
 
-def _write_settings(path: Path, data: dict[str, Any]) -> None:
-    """Write the settings JSON atomically (a temporary file renamed into place)."""
-    text = json.dumps(data, indent=2) + "\n"
-    write_atomic(path, lambda handle: handle.write(text.encode()))
+def _settings_bytes(data: dict[str, Any]) -> bytes:
+    return (json.dumps(data, indent=2) + "\n").encode("utf-8")
+
+
+def _remove_orphan_settings(settings: Path, out: Path) -> None:
+    """Remove a settings file of ours whose result folder is gone (e.g. deleted to redo it): it describes
+    nothing. Any other file there is left for :func:`ctc.guard.check_outputs` to refuse."""
+    if out.exists() or out.is_symlink() or SETTINGS.problem(settings) is not None:
+        return
+    if json.loads(settings.read_text(encoding="utf-8")).get("result") == str(out):
+        logger.warning("%s: removing the settings of a result that no longer exists", settings)
+        settings.unlink()
+
+
+def run_inputs(seq_dir: Path, opts: RunOptions, model: str | Path | Tracker) -> list[Path]:
+    """Everything a run reads: the sequence, the masks, the model folder (a bundled one is protected anyway)."""
+    inputs = [seq_dir] + ([Path(opts.masks)] if opts.masks is not None else [])
+    if not isinstance(model, Tracker) and Path(model).is_dir():
+        inputs.append(Path(model))
+    return inputs
 
 
 def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str | Path | None = None,
@@ -137,12 +152,11 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
     sequence = open_sequence(seq_dir)  # checks folder, files, gaps, shapes, dimensionality before any work
     masks = open_masks(opts.masks, sequence) if opts.masks is not None else None
     out = Path(os.path.abspath(output)) if output is not None else default_output(seq_dir)
-    inputs = [seq_dir] + ([Path(opts.masks)] if opts.masks is not None else [])
-    check_output(out, inputs, replace=opts.overwrite and out.exists())  # before any work: never an input
+    inputs = run_inputs(seq_dir, opts, model)
     settings = settings_path(out)
-    if settings.exists() and out.exists() and not opts.overwrite:
-        raise EmbedTrackError(f"{settings}: the settings file of an earlier result exists; "
-                              "use --overwrite to replace it")  # without its result it is stale: replaced
+    _remove_orphan_settings(settings, out)
+    outputs = [Output(settings, SETTINGS)]
+    check_outputs([Output(out, RESULT), *outputs], inputs, opts.overwrite)  # before any work
     if isinstance(model, Tracker):
         tracker = model.with_overrides(**opts.inference)
     else:
@@ -157,7 +171,7 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
                 tracker.info.get("model", "?"), device, " (8x TTA)" if tta else "", tracker.info.get("precision", "?"))
     logger.info("inference settings: %s", tracker.config.to_dict())
     tic = time.perf_counter()
-    with (ResultWriter(out, sequence.ndigits, overwrite=opts.overwrite, inputs=inputs) as writer,
+    with (ResultWriter(out, sequence.ndigits, opts.overwrite, inputs, outputs) as writer,
           WriteBehind(threaded=overlap) as behind,  # joined before the writer removes its temporary folder
           tracker.iter_track(sequence, masks, sequence.indices[0], prefetch=overlap) as stream):
         for result in tqdm(stream, total=len(sequence), desc=f"embedtrack {seq_dir.name}", unit="frame"):
@@ -166,13 +180,13 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
         behind.wait()
         toc = time.perf_counter()
         tracks = stream.tracks()
-        writer.finish(tracks)
+        report.tracks = len(tracks)
+        report.divisions = len({t.parent for t in tracks if t.parent})
+        text = _settings_bytes({"sequence": str(seq_dir), "result": str(out), "masks": str(opts.masks or "") or None,
+                                **tracker.info, "overlap": overlap, "inference": tracker.config.to_dict(),
+                                "frames": report.frames, "tracks": report.tracks, "divisions": report.divisions})
+        writer.finish(tracks, extra={settings: text})  # the result and its settings land together
         sec["write"] += behind.busy_seconds + time.perf_counter() - toc
     report.wall_seconds = time.perf_counter() - tic
-    report.tracks = len(tracks)
-    report.divisions = len({t.parent for t in tracks if t.parent})
-    _write_settings(settings, {"sequence": str(seq_dir), "result": str(out), "masks": str(opts.masks or "") or None,
-                               **tracker.info, "overlap": overlap, "inference": tracker.config.to_dict(),
-                               "frames": report.frames, "tracks": report.tracks, "divisions": report.divisions})
     logger.info(report.summary())
     return report

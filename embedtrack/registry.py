@@ -16,7 +16,7 @@ import logging
 import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ctc.fsutil import write_atomic
 from embedtrack.errors import ConfigError, ModelError
@@ -235,30 +235,33 @@ def write_inference(folder: str | Path, inference: InferenceConfig) -> ModelConf
 
 
 def write_calibrated(source: str | Path, out_dir: str | Path, inference: InferenceConfig,
-                     calibration: dict[str, Any]) -> ModelConfig:
+                     calibration: dict[str, Any], overwrite: bool = False,
+                     inputs: Sequence[str | Path] = ()) -> ModelConfig:
     """A copy of model ``source`` in ``out_dir`` with new inference settings and the calibration record.
 
-    The folder is built beside ``out_dir`` and renamed into place; an existing ``out_dir`` is replaced only when
-    it holds nothing but a model's files, and never when it is ``source`` itself (a bundled model stays as
-    shipped).
+    The folder is built beside ``out_dir`` and renamed into place. :func:`ctc.guard.check_outputs` applies:
+    ``out_dir`` is neither ``source`` nor one of ``inputs`` nor a bundled model, and an existing one is replaced
+    only with ``overwrite`` and when it holds nothing but a model's files.
     """
-    from ctc.fsutil import move_into_place, temp_dir_beside
-    from ctc.guard import check_output, looks_like_model
+    from ctc.fsutil import make_parents, move_into_place, remove_made, temp_dir_beside
+    from ctc.guard import MODEL, check_output
 
     folder = resolve_model(source)
     target = Path(out_dir)
-    check_output(target, [folder], replace=target.exists(), looks_ours=looks_like_model, what="model folder")
+    check_output(target, [folder, *inputs], replace=overwrite, kind=MODEL)
     config = read_config(folder)
     config.inference = inference
     config.calibration = calibration
-    target.parent.mkdir(parents=True, exist_ok=True)
+    made = make_parents(target)
     tmp = temp_dir_beside(target)
     try:
         (tmp / WEIGHTS_NAME).write_bytes((folder / WEIGHTS_NAME).read_bytes())
         (tmp / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+        check_output(target, [folder, *inputs], replace=overwrite, kind=MODEL)  # again, just before
         move_into_place(tmp, target, overwrite=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        remove_made(made)
         raise
     return config
 

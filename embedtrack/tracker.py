@@ -293,6 +293,8 @@ class Tracker:
         from embedtrack.predict import Predictor
         from embedtrack.registry import load_model
 
+        if tta is not None and not isinstance(tta, bool):
+            raise EmbedTrackError(f"tta must be True, False or None (automatic), got {tta!r}")
         torch_device = pick_device(device)
         use_tta = tta if tta is not None else torch_device.type == "cuda"
         if torch_device.type == "cpu":
@@ -399,6 +401,8 @@ class Tracker:
         """
         if masks is not None and self.predictor is None and self.linker is None:
             raise EmbedTrackError("linking given masks needs a predictor (tracking offsets) or a linker")
+        if isinstance(first_index, bool) or not isinstance(first_index, (int, np.integer)) or first_index < 0:
+            raise EmbedTrackError(f"first_index must be a frame number >= 0, got {first_index!r}")
         return TrackStream(self, frames, masks, first_index, prefetch)
 
     def track(self, frames: Iterable[Any], masks: Iterable[Any] | None = None,

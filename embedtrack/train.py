@@ -9,25 +9,27 @@ The model folder receives, besides ``config.json`` + ``weights.pt`` (the best ep
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import math
+import os
 import pickle
 import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ctc.fsutil import write_atomic
-from ctc.guard import check_output, looks_like_model
+from ctc.fsutil import make_parents, remove_made, set_aside, write_atomic
+from ctc.guard import MODEL, MODEL_FILES, TRAIN_LOCK, check_output, pid_alive, remove_stale_temps
 from embedtrack.crops import Augment, CropPairs, collate
 from embedtrack.device import pick_device, use_all_cores
 from embedtrack.data import TrackedSequence, load_dataset, min_mask_size
@@ -101,15 +103,70 @@ def validate(net: EmbedTrackNet, val: CropPairs, config: InferenceConfig, device
     return iou_sum / max(n_obj, 1)
 
 
-def _prepare_out(out_dir: Path, dataset_dir: Path, resume: bool) -> None:
-    check_output(out_dir, [dataset_dir], replace=resume, looks_ours=looks_like_model, what="model folder")
-    if resume:
-        if not (out_dir / CHECKPOINT_NAME).is_file():
-            raise EmbedTrackError(f"{out_dir}: nothing to resume, {CHECKPOINT_NAME} is missing")
-        return
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise EmbedTrackError(f"{out_dir} exists and is not empty: pass --resume to continue it or choose another --out")
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _check_out(out_dir: Path, inputs: list[Path], resume: bool, overwrite: bool) -> None:
+    """Before any work: ``out_dir`` is none of the inputs, and an existing one is a model folder that is
+    continued (``resume``) or replaced (``overwrite``), and no other run is training into it."""
+    if resume and overwrite:
+        raise EmbedTrackError("--resume continues the model in --out, --overwrite replaces it; give one of them")
+    if not MODEL.is_new(out_dir) and not (resume or overwrite):
+        raise EmbedTrackError(f"{out_dir} exists and is not empty: pass --resume to continue it, --overwrite to "
+                              "replace it, or choose another --out")
+    check_output(out_dir, inputs, replace=resume or overwrite, kind=MODEL)
+    _check_unlocked(out_dir)
+    if resume and not (out_dir / CHECKPOINT_NAME).is_file():
+        raise EmbedTrackError(f"{out_dir}: nothing to resume, {CHECKPOINT_NAME} is missing")
+
+
+def _lock_owner(lock: Path) -> int | None:
+    """The live process that holds ``lock``, or None (no lock, or its owner is gone)."""
+    try:
+        text = lock.read_text(encoding="ascii", errors="replace").strip()
+    except FileNotFoundError:
+        return None
+    pid = int(text) if re.fullmatch(r"[0-9]{1,9}", text, re.ASCII) else None
+    return pid if pid is not None and pid_alive(pid) else None
+
+
+def _check_unlocked(out_dir: Path) -> None:
+    owner = _lock_owner(out_dir / TRAIN_LOCK)
+    if owner is not None:
+        raise EmbedTrackError(f"{out_dir}: process {owner} is training into it ({TRAIN_LOCK}); wait for it to end "
+                              "or choose another --out")
+
+
+@contextlib.contextmanager
+def _locked(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir/.train.lock`` (our pid) for the block; a lock whose owner is gone is taken over."""
+    lock = out_dir / TRAIN_LOCK
+    _check_unlocked(out_dir)
+    lock.unlink(missing_ok=True)
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        raise EmbedTrackError(f"{out_dir}: another run started training into it; choose another --out") from None
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _model_folder(out_dir: Path, overwrite: bool) -> Iterator[None]:
+    """The model folder for the block: created with its missing parents (removed again when the run fails
+    before writing into it), or replaced (``overwrite``: the old one is set aside and removed only when the
+    run ends well, else put back); locked against a second run; leftovers of killed runs removed first."""
+    for name in (*MODEL_FILES, ""):
+        remove_stale_temps(out_dir / name if name else out_dir)
+    with set_aside(out_dir) if overwrite else contextlib.nullcontext():
+        made = make_parents(out_dir / TRAIN_LOCK)
+        try:
+            with _locked(out_dir):
+                yield
+        except BaseException:
+            remove_made(made)
+            raise
 
 
 def _val_subset(val: CropPairs, n: int) -> CropPairs:
@@ -120,20 +177,17 @@ def _val_subset(val: CropPairs, n: int) -> CropPairs:
 
 
 def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, options: TrainOptions | None = None,
-          resume: bool = False, command: str = "", ddp: DistContext | None = None) -> dict[str, Any]:
+          resume: bool = False, command: str = "", ddp: DistContext | None = None,
+          overwrite: bool = False) -> dict[str, Any]:
     """Train a model on a CTC training dataset and write the model folder. Returns a summary dict.
 
-    A run that fails before writing anything leaves no (empty) model folder behind. With ``ddp`` (see
+    ``resume`` continues the run in ``out_dir``, ``overwrite`` replaces the model there (put back if the run
+    fails). A run that fails before writing anything leaves no (empty) model folder behind. With ``ddp`` (see
     :mod:`embedtrack.distributed`) this process is one of several under torchrun: batches are sharded,
     gradients averaged, and only rank 0 validates and writes."""
-    out_dir = Path(out_dir)
-    existed = out_dir.exists()
-    try:
-        return _train(dataset_dir, preset_name, out_dir, options, resume, command, ddp)
-    except BaseException:
-        if not existed and out_dir.is_dir() and not any(out_dir.iterdir()):
-            out_dir.rmdir()
-        raise
+    with contextlib.ExitStack() as stack:
+        return _train(dataset_dir, preset_name, Path(out_dir), options or TrainOptions(), (resume, overwrite),
+                      command, ddp, stack)
 
 
 def _check_options(opts: TrainOptions) -> None:
@@ -154,20 +208,23 @@ def widths_problem(widths: Any, in_channels: int = 1) -> str | None:
     return None
 
 
-def _train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, options: TrainOptions | None,
-           resume: bool, command: str, ddp: DistContext | None) -> dict[str, Any]:
-    opts = options or TrainOptions()
+def _train(dataset_dir: str | Path, preset_name: str, out_dir: Path, opts: TrainOptions, mode: tuple[bool, bool],
+           command: str, ddp: DistContext | None, stack: contextlib.ExitStack) -> dict[str, Any]:
+    resume, overwrite = mode
     _check_options(opts)
     preset = get_preset(preset_name)
     if opts.sparse_fill is not None:
         preset = dataclasses.replace(preset, sparse_fill=opts.sparse_fill)
-    out_dir, dataset_dir = Path(out_dir), Path(dataset_dir)
+    dataset_dir = Path(dataset_dir)
     arch = ArchConfig.from_dict(opts.architecture)
+    inputs = [dataset_dir] + ([Path(opts.init)] if opts.init and Path(opts.init).is_dir() else [])
+    if ddp is None or ddp.is_main:
+        _check_out(out_dir, inputs, resume, overwrite)  # before reading the data
     sequences = load_dataset(dataset_dir, preset, opts.derive_links)  # fails before any training on bad data
     if ddp is None:
-        _prepare_out(out_dir, dataset_dir, resume)
+        stack.enter_context(_model_folder(out_dir, overwrite))
     else:
-        ddp.on_main(_prepare_out, out_dir, dataset_dir, resume)
+        ddp.on_main(stack.enter_context, _model_folder(out_dir, overwrite))
     device = pick_device(opts.device) if ddp is None else ddp.device
     if device.type == "cpu":
         use_all_cores()
@@ -196,7 +253,11 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, optio
                                   "different architecture; cannot resume with these options")
         _restore(out_dir / CHECKPOINT_NAME, state, net, optimiser, scaler)
         start_epoch, best_iou = state["epoch"], state["best_iou"]
-        if state["schedule"].get("total_steps") == schedule.total_steps or opts.epochs <= start_epoch:
+        if start_epoch > opts.epochs:
+            raise EmbedTrackError(f"{out_dir / CHECKPOINT_NAME}: is at epoch {start_epoch}, past --epochs "
+                                  f"{opts.epochs}; give --epochs {start_epoch} or more to continue it")
+        if state["schedule"]["total_steps"] == schedule.total_steps:
+            _check_schedule(out_dir / CHECKPOINT_NAME, state["schedule"], schedule.state_dict())
             schedule.load_state_dict(state["schedule"])
         else:  # a different length (e.g. more --epochs): go on along the one-cycle schedule of the new length
             schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=opts.lr, total_steps=opts.epochs * steps,
@@ -300,7 +361,29 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     if wrong:
         raise EmbedTrackError(f"{path}: not a checkpoint written by embedtrack train ({', '.join(wrong)} of the "
                               "wrong type)")
+    problem = _checkpoint_value_problem(state)
+    if problem:
+        raise EmbedTrackError(f"{path}: not a checkpoint written by embedtrack train ({problem})")
     return state
+
+
+MAX_EPOCHS = 10**6
+
+
+def _checkpoint_value_problem(state: dict[str, Any]) -> str | None:
+    """What is out of range in a checkpoint's plain values (epoch, best IoU, schedule), or None."""
+    if isinstance(state["epoch"], bool) or not 0 <= state["epoch"] <= MAX_EPOCHS:
+        return f"epoch {state['epoch']!r} is not a number of epochs between 0 and {MAX_EPOCHS}"
+    if not (math.isfinite(state["best_iou"]) and -1.0 <= state["best_iou"] <= 1.0):
+        return f"best_iou {state['best_iou']!r} is not a finite IoU between -1 and 1"
+    schedule = state["schedule"]
+    for key in ("total_steps", "last_epoch", "_step_count"):
+        value = schedule.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not -1 <= value <= MAX_EPOCHS * 10**6:
+            return f"schedule {key} {value!r} is not a step count"
+    if schedule["last_epoch"] >= schedule["total_steps"]:
+        return f"schedule last_epoch {schedule['last_epoch']} is past its total_steps {schedule['total_steps']}"
+    return None
 
 
 def _restore(path: Path, state: dict[str, Any], net: EmbedTrackNet, optimiser: torch.optim.Optimizer,
@@ -312,6 +395,13 @@ def _restore(path: Path, state: dict[str, Any], net: EmbedTrackNet, optimiser: t
         scaler.load_state_dict(state["scaler"])
     except (RuntimeError, ValueError, KeyError, TypeError) as err:
         raise EmbedTrackError(f"{path}: does not fit this model and optimiser ({str(err).splitlines()[0]})") from err
+
+
+def _check_schedule(path: Path, saved: dict[str, Any], fresh: dict[str, Any]) -> None:
+    """A saved one-cycle schedule of the same length has the same keys and phases as a fresh one."""
+    if set(saved) != set(fresh) or saved["_schedule_phases"] != fresh["_schedule_phases"]:
+        raise EmbedTrackError(f"{path}: not a checkpoint written by embedtrack train (its learning-rate schedule "
+                              "differs from the one-cycle schedule of this run)")
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:

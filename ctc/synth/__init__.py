@@ -27,10 +27,11 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from ctc.errors import CTCError, CTCResultExistsError
-from ctc.fsutil import move_into_place, temp_dir_beside
-from ctc.guard import check_output, looks_like_synth_dataset, remove_stale_temp_dirs
+from ctc.errors import CTCError
+from ctc.fsutil import make_parents, move_into_place, remove_made, temp_dir_beside
+from ctc.guard import SYNTH_DATASET, Kind, check_output, remove_stale_temps
 from ctc.io import TRACK_FILE_GT, default_ndigits, frame_name, write_tiff, write_track_file
+from ctc.limits import check_pixel_count
 from ctc.lineage import Track
 from ctc.synth.appearance import families as appearance_families
 from ctc.synth.appearance import select as select_appearance
@@ -72,6 +73,7 @@ def _check_args(preset: str, frames: int, size: tuple[int, int]) -> None:
         raise CTCError(f"synthetic sequence needs at least 1 frame, got {frames}")
     if len(size) != 2 or min(size) < 16:
         raise CTCError(f"synthetic frame size must be two numbers >= 16 (H W), got {tuple(size)}")
+    check_pixel_count(tuple(size), "synthetic frame size (--size)")  # the same cap as for frames read
 
 
 def sequence_seed(seed: int, index: int) -> int:
@@ -136,25 +138,23 @@ def _write_sequence(root: Path, name: str, seq: SynthSequence) -> None:
 
 def write_dataset(out_dir: str | Path, preset: str, frames: int, size: tuple[int, int], seed: int,
                   sequences: Sequence[str] = ("01", "02"), overwrite: bool = False,
-                  appearance: Sequence[str] | None = None, hold_out: Sequence[str] = ()) -> Path:
+                  appearance: Sequence[str] | None = None, hold_out: Sequence[str] = (),
+                  kind: Kind = SYNTH_DATASET) -> Path:
     """Write a complete CTC training dataset (raw frames, GT/TRA, sparse GT/SEG, ST/SEG) to ``out_dir``.
 
     Sequence ``sequences[i]`` uses :func:`sequence_seed` ``(seed, i)``. The dataset is written to a temporary
     folder beside ``out_dir`` and renamed into place when complete. An existing non-empty ``out_dir`` is only
-    replaced with ``overwrite``; otherwise :class:`~ctc.errors.CTCResultExistsError` is raised before any work.
+    replaced with ``overwrite`` and when it is of ``kind`` (see :mod:`ctc.guard`); otherwise an error is raised
+    before any work.
     A file ``synth.json`` records the arguments and the parameters drawn for every sequence.
     ``appearance`` / ``hold_out``: appearance families to use (default all) and to leave out.
     """
     _check_args(preset, frames, size)
     families = select_appearance(preset, tuple(appearance) if appearance else None, tuple(hold_out))
     target = Path(out_dir)
-    if target.exists() and not target.is_dir():
-        raise CTCResultExistsError(f"{target}: exists and is not a folder")
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise CTCResultExistsError(f"{target}: folder exists and is not empty; use --overwrite to replace it")
-    check_output(target, replace=True, looks_ours=looks_like_synth_dataset, what="synthetic dataset folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_dirs(target)
+    check_output(target, replace=overwrite, kind=kind)
+    made = make_parents(target)
+    remove_stale_temps(target)
     tmp = temp_dir_beside(target)
     try:
         record: dict[str, object] = {"preset": preset, "frames": frames, "size": list(size), "seed": seed,
@@ -169,6 +169,7 @@ def write_dataset(out_dir: str | Path, preset: str, frames: int, size: tuple[int
         move_into_place(tmp, target, overwrite=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        remove_made(made)
         raise
     logger.info("wrote synthetic %s dataset %s (%s, %d frames of %dx%d)", preset, target,
                 "+".join(sequences), frames, size[0], size[1])

@@ -71,13 +71,20 @@ def main(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
     _stop_on_sigterm(ctx)
 
 
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 def _terminated(signum: int, frame: FrameType | None) -> None:
+    for sig in STOP_SIGNALS:  # a second signal must not cut the cleanup short (SIGKILL still ends it)
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _stop_on_sigterm(ctx: click.Context) -> None:
-    """SIGTERM (``kill``, ``docker stop``) stops a command the way Ctrl-C does: temporary files are removed."""
+    """SIGTERM (``kill``, ``docker stop``) and SIGHUP (closed terminal) stop a command the way Ctrl-C does:
+    temporary files are removed, and further signals are ignored until that is done."""
     if threading.current_thread() is not threading.main_thread():
         return
-    previous = signal.signal(signal.SIGTERM, _terminated)
-    ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
+    for sig in STOP_SIGNALS:
+        previous = signal.signal(sig, _terminated)
+        ctx.call_on_close(lambda sig=sig, previous=previous: signal.signal(sig, previous))

@@ -64,7 +64,8 @@ def handle_errors(func: F) -> F:
 
 
 def overwrite_option(func: F) -> F:
-    return click.option("--overwrite", is_flag=True, help="Replace an existing result folder.")(func)
+    return click.option("--overwrite", is_flag=True, help="Replace existing outputs, each only when it is what "
+                                                          "this command writes (see docs/safety.md).")(func)
 
 
 def device_option(func: F) -> F:

@@ -44,11 +44,11 @@ def command(root: Path, datasets: str, sequences: str, model_dir: Path | None, m
     batch.require_dask()
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:  # the cluster's own INFO lines only with -v
         logging.getLogger("distributed").setLevel(logging.WARNING)
-    if report is not None:
-        batch.check_report_path(report)
     jobs = batch.find_jobs(root, datasets, sequences, model_dir, model)
     if not jobs:
         raise click.ClickException(f"{root}: no sequence folders (<DATASET>/01, ...) to process")
+    if report is not None:
+        batch.check_report_path(report, jobs, overwrite)
     options = batch.JobOptions(device=device, overwrite=overwrite, evaluate=evaluate)
     with batch.open_client(scheduler, workers, threads) as client:
         link = batch.dashboard(client)
@@ -57,6 +57,7 @@ def command(root: Path, datasets: str, sequences: str, model_dir: Path | None, m
         results = batch.run_batch(jobs, options, client)
     click.echo(batch.table(results, evaluate))
     if report is not None:
-        batch.write_report(report, results, {"root": str(root.resolve()), "command": " ".join(sys.argv)})
+        batch.write_report(report, results, {"root": str(root.resolve()), "command": " ".join(sys.argv)}, jobs,
+                           overwrite)
     if not batch.succeeded(results, strict_models=datasets.strip().lower() != "all"):
         sys.exit(1)

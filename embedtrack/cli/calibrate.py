@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
 
 from embedtrack.calibrate import CLUSTER_GRID, LINK_GRID
-from embedtrack.cli._common import device_option, handle_errors
+from embedtrack.cli._common import device_option, handle_errors, overwrite_option
 
 
 def _text(values: tuple[float, ...]) -> str:
@@ -24,6 +25,32 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
     if not values:
         raise click.BadParameter("expected at least one value", param_hint=option)
     return values
+
+
+def _grid(text: str, option: str, name: str) -> tuple[float, ...]:
+    """The values of a grid option, each one a valid value of the inference setting ``name``."""
+    values = _floats(text, option)
+    for value in values:
+        problem = _grid_problem(name, value)
+        if problem:
+            raise click.BadParameter(f"{value:g}: {problem}", param_hint=option)
+    return values
+
+
+def _grid_problem(name: str, value: float) -> str | None:
+    """Why ``value`` cannot be tried for ``name`` (min_size is a factor of the model's), or None."""
+    from embedtrack.errors import ConfigError
+    from embedtrack.inference_config import InferenceConfig
+
+    if name == "min_size":
+        return None if math.isfinite(value) and value > 0 else "expected a positive factor"
+    if name == "seed_window" and not (value.is_integer() and int(value) % 2 == 1):
+        return "expected an odd whole number"
+    try:
+        InferenceConfig().replace(**{name: int(value) if name == "seed_window" else value})
+    except ConfigError as err:
+        return str(err).removeprefix("InferenceConfig: ")
+    return None
 
 
 @click.command("calibrate")
@@ -45,29 +72,33 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
 @click.option("--daughter-ratios", default=_text(LINK_GRID["min_daughter_ratio"]), show_default=True,
               help="Minimum daughter ratios to try (linking).")
 @device_option
+@overwrite_option
 @handle_errors
 def command(model: str, dataset_dir: Path, sequences: str | None, metric: str, out_dir: Path | None,
             seed_thresholds: str, kernel_thresholds: str, min_size_factors: str, seed_windows: str,
-            daughter_ratios: str,
-            device: str) -> None:
+            daughter_ratios: str, device: str, overwrite: bool) -> None:
     """Choose seed, kernel, minimum-size, seediness-window and linking thresholds of MODEL on DATASET_DIR (CTC training layout:
     <SEQ>/tNNN.tif with <SEQ>_GT/TRA and <SEQ>_GT/SEG) by maximising SEG + DET (then TRA) over a small grid.
 
-    The network runs once per frame; each grid point is tracked, written and scored with py-ctcmetrics.
+    The network runs once per frame; each grid point is tracked, written and scored with py-ctcmetrics (in a
+    hidden scratch folder beside --out, or beside DATASET_DIR).
     """
+    from ctc.guard import MODEL, check_output
     from embedtrack.calibrate import calibrate, load_annotated
-    from embedtrack.registry import write_calibrated
+    from embedtrack.registry import resolve_model, write_calibrated
     from embedtrack.tracker import Tracker
 
+    if out_dir is not None:  # before any work
+        check_output(out_dir, [resolve_model(model), dataset_dir], replace=overwrite, kind=MODEL)
+    cluster_grid = {"seed_threshold": _grid(seed_thresholds, "--seed-thresholds", "seed_threshold"),
+                    "kernel_threshold": _grid(kernel_thresholds, "--kernel-thresholds", "kernel_threshold"),
+                    "min_size": _grid(min_size_factors, "--min-size-factors", "min_size"),
+                    "seed_window": _grid(seed_windows, "--seed-windows", "seed_window")}
+    link_grid = {**LINK_GRID, "min_daughter_ratio": _grid(daughter_ratios, "--daughter-ratios", "min_daughter_ratio")}
     names = [s.strip() for s in sequences.split(",") if s.strip()] if sequences else None
     annotated = load_annotated(dataset_dir, names)
     tracker = Tracker.from_model(model, device=device, tta=False)
-    cluster_grid = {"seed_threshold": _floats(seed_thresholds, "--seed-thresholds"),
-                    "kernel_threshold": _floats(kernel_thresholds, "--kernel-thresholds"),
-                    "min_size": _floats(min_size_factors, "--min-size-factors"),
-                    "seed_window": _floats(seed_windows, "--seed-windows")}
-    link_grid = {**LINK_GRID, "min_daughter_ratio": _floats(daughter_ratios, "--daughter-ratios")}
-    result = calibrate(tracker, annotated, metric, cluster_grid, link_grid)
+    result = calibrate(tracker, annotated, metric, cluster_grid, link_grid, scratch_beside=out_dir or dataset_dir)
     click.echo(f"best on {', '.join(s.name for s in annotated)} ({metric} = {result.score:.3f}): "
                + ", ".join(f"{k} {v}" for k, v in result.best.items()))
     if out_dir is None:
@@ -76,6 +107,6 @@ def command(model: str, dataset_dir: Path, sequences: str | None, metric: str, o
         return
     grid = {**cluster_grid, **(link_grid if metric == "seg+det+tra" else {})}
     record = result.record({k: list(v) for k, v in grid.items()}, str(dataset_dir.resolve()))
-    write_calibrated(model, out_dir, tracker.config.replace(**result.best), record)
+    write_calibrated(model, out_dir, tracker.config.replace(**result.best), record, overwrite, [dataset_dir])
     click.echo(f"model with calibrated thresholds written to {out_dir}")
     click.echo(json.dumps(result.best))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from embedtrack.cli._common import device_option, handle_errors
+from embedtrack.cli._common import device_option, handle_errors, overwrite_option
 
 DEMO_MODEL = "Fluo-N2DH-SIM+"
 DEMO_SEED = 2026  # not a seed the bundled model was trained on
@@ -23,21 +23,28 @@ DEMO_SEED = 2026  # not a seed the bundled model was trained on
 @click.option("--tta/--no-tta", default=None, help="Test-time augmentation [default: on with CUDA, off on CPU].")
 @device_option
 @click.option("--show/--no-show", default=True, show_default=True, help="Also render an animated GIF and lineage PNG.")
+@overwrite_option
 @handle_errors
 def command(out_dir: Path | None, frames: int, size: int, seed: int, model: str, tta: bool | None, device: str,
-            show: bool) -> None:
-    """Make a synthetic fluorescence sequence with ground truth, segment and track it, and score the result."""
+            show: bool, overwrite: bool) -> None:
+    """Make a synthetic fluorescence sequence with ground truth, segment and track it, and score the result.
+
+    Writes OUT/Fluo-N2DH-SIM+ (the data and its result), OUT/demo.gif and OUT/demo_lineage.png."""
     from ctc.evaluate import evaluate
+    from ctc.guard import DEMO_DATASET, GIF, PNG, Output, check_outputs
     from ctc.synth import write_dataset
     from embedtrack.pipeline import run_sequence, RunOptions
 
     root = out_dir if out_dir is not None else Path(tempfile.mkdtemp(prefix="embedtrack-demo-"))
-    dataset = root / DEMO_MODEL
+    dataset, gif, tree = root / DEMO_MODEL, root / "demo.gif", root / "demo_lineage.png"
+    outputs = [Output(dataset, DEMO_DATASET)] + ([Output(gif, GIF), Output(tree, PNG)] if show else [])
+    check_outputs(outputs, [model] if Path(model).is_dir() else [], overwrite)  # before any work
     click.echo(f"1/3 writing a synthetic fluorescence sequence ({frames} frames of {size}x{size}, seed {seed}) "
                f"to {dataset}")
-    write_dataset(dataset, "fluo", frames, (size, size), seed, sequences=("01",), overwrite=True)
+    write_dataset(dataset, "fluo", frames, (size, size), seed, sequences=("01",), overwrite=overwrite,
+                  kind=DEMO_DATASET)
     click.echo(f"2/3 segmenting and tracking with model {model}")
-    report = run_sequence(dataset / "01", model, options=RunOptions(tta=tta, device=device, overwrite=True))
+    report = run_sequence(dataset / "01", model, options=RunOptions(tta=tta, device=device))
     click.echo("    " + report.summary())
     click.echo("3/3 scoring against the ground truth")
     scores = evaluate(report.output, dataset / "01_GT", ("SEG", "TRA", "DET"))
@@ -45,7 +52,6 @@ def command(out_dir: Path | None, frames: int, size: int, seed: int, model: str,
     if show:
         from embedtrack.cli.show import show_result
 
-        gif = root / "demo.gif"
-        show_result(report.output, dataset / "01", gif, root / "demo_lineage.png")
-        click.echo(f"pictures: {gif}, {root / 'demo_lineage.png'}")
+        show_result(report.output, dataset / "01", gif, tree, overwrite=overwrite)
+        click.echo(f"pictures: {gif}, {tree}")
     click.echo(f"result: {report.output}  ground truth: {dataset / '01_GT'}")

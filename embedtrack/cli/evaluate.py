@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import click
 
-from embedtrack.cli._common import handle_errors
+from embedtrack.cli._common import handle_errors, overwrite_option
 
 
 def format_table(scores: dict[str, float], requested: list[str], show_all: bool) -> str:
@@ -30,16 +31,20 @@ def format_table(scores: dict[str, float], requested: list[str], show_all: bool)
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write all scores to this JSON file.")
 @click.option("--all", "show_all", is_flag=True, help="Print the extra figures too (AOGM, OP_CTB, ...).")
-@click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Processes py-ctcmetrics uses to match masks (0 = all CPUs).")
+@click.option("--threads", type=click.IntRange(min=0, max=os.cpu_count() or 1), default=1, show_default=True,
+              help="Processes py-ctcmetrics uses to match masks (0 = all CPUs; at most the CPU count).")
+@overwrite_option
 @handle_errors
 def command(res_dir: Path, gt_dir: Path, metrics: str, json_file: Path | None, show_all: bool,
-            threads: int) -> None:
+            threads: int, overwrite: bool) -> None:
     """Score the result RES_DIR (<SEQ>_RES) against the ground truth GT_DIR (<SEQ>_GT)."""
     from ctc.evaluate import evaluate, parse_metrics
     from ctc.fsutil import write_atomic
+    from ctc.guard import SCORES, check_output
 
     requested = parse_metrics(metrics)
+    if json_file is not None:  # before any work
+        check_output(json_file, [res_dir, gt_dir], replace=overwrite, kind=SCORES)
     scores = evaluate(res_dir, gt_dir, requested, threads=threads)
     click.echo(format_table(scores, requested, show_all))
     if json_file is not None:

@@ -16,10 +16,10 @@ from tqdm import tqdm
 
 from ctc.errors import CTCFormatError
 from ctc.fsutil import atomic_path
-from ctc.guard import check_not_input
+from ctc.guard import GIF, MP4, PNG, Output, check_outputs
 from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, Sequence, open_result, open_sequence, open_tracking_gt
 from ctc.lineage import Track
-from embedtrack.cli._common import handle_errors
+from embedtrack.cli._common import handle_errors, overwrite_option
 from embedtrack.errors import EmbedTrackError
 from embedtrack.show import GifStream, intensity_range, render_lineage, render_overlay
 
@@ -29,11 +29,10 @@ logger = logging.getLogger(__name__)
 RANGE_SAMPLES = 5
 
 
-def _check_picture_target(target: Path, inputs: tuple[Path, ...]) -> None:
-    """A picture is written beside the data, never into an input folder nor over a folder."""
-    check_not_input(target, inputs)
-    if target.is_dir():
-        raise EmbedTrackError(f"{target}: is a folder; give a file name for the picture")
+def picture_outputs(out: Path, lineage_out: str | Path | None) -> list[Output]:
+    """The animation (GIF, or MP4) and the lineage PNG as guarded outputs."""
+    outputs = [Output(out, MP4 if out.suffix.lower() == ".mp4" else GIF)]
+    return outputs + ([Output(Path(lineage_out), PNG)] if lineage_out is not None else [])
 
 
 def open_labels(res_dir: Path) -> tuple[Sequence, list[Track]]:
@@ -79,9 +78,11 @@ def show_result(
     fps: float = 5.0,
     max_frames: int | None = None,
     max_size: int = 512,
+    overwrite: bool = False,
 ) -> tuple[Path, Path | None]:
     """Write the animation of ``res_dir`` over the raw frames of ``raw_dir`` to ``out`` (.gif, or .mp4 if
     imageio-ffmpeg is installed) and, unless ``lineage_out`` is None, the lineage tree to ``lineage_out`` (PNG).
+    An existing picture is replaced only with ``overwrite`` and when it is a GIF/MP4/PNG file.
 
     Frames are read, drawn and written one at a time; returns the paths written.
     """
@@ -89,9 +90,7 @@ def show_result(
     suffix = out.suffix.lower()
     if suffix not in (".gif", ".mp4"):
         raise EmbedTrackError(f"{out}: the animation must be a .gif (or .mp4 with imageio-ffmpeg installed)")
-    for target in (out, lineage_out):
-        if target is not None:
-            _check_picture_target(Path(target), (res_dir, raw_dir))
+    check_outputs(picture_outputs(out, lineage_out), (res_dir, raw_dir), overwrite)  # before any work
     labels, tracks = open_labels(res_dir)
     raw = open_sequence(raw_dir, "t")
     pairs = _frame_pairs(raw, labels, max_frames)
@@ -142,14 +141,16 @@ def show_result(
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Only the first N frames.")
 @click.option("--max-size", type=click.IntRange(min=32), default=512, show_default=True,
               help="Longer side of the animation in pixels (frames are only ever downscaled).")
+@overwrite_option
 @handle_errors
 def command(res_dir: Path, raw_dir: Path, out: Path, lineage_out: Path | None, fps: float,
-            max_frames: int | None, max_size: int) -> None:
+            max_frames: int | None, max_size: int, overwrite: bool) -> None:
     """Render RES_DIR (a CTC result, or a GT TRA folder) over the raw frames as an animation with coloured
     outlines and track ids, and its lineage tree (time left to right, divisions as connectors) as a PNG."""
     if lineage_out is None:
         lineage_out = out.with_name(f"{out.stem}_lineage.png")
-    written = show_result(res_dir, raw_dir, out, lineage_out, fps=fps, max_frames=max_frames, max_size=max_size)
+    written = show_result(res_dir, raw_dir, out, lineage_out, fps=fps, max_frames=max_frames, max_size=max_size,
+                          overwrite=overwrite)
     for path in written:
         if path is not None:
             click.echo(str(path))

@@ -39,6 +39,7 @@ def command(out_dir: Path, preset: str, frames: int, size: tuple[int, int], seed
     illumination, cell size and density) is drawn per sequence, interior patterns and outlines per cell from
     named families (--appearance list). The dataset appears only when complete.
     """
+    from ctc.io import is_sequence_name
     from ctc.synth import write_dataset  # imported on use: keeps `embedtrack --help` fast
     from ctc.synth.appearance import PATTERNS, SHAPES
 
@@ -48,7 +49,7 @@ def command(out_dir: Path, preset: str, frames: int, size: tuple[int, int], seed
         return
     chosen = None if appearance.strip() == "all" else _names(appearance)
     names = tuple(s.strip() for s in sequences.split(",") if s.strip())
-    if not names or not all(n.isdigit() for n in names) or len(set(names)) != len(names):
+    if not names or not all(is_sequence_name(n) for n in names) or len(set(names)) != len(names):
         raise click.BadParameter(f"expected distinct digit names like 01,02, got {sequences!r}",
                                  param_hint="--sequences")
     start = time.perf_counter()

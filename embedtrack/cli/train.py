@@ -66,13 +66,14 @@ def _parse_widths(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--name", default=None, help="Model name stored in its config (default: the preset name).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+@click.option("--overwrite", is_flag=True, help="Replace the model folder --out (put back if the run fails).")
 @click.option("--ddp", is_flag=True, help="One of several processes started by torchrun (DistributedDataParallel; "
                                           "--batch-size is the global batch). See embedtrack.train_ddp.")
 @handle_errors
 def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_per_epoch: int | None,
             batch_size: int | None, device: str, lr: float, widths: tuple[int, int, int] | None,
             init_model: str | None, derive_links: bool, sparse_fill: str | None, name: str | None, seed: int,
-            resume: bool, ddp: bool) -> None:
+            resume: bool, overwrite: bool, ddp: bool) -> None:
     """Train EmbedTrack on DATASET_DIR (CTC training layout: 01/, 01_GT/TRA, 01_ST/SEG, 02/, ...).
 
     A block at the end of each sequence validates (the last 10 %, or the last quarter of the frames with
@@ -97,7 +98,8 @@ def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_pe
 
         context = setup(device)
     try:
-        summary = train(dataset_dir, preset, out_dir, opts, resume=resume, command=shlex.join(argv), ddp=context)
+        summary = train(dataset_dir, preset, out_dir, opts, resume=resume, command=shlex.join(argv), ddp=context,
+                        overwrite=overwrite)
     finally:
         if context is not None:
             context.close()

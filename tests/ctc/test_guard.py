@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ctc.errors import CTCUnsafeOutputError
 from ctc.guard import (check_output, looks_like_model, looks_like_result, looks_like_synth_dataset,
-                       remove_stale_temp_dirs)
+                       remove_stale_temps)
 from ctc.io import ResultWriter, temp_dir_beside
 from ctc.lineage import Track
 from tests.tree_state import tree_state
@@ -96,7 +96,7 @@ def test_stale_temp_folders_of_dead_runs_are_removed(tmp_path: Path, caplog: pyt
     for folder in (dead, own_pid, alive, foreign, user):
         folder.mkdir()
     caplog.set_level("WARNING")
-    removed = remove_stale_temp_dirs(target)
+    removed = remove_stale_temps(target)
     assert sorted(removed) == sorted([dead, own_pid])
     assert alive.is_dir() and foreign.is_dir() and user.is_dir()
     assert "left by an interrupted earlier run" in caplog.text
@@ -107,7 +107,7 @@ def test_previous_result_moved_aside_by_a_killed_run_is_put_back(tmp_path: Path)
     old = temp_dir_beside(target, "old")
     (old / "previous").mkdir()
     (old / "previous" / "res_track.txt").write_text("1 0 0 0\n")
-    remove_stale_temp_dirs(target)
+    remove_stale_temps(target)
     assert (target / "res_track.txt").read_text() == "1 0 0 0\n"
     assert not old.exists()
 

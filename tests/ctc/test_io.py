@@ -214,7 +214,7 @@ def test_result_writer_never_clobbers(tmp_path: Path) -> None:
     target = tmp_path / "01_RES"
     target.mkdir()
     (target / "res_track.txt").write_text("old")
-    with pytest.raises(CTCResultExistsError, match=r"01_RES: result folder exists"):
+    with pytest.raises(CTCResultExistsError, match=r"01_RES: exists; use --overwrite"):
         ResultWriter(target, 3)
     assert (target / "res_track.txt").read_text() == "old"
     _write(target, overwrite=True)

@@ -190,7 +190,7 @@ def test_write_dataset_refuses_to_clobber(tmp_path: Path) -> None:
     write_dataset(tmp_path / "empty", "fluo", frames=2, size=(48, 48), seed=0, sequences=("01",))
     target = write_dataset(tmp_path / "DS", "fluo", frames=2, size=(48, 48), seed=0, sequences=("01",))
     before = read_tiff(target / "01" / "t000.tif")
-    with pytest.raises(CTCResultExistsError, match="not empty; use --overwrite"):
+    with pytest.raises(CTCResultExistsError, match="exists; use --overwrite"):
         write_dataset(target, "fluo", frames=2, size=(48, 48), seed=1, sequences=("01",))
     assert np.array_equal(read_tiff(target / "01" / "t000.tif"), before)
     write_dataset(target, "fluo", frames=2, size=(48, 48), seed=1, sequences=("01",), overwrite=True)

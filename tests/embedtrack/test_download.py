@@ -266,7 +266,8 @@ def test_existing_target_refused_before_download(server: tuple[str, ServerState]
 
 def test_overwrite_replaces_existing_dataset(served_zip: tuple[str, ServerState, bytes], tmp_path: Path) -> None:
     base_url, _, _ = served_zip
-    (tmp_path / NAME / "07_GT" / "stale").mkdir(parents=True)  # an earlier download's sequence folders
+    (tmp_path / NAME / "07_GT" / "TRA").mkdir(parents=True)  # an earlier download's sequence folders
+    (tmp_path / NAME / "07_GT" / "TRA" / "man_track.txt").write_text("1 0 0 0\n")
     dl.download_dataset(NAME, tmp_path, base_url=base_url, overwrite=True)
     assert not (tmp_path / NAME / "07_GT").exists()
     assert_unpacked(tmp_path)

@@ -5,21 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from click.testing import CliRunner, Result
-
-from embedtrack.cli import main
+from tests.cli_result import invoke as _invoke
+from tests.cli_result import refused as _refused
 from tests.tree_state import tree_state
-
-
-def _invoke(*args: str | Path) -> Result:
-    return CliRunner().invoke(main, [*map(str, args)])
-
-
-def _refused(result: Result, *needles: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in result.output, result.output
 
 
 def test_synth_overwrite_refuses_a_folder_it_did_not_write(synth_dataset: Path, tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def test_synth_writes_dataset_and_refuses_to_clobber(tmp_path: Path) -> None:
 
     code, text = _run(*args[:-1], "6")
     assert code == 1
-    assert f"Error: {out}: folder exists and is not empty; use --overwrite to replace it" in text
+    assert f"Error: {out}: exists; use --overwrite to replace it" in text
     assert np.array_equal(read_tiff(out / "01" / "t002.tif"), first)
 
     code, text = _run(*args[:-1], "6", "--overwrite")
