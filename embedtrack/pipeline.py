@@ -27,6 +27,7 @@ from tqdm import tqdm
 from ctc.fsutil import write_atomic
 from ctc.guard import check_output
 from ctc.io import ResultWriter, Sequence, discover_frames, open_sequence, tiff_header
+from ctc.lineage import division_count
 from embedtrack.background import WriteBehind
 from embedtrack.errors import EmbedTrackError
 from embedtrack.tracker import FrameResult, Tracker
@@ -170,7 +171,7 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
         sec["write"] += behind.busy_seconds + time.perf_counter() - toc
     report.wall_seconds = time.perf_counter() - tic
     report.tracks = len(tracks)
-    report.divisions = len({t.parent for t in tracks if t.parent})
+    report.divisions = division_count(tracks)
     _write_settings(settings, {"sequence": str(seq_dir), "result": str(out), "masks": str(opts.masks or "") or None,
                                **tracker.info, "overlap": overlap, "inference": tracker.config.to_dict(),
                                "frames": report.frames, "tracks": report.tracks, "divisions": report.divisions})
