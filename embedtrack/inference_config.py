@@ -2,7 +2,8 @@
 
 :class:`InferenceConfig` holds the normalisation percentiles, the clustering thresholds and minimum instance
 size (§3.3), the linking rules and their thresholds (§3.4 plus the two rules this package adds: background
-competes, minimum daughter ratio), the field-of-interest border and the coordinate scale. It is stored as the
+competes, minimum daughter ratio), the lineage corrections after linking (:mod:`embedtrack.lineage`), the
+field-of-interest border and the coordinate scale. It is stored as the
 ``inference`` object of a model folder's ``config.json``; every value can be overridden per call
 (:meth:`InferenceConfig.replace`) and from the command line (``embedtrack run --seed-threshold …``).
 
@@ -62,6 +63,9 @@ class InferenceConfig:
                                        "else the short one is merged into its sibling or detached (0: off).", 0, 20)
     divide_apart: bool = _opt(False, "Lineage (with division_min_frames): daughters that still touch are merged "
                                      "back, so a division stands from the first frame they are apart.")
+    restore_divisions: bool = _opt(False, "Lineage (with division_min_frames): a new track beside the only "
+                                          "successor of the mask it points to becomes its sibling daughter when "
+                                          "both last that long.")
     undo_merges: bool = _opt(False, "Lineage: a mask two cells entered that divides at the next frame is split "
                                     "between the two cells instead (two touching cells merged for a frame).")
     gap_frames: int = _opt(0, "Lineage: join a track that starts to one that ended at most this many frames "

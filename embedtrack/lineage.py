@@ -16,7 +16,8 @@ Corrections, each an :class:`~embedtrack.inference_config.InferenceConfig` setti
   back into its sibling when the two touch (that frame's mask is fixed, and so is any later frame where the
   fragment is again claimed beside its sibling), or it becomes a track of its own when it does not. An instance
   that started a track beside the only successor of the mask its pixels point to (a fragment the linker's
-  ``min_daughter_ratio`` turned away) is merged the same way;
+  ``min_daughter_ratio`` turned away) is merged the same way, or, with ``restore_divisions``, made the
+  second daughter of that mask when it and its sibling both last k frames;
 * **merges undone** (``undo_merges``, checked before the divisions): when a mask at t-1 divides at t and the pixels of that mask point, for
   at least a fifth of them, to a second cell at t-2 whose track ended there, it was two touching cells merged
   for a frame: the mask is split between the two tracks (each pixel to the cell its tracking offset points to,
@@ -170,7 +171,7 @@ class LineageStage:
         self.next_commit = 0
         self.ended: dict[int, _Ended] = {}
         self.stats = {"divisions_rejected": 0, "fragments_merged": 0, "merges_split": 0, "gaps_closed": 0,
-                      "tracks_removed": 0}
+                      "tracks_removed": 0, "divisions_restored": 0}
 
     def tracks(self) -> list[Track]:
         return self.builder.tracks()
@@ -300,8 +301,7 @@ class LineageStage:
             areas = [int((frame.instances == k).sum()) for k in kids]
             short = 0 if (lasts[0], areas[0]) < (lasts[1], areas[1]) else 1
             self._merge_or_detach(e, kids[short], kids[1 - short])
-        if self.editable:
-            self._merge_fragments(e, last)
+        self._merge_fragments(e, last)
 
     def _merge_or_detach(self, e: int, fragment: int, into: int) -> None:
         frame = self._frame(e)
@@ -323,8 +323,9 @@ class LineageStage:
                     after.links[child] = into
 
     def _merge_fragments(self, e: int, last: int) -> None:
-        """Instances at ``e`` without a link whose pixels point mostly to a mask with exactly one successor,
-        which they touch, and that do not last ``division_min_frames``: merged into that successor."""
+        """Instances at ``e`` without a link whose pixels point mostly to a mask with exactly one successor:
+        merged into that successor when they touch it and do not last ``division_min_frames``; made its second
+        daughter when both last that long (``restore_divisions``)."""
         frame, prev = self._frame(e), self._frame(e - 1)
         children = _children(frame)
         need = self.config.division_min_frames
@@ -334,10 +335,15 @@ class LineageStage:
                 continue
             mother = max(votes, key=lambda k: (votes[k], -k))
             kids = children.get(mother, [])
-            if len(kids) != 1 or self._persists(e, label, need, last):
+            if len(kids) != 1:
                 continue
-            if _touch(frame.instances, label, kids[0]):
-                self._merge(e, label, kids[0])
+            if not self._persists(e, label, need, last):
+                if self.editable and _touch(frame.instances, label, kids[0]):
+                    self._merge(e, label, kids[0])
+            elif self.config.restore_divisions and self._persists(e, kids[0], need, last):
+                frame.links[label] = mother  # a daughter the linker's min_daughter_ratio turned away
+                children[mother] = kids + [label]
+                self.stats["divisions_restored"] += 1
 
     def _undo_merge(self, e: int, mother: int, kids: list[int]) -> None:
         """A division at ``e`` of a mask at ``e-1`` that two cells entered: split it between them (or, with

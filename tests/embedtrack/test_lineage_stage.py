@@ -218,3 +218,24 @@ def test_division_matching() -> None:
     assert match_divisions(true.tracks, true.tracks, truth, truth).f1 == 1.0
     late = match_divisions(found.tracks, true.tracks, lambda t: frames(max(t - 2, 0)), truth, tolerance=1)
     assert late.matched == 0
+
+
+def test_a_daughter_the_linker_turned_away_is_restored_when_both_last() -> None:
+    def picky_linker(labels: np.ndarray, prev: np.ndarray, pred: object) -> dict[int, int]:
+        """The overlap linker with a min_daughter_ratio of 1: the smaller daughter starts a track of its own."""
+        links = overlap_linker(labels, prev, pred)
+        for mother in set(links.values()):
+            kids = [k for k, p in links.items() if p == mother]
+            if len(kids) == 2:
+                del links[min(kids, key=lambda k: int((labels == k).sum()))]
+        return links
+
+    def run(**settings: object) -> list[Track]:
+        config = InferenceConfig(whole_cells=False).replace(**{**ALL, **settings})
+        segment = Tracker(config, segmenter=lambda frame: frame.astype(np.int32), linker=picky_linker)
+        return segment.track(noisy_sequence()).tracks
+
+    frames = noisy_sequence()
+    assert frames[6][10, 70] and frames[6][32, 70]  # C's daughters at frame 6
+    assert division_count(run(restore_divisions=True)) == 1
+    assert division_count(run(restore_divisions=False)) == 0
