@@ -41,8 +41,10 @@ from embedtrack.inference_config import InferenceConfig  # noqa: E402
 from embedtrack.lineage import LineageStage  # noqa: E402
 from embedtrack.tracker import Tracker  # noqa: E402
 
-OFF = {"division_min_frames": 0, "divide_apart": False, "restore_divisions": False, "undo_merges": False, "gap_frames": 0, "min_track_frames": 0}
-ALL = {"division_min_frames": 3, "divide_apart": True, "restore_divisions": True, "undo_merges": True, "gap_frames": 2, "min_track_frames": 3}
+OFF = {"division_min_frames": 0, "divide_apart": False, "restore_divisions": False, "undo_merges": False,
+       "gap_frames": 0, "min_track_frames": 0}
+ALL = {"division_min_frames": 3, "divide_apart": True, "restore_divisions": True, "undo_merges": True,
+       "gap_frames": 2, "min_track_frames": 3}
 CONFIGS: dict[str, dict[str, Any]] = {
     "off": OFF,
     "division": {**OFF, "division_min_frames": ALL["division_min_frames"]},

@@ -12,14 +12,15 @@ Corrections, each an :class:`~embedtrack.inference_config.InferenceConfig` setti
 * **division validation** (``division_min_frames`` k): a division stands only if both daughters persist for
   k frames (a daughter dividing again counts as persisting) and, with ``divide_apart``, only from the first
   frame in which the daughters no longer touch (a dividing nucleus the segmentation cuts in two before the
-  daughters separate; on real Fluo-N2DH-SIM+ 01 the bundled model's divisions came ~2 frames early). Otherwise the short-lived daughter is merged
-  back into its sibling when the two touch (that frame's mask is fixed, and so is any later frame where the
-  fragment is again claimed beside its sibling), or it becomes a track of its own when it does not. An instance
+  daughters separate; on real Fluo-N2DH-SIM+ 01 the bundled model's divisions came ~2 frames early).
+  Otherwise the short-lived daughter is merged back into its sibling when the two touch (that frame's mask is
+  fixed, and so is any later frame where the fragment is again claimed beside its sibling), or it becomes a
+  track of its own when it does not. An instance
   that started a track beside the only successor of the mask its pixels point to (a fragment the linker's
   ``min_daughter_ratio`` turned away) is merged the same way, or, with ``restore_divisions``, made the
   second daughter of that mask when it and its sibling both last k frames;
-* **merges undone** (``undo_merges``, checked before the divisions): when a mask at t-1 divides at t and the pixels of that mask point, for
-  at least a fifth of them, to a second cell at t-2 whose track ended there, it was two touching cells merged
+* **merges undone** (``undo_merges``, checked before the divisions): when a mask at t-1 divides at t and
+  at least a fifth of the pixels of that mask point to a second cell at t-2 whose track ended there, it was two touching cells merged
   for a frame: the mask is split between the two tracks (each pixel to the cell its tracking offset points to,
   the rest to the nearest such pixel) and each cell at t continues the part its pixels point to;
 * **gap closing** (``gap_frames`` g, ``gap_reach``): a track that starts at t is joined to a track that ended
