@@ -39,6 +39,7 @@ from ctc.evaluate import evaluate  # noqa: E402
 from ctc.labels import label_set  # noqa: E402
 from ctc.overlap import overlaps  # noqa: E402
 from ctc.io import frame_name, open_result, open_segmentation, open_sequence, read_track_file  # noqa: E402
+from ctc.lineage import division_count  # noqa: E402
 from ctc.synth import write_dataset  # noqa: E402
 from embedtrack.data import write_linked_gt  # noqa: E402
 from embedtrack.pipeline import RunOptions, run_sequence  # noqa: E402
@@ -48,8 +49,8 @@ DEMO_SEED = 2026
 
 
 def divisions(track_file: Path) -> int:
-    """Number of mothers in a CTC track file."""
-    return len({t.parent for t in read_track_file(track_file) if t.parent})
+    """Number of divisions (parents of two or more tracks) in a CTC track file."""
+    return division_count(read_track_file(track_file))
 
 
 def fragmented_share(res_dir: Path) -> float:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -46,7 +46,9 @@ class LineageBuilder:
     new track; a label that is the only one linked to a previous label continues that label's track; two or
     more labels linked to the same previous label are a division: the mother track ends at ``t-1`` and each
     daughter starts a new track whose parent is the mother. Because a track only continues from ``t-1`` to
-    ``t``, no track can have a temporal gap.
+    ``t``, no track can have a temporal gap. A cell found again after frames in which it was missed is given
+    as a *gap link* (``parents={label at t: track id that ended before t-1}``): it starts a new track whose
+    parent is the earlier track, the CTC's way of saying so (a parent with a single child).
 
     Empty frames: a frame with no cell is returned as an all-zero image and listed in :attr:`empty_frames`;
     all running tracks end before it. Nothing is invented to fill it (:class:`ctc.io.ResultWriter` writes it
@@ -59,6 +61,7 @@ class LineageBuilder:
         self._next_id = 1
         self._last_t: int | None = None
         self._prev_ids: dict[int, int] = {}  # local label at t-1 -> global id
+        self.ids: dict[int, int] = self._prev_ids  # local label -> global id of the last frame added
         self._begin: dict[int, int] = {}
         self._end: dict[int, int] = {}
         self._parent: dict[int, int] = {}
@@ -74,8 +77,10 @@ class LineageBuilder:
         self._parent[label] = parent
         return label
 
-    def add_frame(self, t: int, labels: np.ndarray, links: Mapping[int, int]) -> np.ndarray:
-        """Relabel frame ``t`` with global track ids (uint16) and extend the lineage with its ``links``."""
+    def add_frame(self, t: int, labels: np.ndarray, links: Mapping[int, int],
+                  parents: Mapping[int, int] | None = None) -> np.ndarray:
+        """Relabel frame ``t`` with global track ids (uint16) and extend the lineage with its ``links``;
+        ``parents`` are gap links ``{label at t without a link: id of a track that ended before t-1}``."""
         labels = np.asarray(labels)
         if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
             raise CTCError(f"frame {t}: expected a 2-D integer label image, got {labels.dtype} {labels.shape}")
@@ -91,11 +96,12 @@ class LineageBuilder:
         children: dict[int, list[int]] = {}
         for child, prev in valid.items():
             children.setdefault(prev, []).append(child)
+        gaps = self._gap_parents(t, parents or {}, valid)
         ids: dict[int, int] = {}
         for label in present:
             prev = valid.get(label)
             if prev is None:
-                ids[label] = self._new_track(t, 0)
+                ids[label] = self._new_track(t, gaps.get(label, 0))
             elif len(children[prev]) == 1:
                 ids[label] = self._prev_ids[prev]
                 self._end[ids[label]] = t
@@ -105,10 +111,30 @@ class LineageBuilder:
             logger.debug("frame %d has no cells; it stays empty in the result", t)
             self.empty_frames.append(t)
         lut = np.array([ids.get(int(v), 0) for v in local], dtype=np.uint16)
-        self._prev_ids = ids
+        self._prev_ids = self.ids = ids
         self._last_t = t
         return lut[inverse]
+
+    def _gap_parents(self, t: int, parents: Mapping[int, int], valid: Mapping[int, int]) -> dict[int, int]:
+        """The gap links that can be kept: to a known track that ended before ``t-1``, for a label without a
+        link; the others are logged and dropped."""
+        kept = {int(c): int(p) for c, p in parents.items()
+                if int(c) not in valid and int(p) in self._end and self._end[int(p)] < t - 1}
+        if len(kept) != len(parents):
+            logger.warning("frame %d: ignoring %d gap link(s) to tracks not ended before t-1", t,
+                           len(parents) - len(kept))
+        return kept
 
     def tracks(self) -> list[Track]:
         """All tracks so far, sorted by label."""
         return [Track(k, self._begin[k], self._end[k], self._parent[k]) for k in sorted(self._begin)]
+
+
+def division_count(tracks: Iterable[Track]) -> int:
+    """The number of divisions: tracks that are the parent of two or more tracks (a parent with one child is a
+    link across a gap, not a division)."""
+    children: dict[int, int] = {}
+    for track in tracks:
+        if track.parent:
+            children[track.parent] = children.get(track.parent, 0) + 1
+    return sum(n >= 2 for n in children.values())

@@ -2,7 +2,8 @@
 
 :class:`InferenceConfig` holds the normalisation percentiles, the clustering thresholds and minimum instance
 size (§3.3), the linking rules and their thresholds (§3.4 plus the two rules this package adds: background
-competes, minimum daughter ratio), the field-of-interest border and the coordinate scale. It is stored as the
+competes, minimum daughter ratio), the lineage corrections after linking (:mod:`embedtrack.lineage`), the
+field-of-interest border and the coordinate scale. It is stored as the
 ``inference`` object of a model folder's ``config.json``; every value can be overridden per call
 (:meth:`InferenceConfig.replace`) and from the command line (``embedtrack run --seed-threshold …``).
 
@@ -58,6 +59,23 @@ class InferenceConfig:
                                            "background than on its best predecessor.")
     min_daughter_ratio: float = _opt(0.25, "Two claimants divide only if the smaller has at least this fraction "
                                            "of the larger's area; 0 is the paper's plain rule.", 0.0, 1.0)
+    division_min_frames: int = _opt(0, "Lineage: a division stands only if both daughters last this many frames; "
+                                       "else the short one is merged into its sibling or detached (0: off).", 0, 20)
+    divide_apart: bool = _opt(False, "Lineage (with division_min_frames): daughters that still touch are merged "
+                                     "back, so a division stands from the first frame they are apart.")
+    restore_divisions: bool = _opt(False, "Lineage (with division_min_frames): a new track beside the only "
+                                          "successor of the mask it points to becomes its sibling daughter when "
+                                          "both last that long.")
+    undo_merges: bool = _opt(False, "Lineage: a mask two cells entered that divides at the next frame is split "
+                                    "between the two cells instead (two touching cells merged for a frame).")
+    gap_frames: int = _opt(0, "Lineage: join a track that starts to one that ended at most this many frames "
+                              "earlier nearby (a missed cell); the gap stays empty (0: off).", 0, 10)
+    gap_reach: float = _opt(1.0, "Lineage: how far, in radii of the ended cell, a track may start from where "
+                                 "the ended cell would be, to be joined to it.", 0.0, lo_open=True)
+    min_track_frames: int = _opt(0, "Lineage: remove tracks shorter than this without parent and children "
+                                    "(0: off).", 0, 20)
+    edit_given_masks: bool = _opt(False, "Lineage: with given masks (--masks) the corrections may merge, split and "
+                                         "remove masks; otherwise they only change links.")
     fov_border: int = _opt(0, "Drop cells lying entirely within this many pixels of the frame edge.", 0)
     coord_scale: float = _opt(256.0, "Pixels per normalised offset unit (the training crop size).", 0.0,
                               lo_open=True)

@@ -35,7 +35,7 @@ from embedtrack.predictions import is_tensor, values_at
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["link", "candidates"]
+__all__ = ["link", "candidates", "shifted_targets"]
 
 # Above this many (label_t, label_prev) pairs the pair table is built by sorting instead of np.bincount.
 _MAX_DENSE_PAIRS = 1 << 22
@@ -75,11 +75,31 @@ def _check(labels_t: np.ndarray, track_offsets: Any, labels_prev: np.ndarray, sc
             raise EmbedTrackError(f"link: {name} contains negative labels")
 
 
+def shifted_targets(labels_t: np.ndarray, track_offsets: Any, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where each instance pixel at ``t`` lands at ``t-1``: ``(fg, targets)``, the flat indices of the pixels
+    with a label (``np.flatnonzero(labels_t)``) and the flat indices their shifted positions fall on (rounded,
+    clipped to the image). Only the offsets of these pixels come to the host from a tensor."""
+    h, w = labels_t.shape
+    fg = np.flatnonzero(labels_t)
+    if fg.size == 0:
+        return fg, fg.copy()
+    rows, cols = np.divmod(fg, w)
+    offsets = values_at(track_offsets, fg)  # gathered on the tensor's device for a tensor
+    ty = rows + offsets[0].astype(np.float64) * scale
+    tx = cols + offsets[1].astype(np.float64) * scale
+    if not (np.isfinite(ty).all() and np.isfinite(tx).all()):
+        raise EmbedTrackError("link: the tracking offsets contain NaN or infinite values inside instances")
+    ty = np.clip(np.rint(ty), 0, h - 1).astype(np.int64)
+    tx = np.clip(np.rint(tx), 0, w - 1).astype(np.int64)
+    return fg, ty * w + tx
+
+
 def candidates(
     labels_t: np.ndarray,
     track_offsets: Any,
     labels_prev: np.ndarray,
     config: InferenceConfig | None = None,
+    shifted: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[int, int]:
     """Each instance at ``t`` mapped to the mask at ``t-1`` receiving most of its shifted pixels.
 
@@ -92,20 +112,11 @@ def candidates(
     labels_prev = np.asarray(labels_prev)
     track_offsets = track_offsets if is_tensor(track_offsets) else np.asarray(track_offsets)
     _check(labels_t, track_offsets, labels_prev, scale)
-    h, w = labels_t.shape
-    fg = np.flatnonzero(labels_t)
-    if fg.size == 0 or not labels_prev.any():
+    if not labels_t.any() or not labels_prev.any():
         return {}
-    rows, cols = np.divmod(fg, w)
-    offsets = values_at(track_offsets, fg)  # gathered on the tensor's device for a tensor
-    ty = rows + offsets[0].astype(np.float64) * scale
-    tx = cols + offsets[1].astype(np.float64) * scale
-    if not (np.isfinite(ty).all() and np.isfinite(tx).all()):
-        raise EmbedTrackError("link: the tracking offsets contain NaN or infinite values inside instances")
-    ty = np.clip(np.rint(ty), 0, h - 1).astype(np.int64)
-    tx = np.clip(np.rint(tx), 0, w - 1).astype(np.int64)
+    fg, targets = shifted if shifted is not None else shifted_targets(labels_t, track_offsets, scale)
     lab_t = labels_t.reshape(-1)[fg].astype(np.int64)
-    hit = labels_prev[ty, tx].astype(np.int64)
+    hit = labels_prev.reshape(-1)[targets].astype(np.int64)
 
     # Instance sizes at t, for min_fraction.
     uniq_t, inv_t, size_t = _compact(lab_t)
@@ -139,6 +150,7 @@ def link(
     track_offsets: Any,
     labels_prev: np.ndarray,
     config: InferenceConfig | None = None,
+    shifted: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[int, int]:
     """Links ``{label at t: label at t-1}`` for continuing tracks and divisions (paper §3.4).
 
@@ -151,6 +163,7 @@ def link(
         config: ``coord_scale`` (pixels per normalised unit), ``min_fraction`` (share of an instance's pixels
             its candidate must receive; 0: one pixel suffices, as in the paper), ``background_competes`` and
             ``min_daughter_ratio`` (see the module docstring); defaults to :class:`InferenceConfig()`.
+        shifted: :func:`shifted_targets` of these labels and offsets when already computed.
 
     Returns:
         ``{label_t: label_prev}``: a mask at ``t-1`` with one candidate continues in it; with two, both are its
@@ -161,7 +174,7 @@ def link(
     """
     config = config or InferenceConfig()
     min_daughter_ratio = config.min_daughter_ratio
-    cand = candidates(labels_t, track_offsets, labels_prev, config)
+    cand = candidates(labels_t, track_offsets, labels_prev, config, shifted)
     if not cand:
         return {}
     kids = np.array(list(cand.keys()), dtype=np.int64)

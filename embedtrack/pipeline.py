@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from ctc.guard import RESULT, SETTINGS, Output, check_outputs
 from ctc.io import ResultWriter, Sequence, discover_frames, open_sequence, tiff_header
+from ctc.lineage import division_count
 from embedtrack.background import WriteBehind
 from embedtrack.errors import EmbedTrackError
 from embedtrack.tracker import FrameResult, Tracker
@@ -181,7 +182,7 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
         toc = time.perf_counter()
         tracks = stream.tracks()
         report.tracks = len(tracks)
-        report.divisions = len({t.parent for t in tracks if t.parent})
+        report.divisions = division_count(tracks)
         text = _settings_bytes({"sequence": str(seq_dir), "result": str(out), "masks": str(opts.masks or "") or None,
                                 **tracker.info, "overlap": overlap, "inference": tracker.config.to_dict(),
                                 "frames": report.frames, "tracks": report.tracks, "divisions": report.divisions})

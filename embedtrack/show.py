@@ -18,7 +18,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ctc.lineage import Track
+from ctc.lineage import Track, division_count
 from embedtrack.errors import EmbedTrackError
 
 logger = logging.getLogger(__name__)
@@ -224,6 +224,43 @@ def _tick_step(span: int, target: int = 8) -> int:
     return int(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))
 
 
+def _trees(tracks: list[Track]) -> list[list[Track]]:
+    """The tracks grouped by the root of their tree (following parents), trees with a division first, then by
+    size, then by their root's label."""
+    by_label = {t.label: t for t in tracks}
+
+    def root(track: Track) -> int:
+        seen = set()
+        while track.parent in by_label and track.parent not in seen:
+            seen.add(track.label)
+            track = by_label[track.parent]
+        return track.label
+
+    groups: dict[int, list[Track]] = {}
+    for track in tracks:
+        groups.setdefault(root(track), []).append(track)
+    return sorted(groups.values(), key=lambda g: (-(division_count(g) > 0), -len(g), min(t.label for t in g)))
+
+
+def select_lineages(tracks: Iterable[Track], max_tracks: int) -> tuple[list[Track], str]:
+    """At most ``max_tracks`` tracks, whole trees only: those with a division first, then the largest; and a
+    line saying what was left out ("" when nothing was)."""
+    tracks = list(tracks)
+    if len(tracks) <= max_tracks:
+        return tracks, ""
+    kept: list[Track] = []
+    trees = _trees(tracks)
+    shown = 0
+    for tree in trees:
+        if len(kept) + len(tree) > max_tracks:
+            break
+        kept.extend(tree)
+        shown += 1
+    rest = len(tracks) - len(kept)
+    return kept, (f"showing {shown} of {len(trees)} lineages (those with divisions, then the largest); "
+                  f"{rest} tracks in {len(trees) - shown} other lineages not drawn")
+
+
 def render_lineage(
     tracks: Iterable[Track],
     n_frames: int,
@@ -231,19 +268,24 @@ def render_lineage(
     first_frame: int = 0,
     width: int = 900,
     row_height: int | None = None,
+    max_tracks: int = 150,
 ) -> np.ndarray:
     """The lineage tree: time left to right, one horizontal line per track, a vertical connector per division.
 
     Tracks are stacked depth-first (daughters under their mother) in their overlay colours, each with its id
     at its right end when rows are tall enough. The time axis covers frames ``first_frame`` to
-    ``first_frame + n_frames - 1`` (widened if a track lies outside). Returns an RGB uint8 array.
+    ``first_frame + n_frames - 1`` (widened if a track lies outside). With more than ``max_tracks`` tracks only
+    whole lineages are drawn, those with a division first, then the largest (:func:`select_lineages`), and a
+    second title line counts the rest. Returns an RGB uint8 array.
     """
-    order, by_label = _lineage_order(list(tracks))
+    everything = list(tracks)
+    drawn, note = select_lineages(everything, max_tracks)
+    order, by_label = _lineage_order(drawn)
     n = len(order)
     row = row_height or int(np.clip(1200 // max(n, 1), 1, 16))
     t0 = min([first_frame] + [t.begin for t in order])
     t1 = max([first_frame + max(n_frames, 1) - 1] + [t.end for t in order])
-    left, right, top, bottom = 16, 48, 30, 40
+    left, right, top, bottom = 16, 48, 48 if note else 30, 40
     height = top + max(n, 1) * row + bottom
     frame_w = (width - left - right) / (t1 - t0 + 1)
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
@@ -254,7 +296,7 @@ def render_lineage(
 
     rows = {track.label: top + i * row + row // 2 for i, track in enumerate(order)}
     thick = max(1, row // 3)
-    n_div = len({t.parent for t in order if t.parent in by_label and t.parent != t.label})
+    n_div = division_count(everything)
     for track in order:  # division connectors first, so that the daughters' lines are drawn over them
         if track.parent in by_label and track.parent != track.label:
             x_start, y = x(track.begin), rows[track.label]
@@ -267,8 +309,10 @@ def render_lineage(
             _text(draw, (x_end + 3, y), str(track.label), (40, 40, 40), min(row - 1, 12), "lm")
     if n == 0:
         _text(draw, (width / 2, top + row / 2), "no tracks", (120, 120, 120), 12, "mm")
-    title = f"{n} tracks, {n_div} divisions, frames {t0}-{t1}"
-    _text(draw, (left, top / 2), title, (0, 0, 0), 13, "lm")
+    title = f"{len(everything)} tracks, {n_div} divisions, frames {t0}-{t1}"
+    _text(draw, (left, 15), title, (0, 0, 0), 13, "lm")
+    if note:
+        _text(draw, (left, 33), note, (90, 90, 90), 11, "lm")
     axis_y = height - bottom + 6
     draw.line([(x(t0), axis_y), (x(t1 + 1), axis_y)], fill=(0, 0, 0), width=1)
     step = _tick_step(t1 - t0 + 1)

@@ -1,8 +1,9 @@
 """The in-memory tracker: 2-D arrays in, instance labels, links and a lineage out; no disk (paper §3.3–3.4, §4.4).
 
 One frame goes normalise -> predict -> cluster (§3.3) -> post-process (field-of-interest border) -> link (§3.4)
--> lineage. Every driver (``embedtrack run``, training validation, the classical baseline, the benchmarks) is a
-thin layer over :class:`Tracker`; the stages are pluggable:
+-> lineage (:mod:`embedtrack.lineage`: corrections over a few frames, then CTC track ids). Every driver
+(``embedtrack run``, training validation, the classical baseline, the benchmarks) is a thin layer over
+:class:`Tracker`; the stages are pluggable:
 
 * ``predictor``: a callable ``normalised frame -> Predictions`` with ``reset()`` (the network's
   :class:`~embedtrack.predict.Predictor`, or a stub in tests);
@@ -11,9 +12,9 @@ thin layer over :class:`Tracker`; the stages are pluggable:
   tracking-offset linking;
 * ``masks``: instance masks the user already has, kept as they are and linked with the tracking offsets.
 
-Only the previous frame's labels are kept while streaming (:meth:`Tracker.iter_track`); :meth:`Tracker.track`
-collects a :class:`TrackResult` that writes a CTC result (:meth:`TrackResult.write_ctc`) or converts to napari
-layers (:meth:`TrackResult.to_napari`). While streaming, the next frame is taken from the iterable (read, for a
+Only the previous frame's labels and the lineage stage's window of a few frames are kept while streaming
+(:meth:`Tracker.iter_track`); :meth:`Tracker.track` collects a :class:`TrackResult` that writes a CTC result
+(:meth:`TrackResult.write_ctc`) or converts to napari layers (:meth:`TrackResult.to_napari`). While streaming, the next frame is taken from the iterable (read, for a
 lazy sequence), checked and normalised in one background thread while the current one is predicted
 (:class:`~embedtrack.background.ReadAhead`, ``prefetch=False`` turns it off); the stages from prediction on run
 in the calling thread, in frame order.
@@ -29,14 +30,15 @@ from typing import Any, Callable, Generator, Iterable, Iterator, Protocol, TypeV
 
 import numpy as np
 
-from ctc.lineage import LineageBuilder, Track
+from ctc.lineage import Track
 from embedtrack.background import ReadAhead
 from embedtrack.cluster import cluster
 from embedtrack.preprocess import normalise
 from embedtrack.errors import EmbedTrackError
 from embedtrack.inference_config import InferenceConfig
 from embedtrack.instances import whole_cells
-from embedtrack.link import link
+from embedtrack.lineage import LineageStage
+from embedtrack.link import link, shifted_targets
 from embedtrack.predictions import Predictions
 
 logger = logging.getLogger(__name__)
@@ -102,14 +104,18 @@ class FrameInput:
 
 @dataclass
 class FrameResult:
-    """One tracked frame: ``instances`` (int32, ``1..n``), ``links`` ``{instance at t: instance at t-1}``,
-    ``labels`` (uint16 CTC track ids) and the seconds spent per stage (:data:`TRACKER_STAGES`)."""
+    """One tracked frame: ``instances`` (int32 labels), ``links`` ``{instance at t: instance at t-1}``,
+    ``labels`` (uint16 CTC track ids), the seconds spent per stage (:data:`TRACKER_STAGES`) and ``shifted``
+    (where the instance pixels' tracking offsets land at t-1, :func:`embedtrack.link.shifted_targets`; None
+    without offsets). From :meth:`Tracker.iter_track` the instances and links are those after the lineage
+    stage's corrections."""
 
     t: int
     instances: np.ndarray
     links: dict[int, int]
     labels: np.ndarray
     seconds: dict[str, float]
+    shifted: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass
@@ -170,7 +176,8 @@ class TrackStream:
         self.masks = masks
         self.first_index = first_index
         self.prefetch = prefetch
-        self.lineage = LineageBuilder()
+        config = tracker.config
+        self.lineage = LineageStage(config, editable=masks is None or config.edit_given_masks)
         self._active: Generator[FrameResult, None, None] | None = None
 
     def tracks(self) -> list[Track]:
@@ -211,11 +218,12 @@ class TrackStream:
         try:
             for item in inputs:
                 result = tracker.track_input(item, prev)
-                tic = time.perf_counter()
-                result.labels = self.lineage.add_frame(item.t, result.instances, result.links)
-                result.seconds["link"] += time.perf_counter() - tic
                 prev = result.instances
-                yield result
+                tic = time.perf_counter()
+                done = self.lineage.push(result)
+                result.seconds["link"] += time.perf_counter() - tic
+                yield from done
+            yield from self.lineage.flush()
         finally:
             inputs.close()
 
@@ -340,15 +348,28 @@ class Tracker:
             labels = whole_cells(labels)
         return remove_border_instances(labels, self.config.fov_border)
 
-    def link(self, labels: np.ndarray, prev: np.ndarray | None, pred: Predictions | None) -> dict[int, int]:
-        """``{label at t: label at t-1}`` (§3.4, or the plugged-in linker); empty for the first frame."""
+    def link(self, labels: np.ndarray, prev: np.ndarray | None, pred: Predictions | None,
+             shifted: tuple[np.ndarray, np.ndarray] | None = None) -> dict[int, int]:
+        """``{label at t: label at t-1}`` (§3.4, or the plugged-in linker); empty for the first frame.
+        ``shifted``: :meth:`shift` of these labels when already computed."""
         if prev is None:
             return {}
         if self.linker is not None:
             return self.linker(labels, prev, pred)
         if pred is None or pred.track_offsets is None:
             return {}
-        return link(labels, pred.track_offsets, prev, self.config)
+        return link(labels, pred.track_offsets, prev, self.config, shifted)
+
+    def shift(self, labels: np.ndarray, prev: np.ndarray | None,
+              pred: Predictions | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Where the instance pixels' tracking offsets land at t-1 (None for the first frame or without
+        offsets): what the lineage stage uses beyond the links."""
+        if prev is None or pred is None or pred.track_offsets is None:
+            return None
+        if tuple(pred.track_offsets.shape) != (2, *labels.shape):
+            raise EmbedTrackError(f"link: track_offsets must have shape {(2, *labels.shape)}, "
+                                  f"got {tuple(pred.track_offsets.shape)}")
+        return shifted_targets(labels, pred.track_offsets, self.config.coord_scale)
 
     def prepare(self, frame: np.ndarray, t: int, mask: Any = None) -> FrameInput:
         """Frame ``t`` made ready for :meth:`track_input`: normalised for the predictor (timed). While
@@ -384,9 +405,10 @@ class Tracker:
         else:
             raise EmbedTrackError("this tracker has neither a predictor nor a segmenter")
         sec["cluster"] = (toc := time.perf_counter()) - tic
-        links = self.link(labels, prev, pred)
+        shifted = self.shift(labels, prev, pred)
+        links = self.link(labels, prev, pred, shifted)
         sec["link"] = time.perf_counter() - toc
-        return FrameResult(t, labels, links, labels, sec)
+        return FrameResult(t, labels, links, labels, sec, shifted)
 
     # ------------------------------------------------------------------------------------------ drivers
 

@@ -49,9 +49,22 @@ def command(out_dir: Path | None, frames: int, size: int, seed: int, model: str,
     click.echo("3/3 scoring against the ground truth")
     scores = evaluate(report.output, dataset / "01_GT", ("SEG", "TRA", "DET"))
     click.echo("    " + "  ".join(f"{m} {scores[m]:.3f}" for m in ("SEG", "TRA", "DET")))
+    click.echo("    " + lineage_summary(report.output, dataset / "01_GT"))
     if show:
         from embedtrack.cli.show import show_result
 
         show_result(report.output, dataset / "01", gif, tree, overwrite=overwrite)
         click.echo(f"pictures: {gif}, {tree}")
     click.echo(f"result: {report.output}  ground truth: {dataset / '01_GT'}")
+
+
+def lineage_summary(res_dir: Path, gt_dir: Path) -> str:
+    """Found against true tracks and divisions, and the division F1 (:func:`ctc.divisions.match_divisions`)."""
+    from ctc.divisions import match_divisions
+    from ctc.io import open_result, open_tracking_gt
+
+    res, found = open_result(res_dir)
+    tra, true = open_tracking_gt(gt_dir / "TRA")
+    score = match_divisions(found, true, res.read_index, tra.read_index)
+    return (f"tracks {len(found)} (true {len(true)}), divisions {score.found} (true {score.true}), "
+            f"{score.matched} matched: division F1 {score.f1:.3f}")

@@ -289,3 +289,17 @@ def test_show_result_mp4(tmp_path: Path) -> None:
     res, raw = synthetic_result(tmp_path)
     out, _ = show_result(res, raw, tmp_path / "x.mp4")
     assert out.stat().st_size > 0
+
+
+def test_render_lineage_with_hundreds_of_tracks_draws_whole_lineages_with_divisions_first() -> None:
+    from embedtrack.show import select_lineages
+
+    singles = [Track(k, 0, 9, 0) for k in range(1, 401)]
+    tree = [Track(401, 0, 4, 0), Track(402, 5, 9, 401), Track(403, 5, 9, 401)]
+    gap = [Track(404, 0, 3, 0), Track(405, 5, 9, 404)]  # a link across a gap is no division
+    kept, note = select_lineages(singles + tree + gap, 40)
+    assert kept[:3] == tree and len(kept) == 40 and all(t in kept for t in gap)
+    assert note.startswith("showing 37 of 402 lineages") and "365 tracks" in note
+    assert select_lineages(tree, 40) == (tree, "")
+    tall = render_lineage(singles + tree + gap, 10, max_tracks=40)
+    assert tall.shape[0] < render_lineage(singles + tree + gap, 10, max_tracks=1000).shape[0]

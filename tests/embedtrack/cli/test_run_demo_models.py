@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from ctc.io import open_tracking_gt, read_track_file
+from ctc.lineage import division_count
 from embedtrack.cli import main
 
 
@@ -48,7 +51,10 @@ def test_demo_runs_end_to_end_and_prints_scores(tiny_model: Path, tmp_path: Path
     assert result.exit_code == 0, result.output
     for metric in ("SEG", "TRA", "DET"):
         assert metric in result.output
-    assert (tmp_path / "Fluo-N2DH-SIM+" / "01_RES" / "res_track.txt").is_file()
+    true = open_tracking_gt(tmp_path / "Fluo-N2DH-SIM+" / "01_GT" / "TRA")[1]
+    found = read_track_file(tmp_path / "Fluo-N2DH-SIM+" / "01_RES" / "res_track.txt")
+    assert re.search(rf"tracks {len(found)} \(true {len(true)}\), divisions {division_count(found)} \(true "
+                     rf"{division_count(true)}\), \d+ matched: division F1 \d\.\d\d\d", result.output)
     assert (tmp_path / "demo.gif").is_file()
 
 
