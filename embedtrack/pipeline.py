@@ -6,8 +6,8 @@ are held). Reading (and normalising) the next frame and writing the previous mas
 each while the network works on the current frame (``RunOptions.overlap``; by default on with CUDA, where the
 network would otherwise wait for the disk, and off on a CPU, where the threads only compete with it); the
 report's per-stage seconds are the busy time of each stage, measured in the thread that does the work, beside
-the wall-clock time of the run. The result is written to a temporary folder, validated with :mod:`ctc.validate` and only then moved
-into place; an interrupted or failed run leaves no ``_RES`` folder behind. The effective inference settings
+the wall-clock time of the run. The result is written to a temporary folder, validated with :mod:`ctc.validate`
+and only then moved into place; an interrupted or failed run leaves no ``_RES`` folder behind. The effective inference settings
 are written next to it as ``<RES>.json`` (outside the CTC folder, which stays CTC-exact).
 """
 
@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from ctc.fsutil import write_atomic
 from ctc.guard import check_output
+from ctc.frames import Frames, open_frames
 from ctc.io import ResultWriter, Sequence, discover_frames, open_sequence, tiff_header
 from embedtrack.background import WriteBehind
 from embedtrack.errors import EmbedTrackError
@@ -78,9 +79,10 @@ class RunReport:
 
 
 def default_output(seq_dir: Path) -> Path:
-    """CTC convention: ``…/DATASET/01`` -> ``…/DATASET/01_RES``."""
+    """CTC convention: ``…/DATASET/01`` -> ``…/DATASET/01_RES``; a stack ``…/movie.tif`` -> ``…/movie_RES``."""
     seq_dir = Path(os.path.abspath(seq_dir))
-    return seq_dir.with_name(seq_dir.name + "_RES")
+    name = seq_dir.stem if seq_dir.is_file() else seq_dir.name
+    return seq_dir.with_name(name + "_RES")
 
 
 def settings_path(output: Path) -> Path:
@@ -88,7 +90,7 @@ def settings_path(output: Path) -> Path:
     return output.with_name(output.name + ".json")
 
 
-def open_masks(mask_dir: str | Path, sequence: Sequence) -> Sequence:
+def open_masks(mask_dir: str | Path, sequence: Frames) -> Sequence:
     """The mask files of ``mask_dir`` (``maskNNN.tif``, ``man_segNNN.tif`` or ``man_trackNNN.tif``), checked
     against the raw frames: the same frame numbers, the same shape, integer labels."""
     folder = Path(mask_dir)
@@ -134,7 +136,7 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
     :class:`Tracker`) into a CTC result, and write the effective settings to ``<RES>.json``."""
     opts = options or RunOptions()
     seq_dir = Path(seq_dir)
-    sequence = open_sequence(seq_dir)  # checks folder, files, gaps, shapes, dimensionality before any work
+    sequence = open_frames(seq_dir)  # checks files, gaps, shapes, dimensionality before any work
     masks = open_masks(opts.masks, sequence) if opts.masks is not None else None
     out = Path(os.path.abspath(output)) if output is not None else default_output(seq_dir)
     inputs = [seq_dir] + ([Path(opts.masks)] if opts.masks is not None else [])
@@ -171,8 +173,17 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
     report.wall_seconds = time.perf_counter() - tic
     report.tracks = len(tracks)
     report.divisions = len({t.parent for t in tracks if t.parent})
-    _write_settings(settings, {"sequence": str(seq_dir), "result": str(out), "masks": str(opts.masks or "") or None,
+    _write_settings(settings, {"sequence": str(seq_dir), **_input_record(sequence), "result": str(out),
+                               "masks": str(opts.masks or "") or None,
                                **tracker.info, "overlap": overlap, "inference": tracker.config.to_dict(),
                                "frames": report.frames, "tracks": report.tracks, "divisions": report.divisions})
-    logger.info(report.summary())
+    logger.debug(report.summary())
     return report
+
+
+def _input_record(sequence: Frames) -> dict[str, Any]:
+    """The input's form and, for a folder of TIFFs, the files in the order they were taken as frames."""
+    record: dict[str, Any] = {"input_kind": sequence.kind}
+    if sequence.kind == "folder":
+        record["frame_files"] = [f.name for f in getattr(sequence, "files", [])]
+    return record

@@ -22,6 +22,7 @@ in the calling thread, in frame order.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -388,26 +389,33 @@ class Tracker:
 
     # ------------------------------------------------------------------------------------------ drivers
 
-    def iter_track(self, frames: Iterable[Any], masks: Iterable[Any] | None = None,
-                   first_index: int = 0, prefetch: bool = True) -> TrackStream:
-        """Stream the frames (any iterable of 2-D numeric arrays): one :class:`FrameResult` per frame.
+    def iter_track(self, frames: Iterable[Any] | str | os.PathLike[str], masks: Iterable[Any] | None = None,
+                   first_index: int | None = None, prefetch: bool = True) -> TrackStream:
+        """Stream the frames: one :class:`FrameResult` per frame.
 
-        ``masks``: the user's instance masks (2-D integer arrays, one per frame, same shapes): they are kept
-        (relabelled ``1..n`` per frame) and only linked. ``first_index``: the frame number of the first frame.
-        ``prefetch``: take, check and normalise the next frame in a background thread while this one is
-        predicted (the iterables are then consumed in that thread; the results are the same either way).
+        ``frames``: any iterable of 2-D numeric arrays (a ``T×Y×X`` array included), or a path: a CTC sequence
+        folder, a folder of 2-D TIFFs (natural order) or a ``T×Y×X`` TIFF stack (:func:`ctc.frames.open_frames`,
+        read lazily). ``masks``: the user's instance masks (2-D integer arrays, one per frame, same shapes): they
+        are kept (relabelled ``1..n`` per frame) and only linked. ``first_index``: the frame number of the first
+        frame [default: that of a CTC folder, else 0]. ``prefetch``: take, check and normalise the next frame in
+        a background thread while this one is predicted (the results are the same either way).
         """
         if masks is not None and self.predictor is None and self.linker is None:
             raise EmbedTrackError("linking given masks needs a predictor (tracking offsets) or a linker")
-        return TrackStream(self, frames, masks, first_index, prefetch)
+        if isinstance(frames, (str, os.PathLike)):
+            from ctc.frames import open_frames
 
-    def track(self, frames: Iterable[Any], masks: Iterable[Any] | None = None,
-              first_index: int = 0) -> TrackResult:
-        """Track a whole sequence in memory; see :meth:`iter_track`."""
+            frames = open_frames(frames)
+            first_index = frames.indices[0] if first_index is None else first_index
+        return TrackStream(self, frames, masks, first_index or 0, prefetch)
+
+    def track(self, frames: Iterable[Any] | str | os.PathLike[str], masks: Iterable[Any] | None = None,
+              first_index: int | None = None) -> TrackResult:
+        """Track a whole sequence in memory; see :meth:`iter_track` (``frames`` may be a path)."""
         stream = self.iter_track(frames, masks, first_index)
         labels: list[np.ndarray] = []
         links: list[dict[int, int]] = []
         for result in stream:
             labels.append(result.labels)
             links.append(result.links)
-        return TrackResult(labels, links, stream.tracks(), first_index, self.config)
+        return TrackResult(labels, links, stream.tracks(), stream.first_index, self.config)

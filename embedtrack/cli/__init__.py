@@ -18,7 +18,7 @@ import click
 # command name -> (module, one-line help shown by `embedtrack --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("embedtrack.cli.demo", "Run the bundled model on a synthetic sequence and score it (no data needed)."),
-    "run": ("embedtrack.cli.run", "Segment and track a CTC sequence folder into <SEQ>_RES."),
+    "run": ("embedtrack.cli.run", "Segment and track a time-lapse (CTC folder, TIFF folder or stack)."),
     "train": ("embedtrack.cli.train", "Train a model on a CTC training dataset."),
     "models": ("embedtrack.cli.models", "List the bundled models and their provenance."),
     "synth": ("embedtrack.cli.synth", "Write a synthetic CTC dataset with full ground truth."),

@@ -39,7 +39,11 @@ from embedtrack.cli._common import (batch_size_option, device_option, handle_err
 def command(seq_dir: Path, model: str, output: Path | None, masks: Path | None, tta: bool | None, device: str,
             precision: str, compile_net: bool, overlap: bool | None, batch_size: int, inference: dict[str, Any],
             overwrite: bool) -> None:
-    """Segment and track the frames tNNN.tif in SEQ_DIR and write the CTC result (maskNNN.tif, res_track.txt).
+    """Segment and track SEQ_DIR and write the CTC result (maskNNN.tif, res_track.txt).
+
+    SEQ_DIR is a CTC sequence folder (t000.tif, t001.tif, ...), a folder of 2-D TIFFs with any names (taken in
+    natural order, img2.tif before img10.tif; the order is logged and written to <RESULT>.json) or one T×Y×X
+    TIFF stack (movie.tif -> movie_RES).
 
     The result is validated against the CTC rules before it is moved into place; nothing is left behind when
     the run fails or is interrupted. The settings used are written next to it as <RESULT>.json.
