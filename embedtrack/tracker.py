@@ -135,24 +135,36 @@ class TrackResult:
     def to_napari(self) -> tuple[np.ndarray, np.ndarray, dict[int, list[int]]]:
         """``(labels (T, H, W), tracks (N, 4) rows [track_id, t, y, x], graph {daughter: [parent]})``: the
         arguments of napari's ``add_labels`` and ``add_tracks(tracks, graph=graph)``; t counts from 0."""
+        from ctc.export import napari_tracks
+
         stack = np.stack(self.labels) if self.labels else np.zeros((0, 0, 0), np.uint16)
-        rows = [centroid_rows(frame, t) for t, frame in enumerate(self.labels)]
-        table = np.concatenate(rows) if rows else np.zeros((0, 4))
-        table = table[np.lexsort((table[:, 1], table[:, 0]))]
-        graph = {tr.label: [tr.parent] for tr in self.tracks if tr.parent}
-        return stack, table, graph
+        tracks, graph = napari_tracks(self.to_table(), self.first_index)
+        return stack, tracks, graph
 
+    def to_table(self) -> dict[str, np.ndarray]:
+        """One row per cell per frame: columns ``node_id, track_id, t, y, x, area, parent_track_id, label,
+        lineage_id`` (:mod:`ctc.export`; ``pandas.DataFrame(result.to_table())`` makes a data frame)."""
+        from ctc.export import track_table
 
-def centroid_rows(labels: np.ndarray, t: int) -> np.ndarray:
-    """Rows ``[label, t, y, x]`` for every label present in one frame."""
-    flat = labels.reshape(-1).astype(np.int64)
-    counts = np.bincount(flat)
-    rows, cols = np.divmod(np.arange(flat.size), labels.shape[1])
-    present = np.flatnonzero(counts)
-    present = present[present > 0]
-    ys = np.bincount(flat, weights=rows)[present] / counts[present]
-    xs = np.bincount(flat, weights=cols)[present] / counts[present]
-    return np.column_stack([present, np.full(present.size, t), ys, xs]).astype(np.float64)
+        return track_table(self.labels, self.tracks, self.first_index)
+
+    def to_csv(self, path: str | Path) -> Path:
+        """The table as CSV (:meth:`to_table`), written atomically."""
+        from ctc.export import write_csv
+
+        return write_csv(self.to_table(), path)
+
+    def to_networkx(self) -> Any:
+        """The lineage as a ``networkx.DiGraph``: a node per table row, edges forward in time and to daughters."""
+        from ctc.export import to_networkx
+
+        return to_networkx(self.to_table())
+
+    def to_geff(self, path: str | Path, overwrite: bool = False) -> Path:
+        """A geff store (``<path>/tracks``, segmentation in ``<path>/segmentation``); needs ``.[geff]``."""
+        from ctc.export import write_geff
+
+        return write_geff(self.to_table(), self.labels, path, overwrite)
 
 
 class TrackStream:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("embedtrack.cli.calibrate", "Choose a model's thresholds on annotated frames (no retraining)."),
     "batch": ("embedtrack.cli.batch", "Run many sequences (ROOT/<DATASET>/<SEQ>) on a Dask cluster, resumably."),
     "download": ("embedtrack.cli.download", "Download a CTC dataset zip and unpack it."),
+    "export": ("embedtrack.cli.export", "Export a result as a tracks table (CSV), a geff graph or napari layers."),
 }
 
 

@@ -71,3 +71,23 @@ def test_batch_finds_folders_and_stacks(forms: dict[str, Path]) -> None:
     jobs = find_jobs(forms["ctc"].parent.parent, model=MODEL)
     assert [(j.sequence, Path(j.seq_dir).name, Path(j.output).name) for j in jobs] == [
         ("01", "01", "01_RES"), ("02", "02", "02_RES"), ("movie", "movie.tif", "movie_RES")]
+
+
+def test_track_result_exports_what_its_ctc_result_holds(forms: dict[str, Path], tmp_path: Path) -> None:
+    from ctc import export
+
+    result = Tracker.from_model(MODEL, device="cpu").track(forms["stack"])
+    res = result.write_ctc(tmp_path / "RES")
+    masks, tracks = open_result(res)
+    table = result.to_table()
+    for name, column in export.track_table(masks, tracks).items():
+        np.testing.assert_array_equal(table[name], column, err_msg=name)
+    back = export.read_csv(result.to_csv(tmp_path / "tracks.csv"))
+    assert sorted(export.tracks_from_table(back), key=lambda t: t.label) == sorted(tracks, key=lambda t: t.label)
+    graph = result.to_networkx()
+    divisions = {t.parent for t in tracks if t.parent}
+    assert graph.number_of_nodes() == len(table["node_id"])
+    assert sum(1 for n in graph if graph.out_degree(n) == 2) == len(divisions)
+    labels, napari_tracks, napari_graph = result.to_napari()
+    assert labels.shape == (6, 96, 96) and len(napari_tracks) == len(table["node_id"])
+    assert napari_graph == {t.label: [t.parent] for t in tracks if t.parent}
