@@ -313,7 +313,7 @@ def dashboard(client: Client) -> str | None:
 def run_batch(jobs: list[Job], options: JobOptions, client: Client) -> list[JobResult]:
     """Process ``jobs`` on ``client``'s cluster with a progress bar; results in the order of ``jobs``."""
     from distributed import as_completed
-    from tqdm import tqdm
+    from ctc.progress import progress
 
     if not client.scheduler_info().get("workers"):
         logger.warning("waiting for the first worker to join %s", client.scheduler.address)
@@ -323,7 +323,7 @@ def run_batch(jobs: list[Job], options: JobOptions, client: Client) -> list[JobR
     futures = {client.submit(process_job, job, options, exclusive, pure=False, **extra): i
                for i, job in enumerate(jobs) if job.model is not None}
     results: list[JobResult | None] = [None if j.model is not None else process_job(j, options) for j in jobs]
-    with tqdm(total=len(jobs), desc="embedtrack batch", unit="seq", initial=len(jobs) - len(futures)) as bar:
+    with progress(total=len(jobs), desc="embedtrack batch", unit="seq", initial=len(jobs) - len(futures)) as bar:
         for future in as_completed(futures):
             results[futures[future]] = _collect(future, jobs[futures[future]])
             bar.update()

@@ -7,8 +7,8 @@ each while the network works on the current frame (``RunOptions.overlap``; by de
 network would otherwise wait for the disk, and off on a CPU, where the threads only compete with it); the
 report's per-stage seconds are the busy time of each stage, measured in the thread that does the work, beside
 the wall-clock time of the run. The result is written to a temporary folder, validated with :mod:`ctc.validate`
-and only then moved into place; an interrupted or failed run leaves no ``_RES`` folder behind. The effective inference settings
-are written next to it as ``<RES>.json`` (outside the CTC folder, which stays CTC-exact).
+and only then moved into place; an interrupted or failed run leaves no ``_RES`` folder behind. The effective
+inference settings are written next to it as ``<RES>.json`` (outside the CTC folder, which stays CTC-exact).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from ctc.fsutil import write_atomic
 from ctc.guard import check_output
 from ctc.frames import Frames, open_frames
 from ctc.io import ResultWriter, Sequence, discover_frames, open_sequence, tiff_header
+from ctc.progress import progress
 from embedtrack.background import WriteBehind
 from embedtrack.errors import EmbedTrackError
 from embedtrack.tracker import FrameResult, Tracker
@@ -162,7 +162,7 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
     with (ResultWriter(out, sequence.ndigits, overwrite=opts.overwrite, inputs=inputs) as writer,
           WriteBehind(threaded=overlap) as behind,  # joined before the writer removes its temporary folder
           tracker.iter_track(sequence, masks, sequence.indices[0], prefetch=overlap) as stream):
-        for result in tqdm(stream, total=len(sequence), desc=f"embedtrack {seq_dir.name}", unit="frame"):
+        for result in progress(stream, total=len(sequence), desc=f"embedtrack {seq_dir.name}", unit="frame"):
             _add_seconds(sec, result)
             behind.submit(writer.write_mask, result.t, result.labels)
         behind.wait()
