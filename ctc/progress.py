@@ -16,4 +16,5 @@ QUIET = False
 
 def progress(iterable: Any = None, **options: Any) -> tqdm:
     """A tqdm progress bar, disabled when :data:`QUIET` is set."""
-    return tqdm(iterable, disable=QUIET or options.pop("disable", False), **options)
+    disable = options.pop("disable", False)
+    return tqdm(iterable, disable=True if QUIET else disable, **options)

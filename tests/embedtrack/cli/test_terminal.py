@@ -48,3 +48,17 @@ def test_quiet_hides_bars_and_info(seq_with_empty_frame: Path) -> None:
                       "--overwrite")
     assert "frame/s]" not in out and "INFO" not in out and "embedtrack seq:" not in out
     assert "has no cells" in out and out.count("frames/s on cpu") == 1
+
+
+def test_quiet_works_with_bars_that_choose_when_to_show(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ctc import progress
+    from embedtrack.cli import main
+
+    out = CliRunner().invoke(main, ["-q", "synth", str(tmp_path / "d"), "--frames", "2", "--size", "64", "64",
+                                    "--sequences", "01"])
+    assert out.exit_code == 0, out.output
+    assert progress.QUIET is False  # reset when the command ends
+    out = CliRunner().invoke(main, ["-q", "validate", str(tmp_path / "d" / "01_GT" / "TRA")])
+    assert "disable" not in out.output
