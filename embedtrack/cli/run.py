@@ -27,8 +27,8 @@ from embedtrack.cli._common import (batch_size_option, device_option, handle_err
               help="Network arithmetic: auto = bf16 on a CPU with bf16 in hardware (avx512_bf16/amx_bf16), "
                    "fp16 on CUDA, fp32 otherwise.")
 @click.option("--compile/--no-compile", "compile_net", default=False, show_default=True,
-              help="torch.compile the network: about a minute once per run, then faster per frame; worth it "
-                   "for long sequences (see the README).")
+              help="torch.compile the network: about 30 s once per run on a CPU (less with a warm cache), then "
+                   "faster per frame; worth it for long sequences (docs/speed.md).")
 @click.option("--overlap/--no-overlap", default=None,
               help="Read the next frame and write the previous mask in background threads while the network "
                    "runs [default: on with CUDA, off on CPU, where the threads only compete for the cores].")
