@@ -44,7 +44,7 @@ class RunOptions:
     device: str = "auto"
     batch_size: int = 4
     precision: str = "auto"  # auto, fp32 or bf16 (see embedtrack.predict)
-    compile: bool = False  # torch.compile the network (pays off only for long sequences; see the README)
+    compile: bool = False  # torch.compile the network (pays off only for long sequences; see docs/speed.md)
     overwrite: bool = False
     masks: Path | None = None  # a folder of instance masks to keep and only link
     inference: dict[str, Any] = field(default_factory=dict)  # InferenceConfig overrides (None = the model's)
