@@ -91,6 +91,25 @@ def tracks_from_table(table: Table) -> list[Track]:
     return tracks
 
 
+def tracks_from_labels(labels: Iterable[np.ndarray], parents: dict[int, int] | None = None,
+                       first_index: int = 0) -> list[Track]:
+    """The CTC tracks of label images whose values are track ids (each present in one unbroken run of frames);
+    ``parents`` maps a daughter track to its mother."""
+    from ctc.labels import label_set
+
+    frames: dict[int, list[int]] = {}
+    for i, frame in enumerate(labels):
+        for label in label_set(np.asarray(frame)).tolist():
+            frames.setdefault(int(label), []).append(first_index + i)
+    tracks = []
+    for label, present in sorted(frames.items()):
+        if present[-1] - present[0] + 1 != len(present):
+            raise CTCError(f"label {label} is missing in some frames between {present[0]} and {present[-1]}; "
+                           "a CTC track cannot have gaps (give the part after the gap a new label)")
+        tracks.append(Track(label, present[0], present[-1], (parents or {}).get(label, 0)))
+    return tracks
+
+
 # ---------------------------------------------------------------------------------------------------- CSV
 
 
