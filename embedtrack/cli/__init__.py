@@ -14,7 +14,7 @@ from types import FrameType
 
 import click
 
-from embedtrack import quiet_openmp_waiting
+from embedtrack.openmp import quiet_openmp_waiting
 
 # command name -> (module, one-line help shown by `embedtrack --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
