@@ -66,10 +66,10 @@ def test_examples_run_in_order(page: Path, tmp_path: Path, monkeypatch: pytest.M
             _run_bash(block, tmp_path, env)
         elif block.lang == "python":
             _run_python(block, namespace)
-    CHECKS.get(page.name, lambda _: None)(tmp_path)
+    CHECKS.get(page.name, lambda *_: None)(tmp_path, namespace)
 
 
-def _readme_results(folder: Path) -> None:
+def _readme_results(folder: Path, namespace: dict[str, object]) -> None:
     from ctc import export
     from ctc.io import open_result
     from ctc.validate import validate_result
@@ -81,7 +81,17 @@ def _readme_results(folder: Path) -> None:
                                                       key=lambda t: t.label)
 
 
-CHECKS = {"README.md": _readme_results}
+def _python_results(folder: Path, namespace: dict[str, object]) -> None:
+    from ctc.validate import validate_result
+
+    assert [v for v in validate_result(folder / "demo_RES") if v.severity == "error"] == []
+    labels, tracks = namespace["labels"], namespace["tracks"]
+    assert labels.shape == (5, 128, 128) and tracks.shape[1] == 4  # type: ignore[attr-defined]
+    linked, own = namespace["linked"], namespace["own"]
+    assert all(((a > 0) == (b > 0)).all() for a, b in zip(linked.labels, own))  # type: ignore[attr-defined]
+
+
+CHECKS = {"README.md": _readme_results, "python.md": _python_results}
 
 
 def test_skipped_examples_are_only_those_that_cannot_run_here() -> None:
