@@ -40,7 +40,8 @@ from ctc.io import frame_name, open_sequence, open_tracking_gt, write_tiff  # no
 from ctc.synth import write_dataset  # noqa: E402
 from embedtrack.inference_config import InferenceConfig  # noqa: E402
 from embedtrack.pipeline import RunOptions, run_sequence  # noqa: E402
-from embedtrack.tracker import Tracker, centroid_rows, relabel_mask  # noqa: E402
+from ctc.export import label_stats  # noqa: E402
+from embedtrack.tracker import Tracker, relabel_mask  # noqa: E402
 
 METRICS = ("TRA", "LNK", "BC(0)")
 Links = dict[int, int]
@@ -64,8 +65,8 @@ def laptrack_links(masks: list[np.ndarray], max_distance: float) -> list[Links]:
     """Per frame ``{label at t: label at t-1}`` from laptrack on the mask centroids (splits allowed)."""
     from laptrack import LapTrack
 
-    rows = [centroid_rows(m, t) for t, m in enumerate(masks)]
-    per_frame = [(r[:, 0].astype(np.int64), r[:, 2:]) for r in rows]
+    stats = [label_stats(m) for m in masks]
+    per_frame = [(present, np.column_stack([ys, xs])) for present, ys, xs, _ in stats]
     lap = LapTrack(metric="sqeuclidean", cutoff=max_distance**2, splitting_metric="sqeuclidean",
                    splitting_cutoff=max_distance**2, gap_closing_cutoff=False, merging_cutoff=False)
     graph = lap.predict([coords for _, coords in per_frame])

@@ -146,6 +146,7 @@ class Sequence:
     ndigits: int
     shape: tuple[int, int]
     dtype: np.dtype
+    kind: str = "ctc"  # ctc: <prefix>NNN.tif; folder: any TIFF names in natural order (ctc.frames)
 
     def __len__(self) -> int:
         return len(self.files)

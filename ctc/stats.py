@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from tqdm import tqdm
 
 from ctc.errors import CTCFormatError
 from ctc.io import Sequence, SequencePaths, find_sequences, open_segmentation, open_tracking_gt
 from ctc.labels import label_set
 from ctc.overlap import mutual_best, name_by_markers, overlaps
+from ctc.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def sequence_stats(paths: SequencePaths) -> SequenceStats | None:
     pair_fn = overlaps_best_match if source == "ST" else overlaps_same_label
     values: list[np.ndarray] = []
     prev: tuple[int, np.ndarray] | None = None
-    for index, frame in tqdm(_frames(st, tra), total=len(last), desc=f"stats {paths.name}", unit="frame",
+    for index, frame in progress(_frames(st, tra), total=len(last), desc=f"stats {paths.name}", unit="frame",
                              disable=None):
         if prev is not None and prev[0] == index - 1:  # only successive frames (ST may be sparse)
             values.append(pair_fn(prev[1], frame))

@@ -18,13 +18,13 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ctc.errors import CTCFormatError
 from ctc.io import (TRACK_FILE_GT, TRACK_FILE_RES, discover_frames, frame_name, read_tiff, read_track_file,
                     tiff_header)
 from ctc.labels import label_set
 from ctc.lineage import Track
+from ctc.progress import progress
 from ctc.rules import WARNING, Violation, check_lineage, sort_violations
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def validate_result(res_dir: str | Path) -> list[Violation]:
         tracks = None
     frame_labels: dict[int, np.ndarray] = {}
     shape: tuple[int, ...] | None = None
-    for index, file in tqdm(list(zip(indices, files)), desc="validate", unit="frame", leave=False,
+    for index, file in progress(list(zip(indices, files)), desc="validate", unit="frame", leave=False,
                              disable=None):
         try:
             tiff_header(file)

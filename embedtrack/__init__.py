@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from embedtrack import openmp  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch can start; see there)
 from ctc.guard import protect
 
 __version__ = "0.1.0"

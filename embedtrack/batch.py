@@ -1,6 +1,7 @@
 """`batch`: run many CTC sequences as tasks on a Dask cluster (local, or any running scheduler).
 
-Every ``ROOT/<DATASET>/<SEQ>`` folder (two-digit sequence names) that has a model becomes one task, and each
+Every ``ROOT/<DATASET>/<SEQ>`` folder (two-digit sequence names; CTC frames or any 2-D TIFFs) and every
+``ROOT/<DATASET>/<NAME>.tif`` stack (``T×Y×X``) of a dataset that has a model becomes one task, and each
 task goes through :func:`embedtrack.pipeline.run_sequence`, the code path of ``embedtrack run``: results are
 written atomically and validated before they appear. A sequence whose ``<SEQ>_RES`` exists and passes
 :func:`ctc.validate.validate_result` is skipped (unless ``overwrite``), so a batch that was stopped is finished
@@ -11,7 +12,7 @@ Workers: each task sets torch's thread count once per worker process and keeps t
 local cluster started here does), a worker runs one sequence at a time with all its threads in torch;
 otherwise each worker thread runs its own sequence with one torch thread.
 
-Dask (``dask.distributed``) is an optional dependency: ``pip install "embedtrack[distributed]"``.
+Dask (``dask.distributed``) is an optional dependency: ``pip install ".[distributed]"`` in the embedtrack clone.
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ def require_dask() -> None:
     try:
         import distributed  # noqa: F401
     except ImportError as err:
-        raise EmbedTrackError("embedtrack batch needs Dask: install embedtrack[distributed] "
-                              "(pip install \"embedtrack[distributed]\")") from err
+        raise EmbedTrackError("embedtrack batch needs Dask, the optional extra 'distributed': in the embedtrack "
+                              "clone run pip install -c constraints.txt \".[distributed]\"") from err
 
 
 # ------------------------------------------------------------------------------------------ finding work
@@ -105,8 +106,15 @@ def _dataset_dirs(root: Path, names: list[str] | None) -> list[Path]:
 
 
 def _sequence_dirs(dataset: Path, names: list[str] | None) -> list[Path]:
-    found = sorted(p for p in dataset.iterdir() if p.is_dir() and SEQUENCE_NAME.fullmatch(p.name))
-    return [p for p in found if names is None or p.name in names]
+    """The sequences of a dataset: two-digit folders (CTC frames or any 2-D TIFFs) and ``T×Y×X`` TIFF stacks."""
+    found = sorted(p for p in dataset.iterdir() if (p.is_dir() and SEQUENCE_NAME.fullmatch(p.name))
+                   or (p.is_file() and not p.name.startswith(".") and p.suffix.lower() in (".tif", ".tiff")))
+    return [p for p in found if names is None or _name(p) in names]
+
+
+def _name(sequence: Path) -> str:
+    """A sequence's name: the folder's, or the stack file's without its suffix."""
+    return sequence.stem if sequence.is_file() else sequence.name
 
 
 def _model_for(dataset: str, model: str | None, model_dir: Path | None) -> str | None:
@@ -136,8 +144,8 @@ def find_jobs(root: str | Path, datasets: str | None = None, sequences: str | No
     for ds in _dataset_dirs(root, _split(datasets)):
         chosen = _model_for(ds.name, model, mdir)
         for seq in _sequence_dirs(ds, seq_names):
-            gt = ds / f"{seq.name}_GT"
-            jobs.append(Job(ds.name, seq.name, str(seq), str(ds / f"{seq.name}_RES"), chosen,
+            gt = ds / f"{_name(seq)}_GT"
+            jobs.append(Job(ds.name, _name(seq), str(seq), str(ds / f"{_name(seq)}_RES"), chosen,
                             str(gt) if gt.is_dir() else None))
     return jobs
 
@@ -305,7 +313,7 @@ def dashboard(client: Client) -> str | None:
 def run_batch(jobs: list[Job], options: JobOptions, client: Client) -> list[JobResult]:
     """Process ``jobs`` on ``client``'s cluster with a progress bar; results in the order of ``jobs``."""
     from distributed import as_completed
-    from tqdm import tqdm
+    from ctc.progress import progress
 
     if not client.scheduler_info().get("workers"):
         logger.warning("waiting for the first worker to join %s", client.scheduler.address)
@@ -315,7 +323,7 @@ def run_batch(jobs: list[Job], options: JobOptions, client: Client) -> list[JobR
     futures = {client.submit(process_job, job, options, exclusive, pure=False, **extra): i
                for i, job in enumerate(jobs) if job.model is not None}
     results: list[JobResult | None] = [None if j.model is not None else process_job(j, options) for j in jobs]
-    with tqdm(total=len(jobs), desc="embedtrack batch", unit="seq", initial=len(jobs) - len(futures)) as bar:
+    with progress(total=len(jobs), desc="embedtrack batch", unit="seq", initial=len(jobs) - len(futures)) as bar:
         for future in as_completed(futures):
             results[futures[future]] = _collect(future, jobs[futures[future]])
             bar.update()

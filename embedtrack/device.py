@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from embedtrack.errors import EmbedTrackError
+from embedtrack.openmp import warn_if_spinning
 
 CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 CPUINFO = Path("/proc/cpuinfo")
@@ -73,7 +74,9 @@ def available_cpus(cpu_max: Path = CPU_MAX) -> int:
 
 
 def use_all_cores() -> None:
-    """Let torch use every CPU this process may use, unless OMP_NUM_THREADS says otherwise."""
+    """Let torch use every CPU this process may use, unless OMP_NUM_THREADS says otherwise (and warn once when
+    torch started before embedtrack could set OpenMP's wait policy: :func:`embedtrack.openmp.warn_if_spinning`)."""
+    warn_if_spinning()
     if os.environ.get("OMP_NUM_THREADS"):
         return
     torch.set_num_threads(available_cpus())

@@ -23,12 +23,11 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from tqdm import tqdm
-
 from ctc.errors import CTCFormatError
 from ctc.fsutil import move_into_place, parents_made, temp_dir_beside
 from ctc.guard import CTC_DATASET, check_output
 from ctc.limits import DEFAULT_MAX_UNPACKED_GB, MAX_UNPACKED_ENV, env_limit
+from ctc.progress import progress
 from embedtrack import __version__
 from embedtrack.errors import EmbedTrackError
 from embedtrack.presets import CTC_DATASETS
@@ -160,7 +159,7 @@ def _fetch_once(url: str, part: Path, timeout: float, desc: str) -> tuple[int, i
             length = response.headers.get("Content-Length")
             total = int(length) if length and re.fullmatch(r"[0-9]{1,20}", length, re.ASCII) else None
         try:
-            with open(part, mode) as handle, tqdm(
+            with open(part, mode) as handle, progress(
                 total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=desc
             ) as bar:
                 while chunk := response.read(_CHUNK):
@@ -277,7 +276,7 @@ def unpack(zip_path: Path, root: Path, name: str, overwrite: bool = False,
             with zipfile.ZipFile(zip_path) as archive:
                 members = _safe_members(archive, zip_path)
                 _check_unpacked_size(members, zip_path, root, limit_gb)
-                for info in tqdm(members, desc=f"unpack {name}", unit="file"):
+                for info in progress(members, desc=f"unpack {name}", unit="file"):
                     archive.extract(info, tmp)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as err:
             raise DownloadError(f"{zip_path}: not a valid zip archive ({err})") from err

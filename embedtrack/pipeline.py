@@ -6,9 +6,9 @@ are held). Reading (and normalising) the next frame and writing the previous mas
 each while the network works on the current frame (``RunOptions.overlap``; by default on with CUDA, where the
 network would otherwise wait for the disk, and off on a CPU, where the threads only compete with it); the
 report's per-stage seconds are the busy time of each stage, measured in the thread that does the work, beside
-the wall-clock time of the run. The result is written to a temporary folder, validated with :mod:`ctc.validate` and only then moved
-into place; an interrupted or failed run leaves no ``_RES`` folder behind. The effective inference settings
-are written next to it as ``<RES>.json`` (outside the CTC folder, which stays CTC-exact).
+the wall-clock time of the run. The result is written to a temporary folder, validated with :mod:`ctc.validate`
+and only then moved into place; an interrupted or failed run leaves no ``_RES`` folder behind. The effective
+inference settings are written next to it as ``<RES>.json`` (outside the CTC folder, which stays CTC-exact).
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
+from ctc.frames import Frames, open_frames
 from ctc.guard import RESULT, SETTINGS, Output, check_outputs
 from ctc.io import ResultWriter, Sequence, discover_frames, open_sequence, tiff_header
 from ctc.lineage import division_count
+from ctc.progress import progress
 from embedtrack.background import WriteBehind
 from embedtrack.errors import EmbedTrackError
 from embedtrack.tracker import FrameResult, Tracker
@@ -43,7 +44,7 @@ class RunOptions:
     device: str = "auto"
     batch_size: int = 4
     precision: str = "auto"  # auto, fp32 or bf16 (see embedtrack.predict)
-    compile: bool = False  # torch.compile the network (pays off only for long sequences; see the README)
+    compile: bool = False  # torch.compile the network (pays off only for long sequences; see docs/speed.md)
     overwrite: bool = False
     masks: Path | None = None  # a folder of instance masks to keep and only link
     inference: dict[str, Any] = field(default_factory=dict)  # InferenceConfig overrides (None = the model's)
@@ -78,9 +79,10 @@ class RunReport:
 
 
 def default_output(seq_dir: Path) -> Path:
-    """CTC convention: ``…/DATASET/01`` -> ``…/DATASET/01_RES``."""
+    """CTC convention: ``…/DATASET/01`` -> ``…/DATASET/01_RES``; a stack ``…/movie.tif`` -> ``…/movie_RES``."""
     seq_dir = Path(os.path.abspath(seq_dir))
-    return seq_dir.with_name(seq_dir.name + "_RES")
+    name = seq_dir.stem if seq_dir.is_file() else seq_dir.name
+    return seq_dir.with_name(name + "_RES")
 
 
 def settings_path(output: Path) -> Path:
@@ -88,7 +90,7 @@ def settings_path(output: Path) -> Path:
     return output.with_name(output.name + ".json")
 
 
-def open_masks(mask_dir: str | Path, sequence: Sequence) -> Sequence:
+def open_masks(mask_dir: str | Path, sequence: Frames) -> Sequence:
     """The mask files of ``mask_dir`` (``maskNNN.tif``, ``man_segNNN.tif`` or ``man_trackNNN.tif``), checked
     against the raw frames: the same frame numbers, the same shape, integer labels."""
     folder = Path(mask_dir)
@@ -150,7 +152,7 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
     :class:`Tracker`) into a CTC result, and write the effective settings to ``<RES>.json``."""
     opts = options or RunOptions()
     seq_dir = Path(seq_dir)
-    sequence = open_sequence(seq_dir)  # checks folder, files, gaps, shapes, dimensionality before any work
+    sequence = open_frames(seq_dir)  # checks files, gaps, shapes, dimensionality before any work
     masks = open_masks(opts.masks, sequence) if opts.masks is not None else None
     out = Path(os.path.abspath(output)) if output is not None else default_output(seq_dir)
     inputs = run_inputs(seq_dir, opts, model)
@@ -175,7 +177,7 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
     with (ResultWriter(out, sequence.ndigits, opts.overwrite, inputs, outputs) as writer,
           WriteBehind(threaded=overlap) as behind,  # joined before the writer removes its temporary folder
           tracker.iter_track(sequence, masks, sequence.indices[0], prefetch=overlap) as stream):
-        for result in tqdm(stream, total=len(sequence), desc=f"embedtrack {seq_dir.name}", unit="frame"):
+        for result in progress(stream, total=len(sequence), desc=f"embedtrack {seq_dir.name}", unit="frame"):
             _add_seconds(sec, result)
             behind.submit(writer.write_mask, result.t, result.labels)
         behind.wait()
@@ -183,11 +185,19 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
         tracks = stream.tracks()
         report.tracks = len(tracks)
         report.divisions = division_count(tracks)
-        text = _settings_bytes({"sequence": str(seq_dir), "result": str(out), "masks": str(opts.masks or "") or None,
-                                **tracker.info, "overlap": overlap, "inference": tracker.config.to_dict(),
+        text = _settings_bytes({"sequence": str(seq_dir), **_input_record(sequence), "result": str(out),
+                                "masks": str(opts.masks or "") or None, **tracker.info, "overlap": overlap, "inference": tracker.config.to_dict(),
                                 "frames": report.frames, "tracks": report.tracks, "divisions": report.divisions})
         writer.finish(tracks, extra={settings: text})  # the result and its settings land together
         sec["write"] += behind.busy_seconds + time.perf_counter() - toc
     report.wall_seconds = time.perf_counter() - tic
-    logger.info(report.summary())
+    logger.debug(report.summary())
     return report
+
+
+def _input_record(sequence: Frames) -> dict[str, Any]:
+    """The input's form and, for a folder of TIFFs, the files in the order they were taken as frames."""
+    record: dict[str, Any] = {"input_kind": sequence.kind}
+    if sequence.kind == "folder":
+        record["frame_files"] = [f.name for f in getattr(sequence, "files", [])]
+    return record

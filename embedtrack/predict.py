@@ -11,7 +11,7 @@ this frame and the previous one: every frame is encoded once, not twice (once pe
   memory order (fast on CPUs with bf16 in hardware); ``fp16`` autocast (CUDA); ``auto`` picks one with
   :func:`embedtrack.device.resolve_precision`. The maps handed on are always float32.
 * ``compile``: the encoder and both decoders go through ``torch.compile`` (the first frame of each input shape
-  pays the compilation; see the README for when that pays off).
+  pays the compilation; see docs/speed.md for when that pays off).
 * Test-time augmentation: the 8 rotations/flips of the dihedral group. Outputs are mapped back before
   averaging: maps are rotated/flipped back, offset vectors are rotated/flipped with them (y and x swap on
   90°/270°, signs follow the flip) and the bandwidth pair swaps its axes on 90°/270°.

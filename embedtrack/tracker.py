@@ -23,6 +23,7 @@ in the calling thread, in frame order.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,24 +141,36 @@ class TrackResult:
     def to_napari(self) -> tuple[np.ndarray, np.ndarray, dict[int, list[int]]]:
         """``(labels (T, H, W), tracks (N, 4) rows [track_id, t, y, x], graph {daughter: [parent]})``: the
         arguments of napari's ``add_labels`` and ``add_tracks(tracks, graph=graph)``; t counts from 0."""
+        from ctc.export import napari_tracks
+
         stack = np.stack(self.labels) if self.labels else np.zeros((0, 0, 0), np.uint16)
-        rows = [centroid_rows(frame, t) for t, frame in enumerate(self.labels)]
-        table = np.concatenate(rows) if rows else np.zeros((0, 4))
-        table = table[np.lexsort((table[:, 1], table[:, 0]))]
-        graph = {tr.label: [tr.parent] for tr in self.tracks if tr.parent}
-        return stack, table, graph
+        tracks, graph = napari_tracks(self.to_table(), self.first_index)
+        return stack, tracks, graph
 
+    def to_table(self) -> dict[str, np.ndarray]:
+        """One row per cell per frame: columns ``node_id, track_id, t, y, x, area, parent_track_id, label,
+        lineage_id`` (:mod:`ctc.export`; ``pandas.DataFrame(result.to_table())`` makes a data frame)."""
+        from ctc.export import track_table
 
-def centroid_rows(labels: np.ndarray, t: int) -> np.ndarray:
-    """Rows ``[label, t, y, x]`` for every label present in one frame."""
-    flat = labels.reshape(-1).astype(np.int64)
-    counts = np.bincount(flat)
-    rows, cols = np.divmod(np.arange(flat.size), labels.shape[1])
-    present = np.flatnonzero(counts)
-    present = present[present > 0]
-    ys = np.bincount(flat, weights=rows)[present] / counts[present]
-    xs = np.bincount(flat, weights=cols)[present] / counts[present]
-    return np.column_stack([present, np.full(present.size, t), ys, xs]).astype(np.float64)
+        return track_table(self.labels, self.tracks, self.first_index)
+
+    def to_csv(self, path: str | Path) -> Path:
+        """The table as CSV (:meth:`to_table`), written atomically."""
+        from ctc.export import write_csv
+
+        return write_csv(self.to_table(), path)
+
+    def to_networkx(self) -> Any:
+        """The lineage as a ``networkx.DiGraph``: a node per table row, edges forward in time and to daughters."""
+        from ctc.export import to_networkx
+
+        return to_networkx(self.to_table())
+
+    def to_geff(self, path: str | Path, overwrite: bool = False) -> Path:
+        """A geff store (``<path>/tracks``, segmentation in ``<path>/segmentation``); needs ``.[geff]``."""
+        from ctc.export import write_geff
+
+        return write_geff(self.to_table(), self.labels, path, overwrite)
 
 
 class TrackStream:
@@ -412,28 +425,36 @@ class Tracker:
 
     # ------------------------------------------------------------------------------------------ drivers
 
-    def iter_track(self, frames: Iterable[Any], masks: Iterable[Any] | None = None,
-                   first_index: int = 0, prefetch: bool = True) -> TrackStream:
-        """Stream the frames (any iterable of 2-D numeric arrays): one :class:`FrameResult` per frame.
+    def iter_track(self, frames: Iterable[Any] | str | os.PathLike[str], masks: Iterable[Any] | None = None,
+                   first_index: int | None = None, prefetch: bool = True) -> TrackStream:
+        """Stream the frames: one :class:`FrameResult` per frame.
 
-        ``masks``: the user's instance masks (2-D integer arrays, one per frame, same shapes): they are kept
-        (relabelled ``1..n`` per frame) and only linked. ``first_index``: the frame number of the first frame.
-        ``prefetch``: take, check and normalise the next frame in a background thread while this one is
-        predicted (the iterables are then consumed in that thread; the results are the same either way).
+        ``frames``: any iterable of 2-D numeric arrays (a ``T×Y×X`` array included), or a path: a CTC sequence
+        folder, a folder of 2-D TIFFs (natural order) or a ``T×Y×X`` TIFF stack (:func:`ctc.frames.open_frames`,
+        read lazily). ``masks``: the user's instance masks (2-D integer arrays, one per frame, same shapes): they
+        are kept (relabelled ``1..n`` per frame) and only linked. ``first_index``: the frame number of the first
+        frame [default: that of a CTC folder, else 0]. ``prefetch``: take, check and normalise the next frame in
+        a background thread while this one is predicted (the results are the same either way).
         """
         if masks is not None and self.predictor is None and self.linker is None:
             raise EmbedTrackError("linking given masks needs a predictor (tracking offsets) or a linker")
+        if isinstance(frames, (str, os.PathLike)):
+            from ctc.frames import open_frames
+
+            frames = open_frames(frames)
+            first_index = frames.indices[0] if first_index is None else first_index
+        first_index = 0 if first_index is None else first_index
         if isinstance(first_index, bool) or not isinstance(first_index, (int, np.integer)) or first_index < 0:
             raise EmbedTrackError(f"first_index must be a frame number >= 0, got {first_index!r}")
         return TrackStream(self, frames, masks, first_index, prefetch)
 
-    def track(self, frames: Iterable[Any], masks: Iterable[Any] | None = None,
-              first_index: int = 0) -> TrackResult:
-        """Track a whole sequence in memory; see :meth:`iter_track`."""
+    def track(self, frames: Iterable[Any] | str | os.PathLike[str], masks: Iterable[Any] | None = None,
+              first_index: int | None = None) -> TrackResult:
+        """Track a whole sequence in memory; see :meth:`iter_track` (``frames`` may be a path)."""
         stream = self.iter_track(frames, masks, first_index)
         labels: list[np.ndarray] = []
         links: list[dict[int, int]] = []
         for result in stream:
             labels.append(result.labels)
             links.append(result.links)
-        return TrackResult(labels, links, stream.tracks(), first_index, self.config)
+        return TrackResult(labels, links, stream.tracks(), stream.first_index, self.config)

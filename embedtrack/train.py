@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from ctc.fsutil import make_parents, remove_made, set_aside, write_atomic
 from ctc.guard import MODEL, MODEL_FILES, TRAIN_LOCK, check_output, pid_alive, remove_stale_temps
+from ctc.progress import progress
 from embedtrack.crops import Augment, CropPairs, collate
 from embedtrack.device import pick_device, use_all_cores
 from embedtrack.data import TrackedSequence, load_dataset, min_mask_size
@@ -283,7 +283,7 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: Path, opts: Train
         train_set.rng = np.random.default_rng(opts.seed + 1000 * (epoch + 1))
         train_set.resample()
         sums: dict[str, float] = {}
-        bar = tqdm(_epoch_batches(train_set, batch_size, opts.seed, epoch, ddp),
+        bar = progress(_epoch_batches(train_set, batch_size, opts.seed, epoch, ddp),
                    desc=f"epoch {epoch + 1}/{opts.epochs}", leave=False, dynamic_ncols=True)
         for n_batch, batch in enumerate(bar, start=1):
             with torch.autocast(device.type, enabled=amp):

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm import tqdm
 
 from ctc.errors import CTCError
 from ctc.fsutil import make_parents, move_into_place, remove_made, temp_dir_beside
@@ -33,6 +32,7 @@ from ctc.guard import SYNTH_DATASET, Kind, check_output, remove_stale_temps
 from ctc.io import TRACK_FILE_GT, default_ndigits, frame_name, write_tiff, write_track_file
 from ctc.limits import check_pixel_count
 from ctc.lineage import Track
+from ctc.progress import progress
 from ctc.synth.appearance import families as appearance_families
 from ctc.synth.appearance import select as select_appearance
 from ctc.synth.gt import MIN_AREA, build_ground_truth, clean_frame
@@ -99,7 +99,7 @@ def generate_sequence(preset: str, frames: int, size: tuple[int, int], seed: int
         renderer = Renderer(params, shape, np.random.default_rng(render_ss))
         images: list[np.ndarray] = []
         raw: list[np.ndarray] = []
-        for t, cells in enumerate(tqdm(sim.frames, desc=f"synth {preset} seed {seed}", leave=False,
+        for t, cells in enumerate(progress(sim.frames, desc=f"synth {preset} seed {seed}", leave=False,
                                        disable=frames < 20)):
             raster = rasterise(cells, shape, renderer.textures, params.patterns, dome=renderer.dome)
             labels = clean_frame(raster.labels, MIN_AREA)

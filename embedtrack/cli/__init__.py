@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import signal
 import threading
 from types import FrameType
 
 import click
 
+from embedtrack.openmp import quiet_openmp_waiting
+
 # command name -> (module, one-line help shown by `embedtrack --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("embedtrack.cli.demo", "Run the bundled model on a synthetic sequence and score it (no data needed)."),
-    "run": ("embedtrack.cli.run", "Segment and track a CTC sequence folder into <SEQ>_RES."),
+    "run": ("embedtrack.cli.run", "Segment and track a time-lapse (CTC folder, TIFF folder or stack)."),
     "train": ("embedtrack.cli.train", "Train a model on a CTC training dataset."),
     "models": ("embedtrack.cli.models", "List the bundled models and their provenance."),
     "synth": ("embedtrack.cli.synth", "Write a synthetic CTC dataset with full ground truth."),
@@ -29,14 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("embedtrack.cli.calibrate", "Choose a model's thresholds on annotated frames (no retraining)."),
     "batch": ("embedtrack.cli.batch", "Run many sequences (ROOT/<DATASET>/<SEQ>) on a Dask cluster, resumably."),
     "download": ("embedtrack.cli.download", "Download a CTC dataset zip and unpack it."),
+    "export": ("embedtrack.cli.export", "Export a result as a tracks table (CSV), a geff graph or napari layers."),
 }
-
-
-def quiet_openmp_waiting() -> None:
-    """Set ``OMP_WAIT_POLICY=PASSIVE`` unless the user chose a policy: idle OpenMP threads then sleep instead
-    of spinning, which keeps prediction fast when other processes compete for the cores. OpenMP reads it once,
-    when torch initialises, so this runs before a command imports torch (Python users set it themselves)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class LazyGroup(click.Group):
@@ -68,10 +63,25 @@ def main(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
     """EmbedTrack: simultaneous cell segmentation and tracking for the Cell Tracking Challenge."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose >= 1 or debug else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    _quiet_bars(ctx, quiet)
     _stop_on_sigterm(ctx)
 
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _quiet_bars(ctx: click.Context, quiet: bool) -> None:
+    """``-q`` hides the progress bars; log records and Python warnings are written above a running bar
+    instead of through it (tqdm's logging redirect), for the duration of the command."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from ctc import progress
+
+    progress.QUIET = quiet
+    logging.captureWarnings(True)
+    ctx.with_resource(logging_redirect_tqdm())
+    ctx.call_on_close(lambda: setattr(progress, "QUIET", False))
+    ctx.call_on_close(lambda: logging.captureWarnings(False))
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:

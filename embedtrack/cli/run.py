@@ -27,8 +27,8 @@ from embedtrack.cli._common import (batch_size_option, device_option, handle_err
               help="Network arithmetic: auto = bf16 on a CPU with bf16 in hardware (avx512_bf16/amx_bf16), "
                    "fp16 on CUDA, fp32 otherwise.")
 @click.option("--compile/--no-compile", "compile_net", default=False, show_default=True,
-              help="torch.compile the network: about a minute once per run, then faster per frame; worth it "
-                   "for long sequences (see the README).")
+              help="torch.compile the network: about 30 s once per run on a CPU (less with a warm cache), then "
+                   "faster per frame; worth it for long sequences (docs/speed.md).")
 @click.option("--overlap/--no-overlap", default=None,
               help="Read the next frame and write the previous mask in background threads while the network "
                    "runs [default: on with CUDA, off on CPU, where the threads only compete for the cores].")
@@ -39,7 +39,11 @@ from embedtrack.cli._common import (batch_size_option, device_option, handle_err
 def command(seq_dir: Path, model: str, output: Path | None, masks: Path | None, tta: bool | None, device: str,
             precision: str, compile_net: bool, overlap: bool | None, batch_size: int, inference: dict[str, Any],
             overwrite: bool) -> None:
-    """Segment and track the frames tNNN.tif in SEQ_DIR and write the CTC result (maskNNN.tif, res_track.txt).
+    """Segment and track SEQ_DIR and write the CTC result (maskNNN.tif, res_track.txt).
+
+    SEQ_DIR is a CTC sequence folder (t000.tif, t001.tif, ...), a folder of 2-D TIFFs with any names (taken in
+    natural order, img2.tif before img10.tif; the order is logged and written to <RESULT>.json) or one T×Y×X
+    TIFF stack (movie.tif -> movie_RES).
 
     The result is validated against the CTC rules before it is moved into place; nothing is left behind when
     the run fails or is interrupted. The settings used are written next to it as <RESULT>.json.

@@ -12,13 +12,13 @@ from pathlib import Path
 import click
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from ctc.errors import CTCFormatError
 from ctc.fsutil import atomic_path
 from ctc.guard import GIF, MP4, PNG, Output, check_outputs
 from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, Sequence, open_result, open_sequence, open_tracking_gt
 from ctc.lineage import Track
+from ctc.progress import progress
 from embedtrack.cli._common import handle_errors, overwrite_option
 from embedtrack.errors import EmbedTrackError
 from embedtrack.show import GifStream, intensity_range, render_lineage, render_overlay
@@ -100,7 +100,7 @@ def show_result(
 
     frames = (
         render_overlay(raw.read(raw_pos), labels.read(lab_pos), value_range=value_range, max_size=max_size)
-        for raw_pos, lab_pos in tqdm(pairs, desc="show frames", unit="frame")
+        for raw_pos, lab_pos in progress(pairs, desc="show frames", unit="frame")
     )
     with atomic_path(out) as tmp:
         if suffix == ".gif":

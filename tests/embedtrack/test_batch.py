@@ -162,7 +162,7 @@ def test_cluster_shape_fits_the_cores() -> None:
 def test_missing_extra_is_one_clear_error(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)
     result = invoke(tree)
-    assert result.exit_code == 1 and "install embedtrack[distributed]" in result.output
+    assert result.exit_code == 1 and "pip install -c constraints.txt \".[distributed]\"" in result.output
     assert "Traceback" not in result.output
 
 

@@ -1,0 +1,157 @@
+"""A time-lapse in any of the accepted forms, opened lazily: :func:`open_frames`.
+
+* a CTC sequence folder (``t000.tif``, ``t001.tif``, …): frame numbers from the names
+  (:func:`ctc.io.open_sequence`);
+* a folder of 2-D TIFF files with any names, taken in natural order (``img2.tif`` before ``img10.tif``) and
+  numbered 0, 1, …;
+* one ``T×Y×X`` TIFF stack (a multi-page TIFF such as Fiji or a microscope writes), frames numbered 0, 1, ….
+
+Every form gives an object with the interface of :class:`ctc.io.Sequence` (``indices``, ``ndigits``, ``shape``,
+``dtype``, ``len()``, ``read(i)``, iteration) and a ``kind`` (``ctc``, ``folder`` or ``stack``). Only headers
+are read when opening; anything else is one :class:`~ctc.errors.CTCFormatError` naming the accepted forms.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Union
+
+import numpy as np
+import tifffile
+
+from ctc.errors import CTCFormatError
+from ctc.io import Sequence, default_ndigits, open_sequence, tiff_header
+from ctc.limits import check_pixel_count
+
+logger = logging.getLogger(__name__)
+
+ACCEPTED = ("expected a CTC sequence folder (t000.tif, t001.tif, ...), a folder of 2-D TIFF files (any names, "
+            "taken in natural order) or one T×Y×X TIFF stack")
+TIFF_SUFFIXES = (".tif", ".tiff")
+CTC_FRAME = re.compile(r"^t\d{3,4}\.tiff?$")
+
+
+def natural_key(name: str) -> tuple[list[tuple[int, int | str]], str]:
+    """Sort key putting ``img2.tif`` before ``img10.tif`` (runs of digits compare as numbers)."""
+    parts = [(0, int(p)) if p.isdigit() else (1, p.lower()) for p in re.split(r"(\d+)", name) if p]
+    return parts, name
+
+
+@dataclass
+class TiffStack:
+    """The frames of one ``T×Y×X`` TIFF stack, read one at a time (memory-mapped when the file allows it)."""
+
+    path: Path
+    indices: list[int]
+    ndigits: int
+    shape: tuple[int, int]
+    dtype: np.dtype
+    kind: str = "stack"
+    _mapped: np.ndarray | None = field(default=None, init=False, repr=False)
+    _paged: bool = field(default=False, init=False, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def read(self, i: int) -> np.ndarray:
+        """Frame at position ``i``."""
+        try:
+            mapped = self._map()
+            frame = np.array(mapped[i]) if mapped is not None else self._page(i)
+        except Exception as err:
+            raise CTCFormatError(f"{self.path}: frame {i} could not be read ({err})") from err
+        frame = np.squeeze(frame)
+        if frame.shape != self.shape:
+            raise CTCFormatError(f"{self.path}: frame {i} has shape {frame.shape}, expected {self.shape}")
+        return frame
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(len(self)):
+            yield self.read(i)
+
+    def _map(self) -> np.ndarray | None:
+        """The whole stack memory-mapped (uncompressed, contiguous files), or None: pages are then decoded one
+        at a time."""
+        if self._mapped is None and not self._paged:
+            try:
+                self._mapped = tifffile.memmap(self.path, mode="r").reshape(len(self), *self.shape)
+            except ValueError:  # compressed or not contiguous
+                self._paged = True
+                with tifffile.TiffFile(self.path) as tif:
+                    if len(tif.pages) == 1:  # the whole stack in one page (e.g. tifffile's planar samples)
+                        check_pixel_count((len(self), *self.shape), self.path)
+                        self._mapped = tif.asarray().reshape(len(self), *self.shape)
+        return self._mapped
+
+    def _page(self, i: int) -> np.ndarray:
+        with tifffile.TiffFile(self.path) as tif:
+            pages = tif.pages
+            if len(pages) != len(self):
+                raise CTCFormatError(f"{self.path}: {len(pages)} pages for {len(self)} frames; save the stack "
+                                     "with one page per frame")
+            return np.asarray(pages[i].asarray())  # type: ignore[union-attr]
+
+
+Frames = Union[Sequence, TiffStack]
+
+
+def open_frames(path: str | Path) -> Frames:
+    """Open a CTC sequence folder, a folder of 2-D TIFFs or a ``T×Y×X`` TIFF stack (see the module docstring)."""
+    path = Path(path)
+    if path.is_dir():
+        if any(CTC_FRAME.match(entry.name) for entry in os.scandir(path)):
+            return open_sequence(path)
+        return open_tiff_folder(path)
+    if not path.exists():
+        raise CTCFormatError(f"{path}: not found; {ACCEPTED}")
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        raise CTCFormatError(f"{path}: not a TIFF file or a folder; {ACCEPTED}")
+    return open_stack(path)
+
+
+def open_tiff_folder(folder: Path) -> Sequence:
+    """Every 2-D TIFF of ``folder`` (hidden files skipped), in natural order of their names."""
+    names = sorted((e.name for e in os.scandir(folder)
+                    if e.is_file() and not e.name.startswith(".") and e.name.lower().endswith(TIFF_SUFFIXES)),
+                   key=natural_key)
+    if not names:
+        raise CTCFormatError(f"{folder}: no TIFF files; {ACCEPTED}")
+    files = [folder / name for name in names]
+    if len(files) == 1:
+        raise CTCFormatError(f"{files[0]}: the only TIFF of {folder}; a time-lapse needs several frames "
+                             "(pass the file itself if it is a T×Y×X stack)")
+    shape, dtype = tiff_header(files[0])
+    for file in files[1:]:
+        other, _ = tiff_header(file)
+        if other != shape:
+            raise CTCFormatError(f"{file}: frame has shape {other}, but {files[0].name} has {shape}")
+    shown = names if len(names) <= 6 else names[:3] + ["..."] + names[-2:]
+    logger.info("%s: %d TIFF files taken in natural order as frames 0..%d: %s", folder, len(names),
+                len(names) - 1, ", ".join(shown))
+    return Sequence(folder, "", list(range(len(files))), files, default_ndigits(len(files)),
+                    (int(shape[0]), int(shape[1])), dtype, kind="folder")
+
+
+def open_stack(path: Path) -> TiffStack:
+    """A multi-page TIFF (or one 3-D image) of shape ``T×Y×X``; axes of length 1 are dropped."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            shape, dtype = tuple(int(s) for s in series.shape), np.dtype(series.dtype)
+    except FileNotFoundError:
+        raise CTCFormatError(f"{path}: file not found") from None
+    except Exception as err:
+        raise CTCFormatError(f"{path}: not a readable TIFF file ({err})") from err
+    squeezed = tuple(s for s in shape if s != 1)
+    if len(squeezed) == 2:
+        raise CTCFormatError(f"{path}: a single 2-D image; {ACCEPTED}")
+    if len(squeezed) != 3:
+        raise CTCFormatError(f"{path}: image stack of shape {shape}; {ACCEPTED} (split channels or z first)")
+    frames, height, width = squeezed
+    check_pixel_count((height, width), path)
+    logger.info("%s: a stack of %d frames of %dx%d", path, frames, height, width)
+    return TiffStack(path, list(range(frames)), default_ndigits(frames), (height, width), dtype)

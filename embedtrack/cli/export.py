@@ -1,0 +1,58 @@
+"""`embedtrack export`: a CTC result folder as a tracks table (CSV), a geff graph or napari layers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from embedtrack.cli._common import handle_errors, overwrite_option
+
+SUFFIX = {"csv": ".csv", "geff": ".geff.zarr", "napari": "_napari"}
+
+
+@click.command("export")
+@click.argument("result", type=click.Path(path_type=Path))
+@click.option("--to", "kind", type=click.Choice(list(SUFFIX)), required=True,
+              help="csv: one row per cell per frame; geff: a geff graph store with the segmentation (needs the "
+                   "extra geff); napari: labels.tif + tracks.csv + graph.json.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output file or folder [default: RESULT.csv, RESULT.geff.zarr or RESULT_napari].")
+@overwrite_option
+@handle_errors
+def command(result: Path, kind: str, out: Path | None, overwrite: bool) -> None:
+    """Export the CTC result folder RESULT (maskNNN.tif + res_track.txt).
+
+    Table columns: node_id, track_id, t (frame number), y, x (centroid), area (pixels), parent_track_id (0: none),
+    label (the cell's value in the mask), lineage_id (the root track). The geff store holds the graph in
+    OUT/tracks and the label images in OUT/segmentation.
+    """
+    from ctc import export
+    from ctc.guard import check_not_input
+    from ctc.io import open_result
+
+    masks, tracks = open_result(result)
+    target = out if out is not None else Path(os.path.abspath(result)).with_name(result.name + SUFFIX[kind])
+    check_not_input(target, [result])
+    if target.exists() and not overwrite:
+        raise click.ClickException(f"{target}: exists; use --overwrite to replace it")
+    first = masks.indices[0]
+    table = export.track_table(masks, tracks, first)
+    if kind == "csv":
+        export.write_csv(table, target)
+    elif kind == "geff":
+        _require_geff()
+        export.write_geff(table, masks, target, overwrite)
+    else:
+        export.write_napari(table, masks, target, first, overwrite)
+    click.echo(f"{len(table['node_id'])} cells in {len(tracks)} tracks -> {target}"
+               + (f" (graph: {target / export.GEFF_GROUP})" if kind == "geff" else ""))
+
+
+def _require_geff() -> None:
+    try:
+        import geff  # noqa: F401
+    except ImportError:
+        raise click.ClickException("--to geff needs the optional extra 'geff': in the embedtrack clone run "
+                                   "pip install -c constraints.txt \".[geff]\"") from None
