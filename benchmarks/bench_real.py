@@ -43,7 +43,7 @@ DATASETS = {  # dataset -> sequence at hand
 }
 CLI = (sys.executable, "-c", "import sys; from embedtrack.cli import main; sys.argv[0] = 'embedtrack'; main()")
 METRICS = ("SEG", "TRA", "DET", "BC(0)")
-DEFAULT_MODELS = ("Fluo-N2DH-SIM+", "Fluo-N2DH-GOWT1", "Fluo-C2DL-MSC", "PhC-C2DL-PSC", "Fluo-N2DH-generalist")
+DEFAULT_MODELS = ("Fluo-N2DH-SIM+", "Fluo-N2DH-GOWT1", "Fluo-C2DL-MSC", "PhC-C2DL-PSC", "fluo-nuclei-generalist")
 
 
 def run_model(model: str, seq_dir: Path, res: Path) -> float:

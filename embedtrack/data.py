@@ -79,6 +79,7 @@ class TrackedSequence:
     report: LabelReport = field(default_factory=LabelReport)
     outlined: list[bool] | None = None  # frames whose labels are full outlines (None: every frame)
     val_fraction: float = VAL_FRACTION
+    outline_ids: list[np.ndarray] | None = None  # per frame, the ids that are outlines (None: every labelled id)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -201,7 +202,7 @@ def load_sparse(paths: SequencePaths, indices: list[int], frames: list[np.ndarra
         raise CTCFormatError(f"{paths.gt_seg}: outlines of frame numbers {extra[:5]} that the sequence lacks")
     if seg.shape != markers.shape:
         raise CTCFormatError(f"{paths.gt_seg}: outlines of shape {seg.shape}, the markers have {markers.shape}")
-    report, labels, outlined = LabelReport(), [], []
+    report, labels, outlined, outline_ids = LabelReport(), [], [], []
     for i, (index, frame) in enumerate(zip(indices, frames)):
         marker = to_uint16(markers.read(i), markers.files[i]).astype(np.int64)
         if marker.max(initial=0) >= sparse_labels.IGNORE:
@@ -211,14 +212,16 @@ def load_sparse(paths: SequencePaths, indices: list[int], frames: list[np.ndarra
             lab, kept, dropped = sparse_labels.labels_from_outlines(seg.read_index(index), marker, frame,
                                                                     preset.sparse_fill, preset.ring_factor)
             report.kept, report.dropped = report.kept + kept, report.dropped + dropped
+            outline_ids.append(np.setdiff1d(np.unique(lab[seg.read_index(index) > 0]), [0, sparse_labels.IGNORE]))
         else:
             lab = sparse_labels.labels_from_markers(marker, frame, preset.sparse_fill, preset.ring_factor)
+            outline_ids.append(np.zeros(0, dtype=np.int64))
         labels.append(lab)
         outlined.append(index in seg.indices)
     report.links = count_links(labels)
     report.outlined = sum(outlined)
     return TrackedSequence(paths.name, frames, labels, {t.label: t.parent for t in tracks}, report, outlined,
-                           preset.val_fraction)
+                           preset.val_fraction, outline_ids)
 
 
 def count_links(labels: list[np.ndarray]) -> int:
@@ -279,11 +282,15 @@ def write_linked_gt(masks: list[np.ndarray], indices: list[int], ndigits: int, g
 
 
 def mask_areas(sequences: list[TrackedSequence]) -> np.ndarray:
-    """Areas of all masks in the training part of the sequences."""
-    areas = [np.bincount(s.labels[t].ravel())[1:sparse_labels.IGNORE]
-             for s in sequences for t in s.train_positions() if s.is_outlined(t)]
+    """Areas of all outlined masks in the training part of the sequences (markers are not outlines)."""
+    areas = [_frame_areas(s, t) for s in sequences for t in s.train_positions() if s.is_outlined(t)]
     flat = np.concatenate(areas) if areas else np.zeros(0, dtype=np.int64)
     return flat[flat > 0]
+
+
+def _frame_areas(seq: TrackedSequence, t: int) -> np.ndarray:
+    counts = np.bincount(seq.labels[t].ravel(), minlength=sparse_labels.IGNORE)
+    return counts[1:sparse_labels.IGNORE] if seq.outline_ids is None else counts[seq.outline_ids[t]]
 
 
 def min_mask_size(sequences: list[TrackedSequence]) -> int:

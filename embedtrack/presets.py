@@ -52,7 +52,7 @@ _TABLE: tuple[Preset, ...] = (
     Preset("BF-C2DL-MuSC",     "st", 256, 8, 40),
     Preset("DIC-C2DH-HeLa",    "st", 256, 8, 16),
     Preset("Fluo-C2DL-MSC",    "sparse", 512, 4, 24, val_fraction=0.25, ring_factor=2.0),
-    Preset("Fluo-N2DH-GOWT1",  "sparse", 256, 8, 12, val_fraction=0.25),
+    Preset("Fluo-N2DH-GOWT1",  "sparse", 256, 8, 12, val_fraction=0.25, sparse_fill="grow"),
     Preset("Fluo-N2DL-HeLa",   "st", 256, 8, 12),
     Preset("PhC-C2DH-U373",    "st", 256, 8, 12),
     Preset("PhC-C2DL-PSC",     "st", 256, 8, 8),

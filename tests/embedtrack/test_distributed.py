@@ -104,6 +104,7 @@ def test_two_gloo_processes_train_resume_and_match_one_process(tmp_path: Path) -
     two, one = _losses(ddp), _losses(single)
     print("losses, 2 processes:", two, "1 process:", one)
     assert len(two) == len(one) == 2  # one log line per epoch, whatever the number of processes
-    # same crops and global batch; batch-norm statistics (per process) and augmentation draws differ
-    assert two == pytest.approx(one, rel=0.02)
+    # same crops and global batch; batch-norm statistics (per process) and augmentation draws differ (the
+    # per-track gain and dimmed-body augmentations widen the spread: 2.7 % measured)
+    assert two == pytest.approx(one, rel=0.04)
     assert two[1] < two[0]

@@ -198,3 +198,4 @@ def test_a_model_trained_on_markers_and_sparse_outlines_recovers_full_outlines()
     assert marker_iou[0] / marker_iou[1] < 0.6
     assert with_ring > 0.8
     assert with_ring > without + 0.1
+
