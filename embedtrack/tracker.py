@@ -170,7 +170,7 @@ class TrackResult:
         """A geff store (``<path>/tracks``, segmentation in ``<path>/segmentation``); needs ``.[geff]``."""
         from ctc.export import write_geff
 
-        return write_geff(self.to_table(), self.labels, path, overwrite)
+        return write_geff(self.to_table(), self.labels, path, overwrite, self.first_index)
 
 
 class TrackStream:
