@@ -1,11 +1,11 @@
 """The dock widget *Track cells (embedtrack)* (magicgui; needs napari).
 
 The user picks an image layer, a model (a bundled name, or *folder…* and a model folder), the device and the
-main thresholds, which show the chosen model's own values. *Track* runs :func:`~embedtrack.napari._widget.
-track_steps` in a napari worker thread, so the viewer stays responsive, with a progress bar advanced per frame;
-the button then reads *Stop* and ends the run after the current frame. The labels and tracks layers are added
-(with the image layer's scale and translation) when the run ends; an error is shown as one napari notification
-line.
+main thresholds, which show the chosen model's own values (a value left as shown is passed on as the model's
+own, not rounded to the spin box). *Track* runs :func:`~embedtrack.napari._widget.track_steps` in a napari
+worker thread, so the viewer stays responsive, with a progress bar advanced per frame; the button then reads
+*Stop* and ends the run after the current frame. The labels and tracks layers are added (with the image layer's
+scale and translation) when the run ends; an error is shown as one napari notification line.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def setting_widget(name: str) -> widgets.Widget:
     options = {"label": name.replace("_", " "), "tooltip": field_help(name), "value": spec.default}
     if typing.get_type_hints(InferenceConfig)[name] is int:
         return widgets.SpinBox(min=int(lo), max=int(hi), **options)
-    return widgets.FloatSpinBox(min=lo, max=hi, step=0.05, **options)
+    box = widgets.FloatSpinBox(min=lo, max=hi, step=0.05, **options)
+    box.native.setDecimals(4)
+    return box
 
 
 class TrackingWidget(widgets.Container):
@@ -65,6 +67,7 @@ class TrackingWidget(widgets.Container):
         self.extend([self.image, self.model, self.folder, self.device, *self.settings.values(), self.button,
                      self.progress])
         self.worker: GeneratorWorker | None = None
+        self.shown: dict[str, Any] = {}  # the model's values as the spin boxes show them
         self.model.changed.connect(self._model_changed)
         self.folder.changed.connect(self._model_changed)
         self.button.clicked.connect(self._track_or_stop)
@@ -93,6 +96,7 @@ class TrackingWidget(widgets.Container):
             return  # not a model (yet); tracking says why
         for name, widget in self.settings.items():
             widget.value = getattr(inference, name)
+        self.shown = {name: widget.value for name, widget in self.settings.items()}
 
     def _track_or_stop(self, *_: Any) -> None:
         if self.worker is not None:
@@ -109,7 +113,8 @@ class TrackingWidget(widgets.Container):
             raise EmbedTrackError("image: open a (T, Y, X) time-lapse as an image layer first")
         layer = self.viewer.layers[self.image.value]
         frames = check_image(layer.data)
-        settings = {name: widget.value for name, widget in self.settings.items()}
+        settings = {name: widget.value for name, widget in self.settings.items()  # unchanged: the model's own
+                    if name not in self.shown or widget.value != self.shown[name]}
         worker = create_worker(track_steps, frames, self.model_source(), str(self.device.value), _start_thread=False,
                                _ignore_errors=True,  # shown by the errored handler, as one line
                                **settings)

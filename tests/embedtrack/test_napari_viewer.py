@@ -149,3 +149,30 @@ def test_viewer_opens_a_geff_store_and_a_result(viewer: Any, tmp_path: Path) -> 
         assert [layer._type_string for layer in layers] == ["labels", "tracks"]
         assert layers[0].data.shape == (5, 32, 32) and layers[1].graph == {3: [2], 4: [2]}
         np.testing.assert_array_equal(np.asarray(layers[0].data), np.stack(gt_masks()))
+
+
+def test_thresholds_left_as_shown_are_the_models_own(viewer: Any, qtbot: Any, tiny_model: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import embedtrack.napari._dock as dock
+    from embedtrack.registry import read_config, write_inference
+
+    model = Path(shutil.copytree(tiny_model, tmp_path / "precise"))
+    write_inference(model, read_config(model).inference.replace(seed_threshold=0.53719, kernel_threshold=0.41))
+    passed: dict[str, Any] = {}
+
+    def record(frames: Any, source: Any, device: str, **settings: Any) -> Any:
+        passed.update(source=source, device=device, **settings)
+        yield len(frames)
+        return []
+
+    monkeypatch.setattr(dock, "track_steps", record)
+    viewer.add_image(_movie(), name="movie")
+    widget = _dock(viewer)
+    widget.model.value, widget.folder.value, widget.device.value = FOLDER, model, "cpu"
+    assert widget.settings["seed_threshold"].value == pytest.approx(0.5372)  # shown to 4 decimals
+    widget.settings["kernel_threshold"].value = 0.35
+    widget.button.native.click()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=WAIT_MS)
+    assert passed == {"source": model, "device": "cpu", "kernel_threshold": 0.35}  # 0.53719 stays the model's
