@@ -19,7 +19,7 @@ from embedtrack.openmp import quiet_openmp_waiting
 # command name -> (module, one-line help shown by `embedtrack --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("embedtrack.cli.demo", "Run the bundled model on a synthetic sequence and score it (no data needed)."),
-    "run": ("embedtrack.cli.run", "Segment and track a time-lapse (CTC folder, TIFF folder or stack)."),
+    "run": ("embedtrack.cli.run", "Segment and track a time-lapse (CTC folder, TIFF folder or stack, zarr)."),
     "train": ("embedtrack.cli.train", "Train a model on a CTC training dataset."),
     "models": ("embedtrack.cli.models", "List the bundled models and their provenance."),
     "synth": ("embedtrack.cli.synth", "Write a synthetic CTC dataset with full ground truth."),
