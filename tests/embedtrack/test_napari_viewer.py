@@ -146,7 +146,7 @@ def test_viewer_opens_a_geff_store_and_a_result(viewer: Any, tmp_path: Path) -> 
     store = export.write_geff(export.track_table(gt_masks(), GT_TRACKS), gt_masks(), tmp_path / "01_RES.geff.zarr")
     for path in (store, res):
         layers = viewer.open(str(path), plugin="embedtrack")
-        assert [layer._type_string for layer in layers] == ["labels", "tracks"]
+        assert [type(layer) for layer in layers] == [napari.layers.Labels, napari.layers.Tracks]
         assert layers[0].data.shape == (5, 32, 32) and layers[1].graph == {3: [2], 4: [2]}
         np.testing.assert_array_equal(np.asarray(layers[0].data), np.stack(gt_masks()))
 
