@@ -8,8 +8,9 @@ track id of the lineage's root). :func:`tracks_from_table` gives the CTC lineage
 The graph (:func:`to_networkx`) has a node per row and an edge from a cell to itself in the next frame, and from
 the last cell of a mother track to the first cell of each daughter. :func:`write_geff` writes it as a geff store
 (``<OUT>/tracks``, axes t, y, x) with the label images as a related ``labels`` object (``<OUT>/segmentation``,
-linked by the node property ``label``) and ``track_id`` / ``lineage_id`` as the tracklet and lineage
-properties; it needs the optional extra ``geff`` (``pip install ".[geff]"``). Writers are atomic.
+linked by the node property ``label``, its attribute ``first_index`` the frame number of its first image) and
+``track_id`` / ``lineage_id`` as the tracklet and lineage properties (:mod:`ctc.geff_read` reads it back); it
+needs the optional extra ``geff`` (``pip install ".[geff]"``). Writers are atomic.
 """
 
 from __future__ import annotations
@@ -163,8 +164,10 @@ def to_networkx(table: Table) -> nx.DiGraph:
     return graph
 
 
-def write_geff(table: Table, labels: Sequence[np.ndarray], path: str | Path, overwrite: bool = False) -> Path:
-    """The graph as a geff store ``<path>/tracks`` with the label images in ``<path>/segmentation`` (atomic)."""
+def write_geff(table: Table, labels: Sequence[np.ndarray], path: str | Path, overwrite: bool = False,
+               first_index: int = 0) -> Path:
+    """The graph as a geff store ``<path>/tracks`` with the label images in ``<path>/segmentation`` (atomic);
+    ``first_index``: the frame number of the first label image (its attribute ``first_index``)."""
     import geff
     import zarr
     from geff_spec import GeffMetadata, RelatedObject
@@ -174,7 +177,7 @@ def write_geff(table: Table, labels: Sequence[np.ndarray], path: str | Path, ove
     tmp = temp_dir_beside(path)
     try:
         store = tmp / "store.zarr"
-        _write_segmentation(zarr.open_group(str(store), mode="w", zarr_format=2), labels)
+        _write_segmentation(zarr.open_group(str(store), mode="w", zarr_format=2), labels, first_index)
         geff.write(to_networkx(table), str(store / GEFF_GROUP), axis_names=["t", "y", "x"],
                    axis_types=["time", "space", "space"], axis_units=["frame", "pixel", "pixel"], zarr_format=2)
         meta = GeffMetadata.read(str(store / GEFF_GROUP))
@@ -188,7 +191,7 @@ def write_geff(table: Table, labels: Sequence[np.ndarray], path: str | Path, ove
     return path
 
 
-def _write_segmentation(root: Any, frames: Sequence[np.ndarray]) -> None:
+def _write_segmentation(root: Any, frames: Sequence[np.ndarray], first_index: int) -> None:
     """The label images as one ``(T, Y, X)`` uint16 array, written frame by frame."""
     array = None
     for t, frame in enumerate(frames):
@@ -196,6 +199,7 @@ def _write_segmentation(root: Any, frames: Sequence[np.ndarray]) -> None:
         if array is None:
             array = root.create_array(SEGMENTATION, shape=(len(frames), *frame.shape), dtype=np.uint16,
                                       chunks=(1, *frame.shape))
+            array.attrs["first_index"] = int(first_index)
         array[t] = frame
     if array is None:
         raise CTCError("no frames to write")

@@ -4,10 +4,12 @@
   (:func:`ctc.io.open_sequence`);
 * a folder of 2-D TIFF files with any names, taken in natural order (``img2.tif`` before ``img10.tif``) and
   numbered 0, 1, …;
-* one ``T×Y×X`` TIFF stack (a multi-page TIFF such as Fiji or a microscope writes), frames numbered 0, 1, ….
+* one ``T×Y×X`` TIFF stack (a multi-page TIFF such as Fiji or a microscope writes), frames numbered 0, 1, …;
+* a ``T×Y×X`` zarr array or OME-Zarr image (:mod:`ctc.zarr_frames`; needs the optional extra ``zarr``), frames
+  numbered 0, 1, ….
 
 Every form gives an object with the interface of :class:`ctc.io.Sequence` (``indices``, ``ndigits``, ``shape``,
-``dtype``, ``len()``, ``read(i)``, iteration) and a ``kind`` (``ctc``, ``folder`` or ``stack``). Only headers
+``dtype``, ``len()``, ``read(i)``, iteration) and a ``kind`` (``ctc``, ``folder``, ``stack`` or ``zarr``). Only headers
 are read when opening; anything else is one :class:`~ctc.errors.CTCFormatError` naming the accepted forms.
 """
 
@@ -26,11 +28,13 @@ import tifffile
 from ctc.errors import CTCFormatError
 from ctc.io import Sequence, default_ndigits, open_sequence, tiff_header
 from ctc.limits import check_pixel_count
+from ctc.zarr_frames import ZarrFrames, is_zarr, open_zarr, zarr_stem
 
 logger = logging.getLogger(__name__)
 
 ACCEPTED = ("expected a CTC sequence folder (t000.tif, t001.tif, ...), a folder of 2-D TIFF files (any names, "
-            "taken in natural order) or one T×Y×X TIFF stack")
+            "taken in natural order), one T×Y×X TIFF stack or a T×Y×X zarr array (OME-Zarr included; needs the "
+            "extra zarr)")
 TIFF_SUFFIXES = (".tif", ".tiff")
 CTC_FRAME = re.compile(r"^t\d{3,4}\.tiff?$")
 
@@ -96,12 +100,15 @@ class TiffStack:
             return np.asarray(pages[i].asarray())  # type: ignore[union-attr]
 
 
-Frames = Union[Sequence, TiffStack]
+Frames = Union[Sequence, TiffStack, ZarrFrames]
 
 
 def open_frames(path: str | Path) -> Frames:
-    """Open a CTC sequence folder, a folder of 2-D TIFFs or a ``T×Y×X`` TIFF stack (see the module docstring)."""
+    """Open a CTC sequence folder, a folder of 2-D TIFFs, a ``T×Y×X`` TIFF stack or zarr array (see the module
+    docstring)."""
     path = Path(path)
+    if is_zarr(path):
+        return open_zarr(path, ACCEPTED)
     if path.is_dir():
         if any(CTC_FRAME.match(entry.name) for entry in os.scandir(path)):
             return open_sequence(path)
@@ -111,6 +118,12 @@ def open_frames(path: str | Path) -> Frames:
     if path.suffix.lower() not in TIFF_SUFFIXES:
         raise CTCFormatError(f"{path}: not a TIFF file or a folder; {ACCEPTED}")
     return open_stack(path)
+
+
+def sequence_name(path: Path) -> str:
+    """A time-lapse's name: a folder's own, a stack file's without its suffix, a zarr store's without ``.zarr``
+    (``movie.ome.zarr`` -> ``movie``); results are named after it (``<name>_RES``)."""
+    return path.stem if path.is_file() else zarr_stem(path) if is_zarr(path) else path.name
 
 
 def open_tiff_folder(folder: Path) -> Sequence:

@@ -1,11 +1,12 @@
 """`batch`: run many CTC sequences as tasks on a Dask cluster (local, or any running scheduler).
 
-Every ``ROOT/<DATASET>/<SEQ>`` folder (two-digit sequence names; CTC frames or any 2-D TIFFs) and every
-``ROOT/<DATASET>/<NAME>.tif`` stack (``T×Y×X``) of a dataset that has a model becomes one task, and each
-task goes through :func:`embedtrack.pipeline.run_sequence`, the code path of ``embedtrack run``: results are
-written atomically and validated before they appear. A sequence whose ``<SEQ>_RES`` exists and passes
-:func:`ctc.validate.validate_result` is skipped (unless ``overwrite``), so a batch that was stopped is finished
-by starting it again. A failing sequence is reported with its one-line error and the others go on.
+Every ``ROOT/<DATASET>/<SEQ>`` folder (two-digit sequence names; CTC frames or any 2-D TIFFs), every
+``ROOT/<DATASET>/<NAME>.tif`` stack and every ``<NAME>.zarr`` array (``T×Y×X``) of a dataset that has a model
+becomes one task, and each task goes through :func:`embedtrack.pipeline.run_sequence`, the code path of
+``embedtrack run``: results are written atomically and validated before they appear. A sequence whose
+``<SEQ>_RES`` exists and passes :func:`ctc.validate.validate_result` is skipped (unless ``overwrite``), so a
+batch that was stopped is finished by starting it again. A failing sequence is reported with its one-line
+error and the others go on.
 
 Workers: each task sets torch's thread count once per worker process and keeps the models it loaded (see
 :func:`embedtrack.registry.enable_model_cache`). When every worker declares the resource ``sequence=1`` (the
@@ -27,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from ctc.frames import sequence_name
+from ctc.zarr_frames import is_zarr
 from embedtrack.errors import EmbedTrackError
 
 if TYPE_CHECKING:
@@ -106,15 +109,12 @@ def _dataset_dirs(root: Path, names: list[str] | None) -> list[Path]:
 
 
 def _sequence_dirs(dataset: Path, names: list[str] | None) -> list[Path]:
-    """The sequences of a dataset: two-digit folders (CTC frames or any 2-D TIFFs) and ``T×Y×X`` TIFF stacks."""
-    found = sorted(p for p in dataset.iterdir() if (p.is_dir() and SEQUENCE_NAME.fullmatch(p.name))
-                   or (p.is_file() and not p.name.startswith(".") and p.suffix.lower() in (".tif", ".tiff")))
-    return [p for p in found if names is None or _name(p) in names]
-
-
-def _name(sequence: Path) -> str:
-    """A sequence's name: the folder's, or the stack file's without its suffix."""
-    return sequence.stem if sequence.is_file() else sequence.name
+    """The sequences of a dataset: two-digit folders (CTC frames or any 2-D TIFFs), ``T×Y×X`` TIFF stacks and
+    zarr arrays (``<NAME>.zarr``, ``<NAME>.ome.zarr``)."""
+    found = sorted(p for p in dataset.iterdir() if not p.name.startswith(".") and (
+        (p.is_dir() and (SEQUENCE_NAME.fullmatch(p.name) or (p.suffix.lower() == ".zarr" and is_zarr(p))))
+        or (p.is_file() and p.suffix.lower() in (".tif", ".tiff"))))
+    return [p for p in found if names is None or sequence_name(p) in names]
 
 
 def _model_for(dataset: str, model: str | None, model_dir: Path | None) -> str | None:
@@ -144,9 +144,9 @@ def find_jobs(root: str | Path, datasets: str | None = None, sequences: str | No
     for ds in _dataset_dirs(root, _split(datasets)):
         chosen = _model_for(ds.name, model, mdir)
         for seq in _sequence_dirs(ds, seq_names):
-            gt = ds / f"{_name(seq)}_GT"
-            jobs.append(Job(ds.name, _name(seq), str(seq), str(ds / f"{_name(seq)}_RES"), chosen,
-                            str(gt) if gt.is_dir() else None))
+            name = sequence_name(seq)
+            gt = ds / f"{name}_GT"
+            jobs.append(Job(ds.name, name, str(seq), str(ds / f"{name}_RES"), chosen, str(gt) if gt.is_dir() else None))
     return jobs
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ctc.frames import Frames, open_frames
+from ctc.frames import Frames, open_frames, sequence_name
 from ctc.guard import RESULT, SETTINGS, Output, check_outputs
 from ctc.io import ResultWriter, Sequence, discover_frames, open_sequence, tiff_header
 from ctc.lineage import division_count
@@ -79,10 +79,10 @@ class RunReport:
 
 
 def default_output(seq_dir: Path) -> Path:
-    """CTC convention: ``…/DATASET/01`` -> ``…/DATASET/01_RES``; a stack ``…/movie.tif`` -> ``…/movie_RES``."""
+    """CTC convention: ``…/DATASET/01`` -> ``…/DATASET/01_RES``; a stack ``…/movie.tif`` (or a zarr array
+    ``…/movie.zarr``, ``…/movie.ome.zarr``) -> ``…/movie_RES``."""
     seq_dir = Path(os.path.abspath(seq_dir))
-    name = seq_dir.stem if seq_dir.is_file() else seq_dir.name
-    return seq_dir.with_name(name + "_RES")
+    return seq_dir.with_name(sequence_name(seq_dir) + "_RES")
 
 
 def settings_path(output: Path) -> Path:

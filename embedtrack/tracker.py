@@ -170,7 +170,7 @@ class TrackResult:
         """A geff store (``<path>/tracks``, segmentation in ``<path>/segmentation``); needs ``.[geff]``."""
         from ctc.export import write_geff
 
-        return write_geff(self.to_table(), self.labels, path, overwrite)
+        return write_geff(self.to_table(), self.labels, path, overwrite, self.first_index)
 
 
 class TrackStream:
@@ -429,8 +429,8 @@ class Tracker:
                    first_index: int | None = None, prefetch: bool = True) -> TrackStream:
         """Stream the frames: one :class:`FrameResult` per frame.
 
-        ``frames``: any iterable of 2-D numeric arrays (a ``T×Y×X`` array included), or a path: a CTC sequence
-        folder, a folder of 2-D TIFFs (natural order) or a ``T×Y×X`` TIFF stack (:func:`ctc.frames.open_frames`,
+        ``frames``: any iterable of 2-D numeric arrays (a ``T×Y×X`` numpy or zarr array included), or a path: a
+        CTC folder, a folder of 2-D TIFFs, a ``T×Y×X`` TIFF stack or zarr array (:func:`ctc.frames.open_frames`,
         read lazily). ``masks``: the user's instance masks (2-D integer arrays, one per frame, same shapes): they
         are kept (relabelled ``1..n`` per frame) and only linked. ``first_index``: the frame number of the first
         frame [default: that of a CTC folder, else 0]. ``prefetch``: take, check and normalise the next frame in

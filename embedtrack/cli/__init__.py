@@ -7,19 +7,19 @@ so `embedtrack --help` stays instant (no torch import).
 from __future__ import annotations
 
 import importlib
-import logging
 import signal
 import threading
 from types import FrameType
 
 import click
 
+from embedtrack.cli._output import output_options, start_output
 from embedtrack.openmp import quiet_openmp_waiting
 
 # command name -> (module, one-line help shown by `embedtrack --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("embedtrack.cli.demo", "Run the bundled model on a synthetic sequence and score it (no data needed)."),
-    "run": ("embedtrack.cli.run", "Segment and track a time-lapse (CTC folder, TIFF folder or stack)."),
+    "run": ("embedtrack.cli.run", "Segment and track a time-lapse (CTC folder, TIFF folder or stack, zarr)."),
     "train": ("embedtrack.cli.train", "Train a model on a CTC training dataset."),
     "models": ("embedtrack.cli.models", "List the bundled models and their provenance."),
     "synth": ("embedtrack.cli.synth", "Write a synthetic CTC dataset with full ground truth."),
@@ -45,7 +45,7 @@ class LazyGroup(click.Group):
             return None
         quiet_openmp_waiting()  # before the command's module imports torch
         module = importlib.import_module(COMMANDS[cmd_name][0])
-        return module.command
+        return output_options(module.command)  # -v, -q, --debug after the command name too
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
@@ -54,34 +54,19 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More log output (-v info is default, -vv debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
-@click.option("--debug", is_flag=True, help="Show the full traceback of an unexpected error.")
+@output_options
 @click.version_option(package_name="embedtrack")
 @click.pass_context
 def main(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
-    """EmbedTrack: simultaneous cell segmentation and tracking for the Cell Tracking Challenge."""
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose >= 1 or debug else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    _quiet_bars(ctx, quiet)
+    """EmbedTrack: simultaneous cell segmentation and tracking for the Cell Tracking Challenge.
+
+    -v, -q and --debug may also follow the command name (embedtrack run ... -q).
+    """
+    start_output(ctx)
     _stop_on_sigterm(ctx)
 
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-def _quiet_bars(ctx: click.Context, quiet: bool) -> None:
-    """``-q`` hides the progress bars; log records and Python warnings are written above a running bar
-    instead of through it (tqdm's logging redirect), for the duration of the command."""
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    from ctc import progress
-
-    progress.QUIET = quiet
-    logging.captureWarnings(True)
-    ctx.with_resource(logging_redirect_tqdm())
-    ctx.call_on_close(lambda: setattr(progress, "QUIET", False))
-    ctx.call_on_close(lambda: logging.captureWarnings(False))
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:

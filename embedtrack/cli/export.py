@@ -43,7 +43,7 @@ def command(result: Path, kind: str, out: Path | None, overwrite: bool) -> None:
         export.write_csv(table, target)
     elif kind == "geff":
         _require_geff()
-        export.write_geff(table, masks, target, overwrite)
+        export.write_geff(table, masks, target, overwrite, first)
     else:
         export.write_napari(table, masks, target, first, overwrite)
     click.echo(f"{len(table['node_id'])} cells in {len(tracks)} tracks -> {target}"

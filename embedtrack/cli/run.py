@@ -42,8 +42,9 @@ def command(seq_dir: Path, model: str, output: Path | None, masks: Path | None, 
     """Segment and track SEQ_DIR and write the CTC result (maskNNN.tif, res_track.txt).
 
     SEQ_DIR is a CTC sequence folder (t000.tif, t001.tif, ...), a folder of 2-D TIFFs with any names (taken in
-    natural order, img2.tif before img10.tif; the order is logged and written to <RESULT>.json) or one T×Y×X
-    TIFF stack (movie.tif -> movie_RES).
+    natural order, img2.tif before img10.tif; the order is logged and written to <RESULT>.json), one T×Y×X
+    TIFF stack (movie.tif -> movie_RES) or a T×Y×X zarr array or OME-Zarr image (movie.zarr -> movie_RES;
+    needs the extra zarr).
 
     The result is validated against the CTC rules before it is moved into place; nothing is left behind when
     the run fails or is interrupted. The settings used are written next to it as <RESULT>.json.

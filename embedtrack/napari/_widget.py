@@ -1,28 +1,64 @@
-"""Widget: segment and track an image layer (napari builds the form from the signature; the annotations name
-napari's types as strings, so this module imports without napari)."""
+"""Widget: segment and track an image layer.
+
+:func:`track_steps` does the work as a generator (one step per tracked frame, the layers as its return value), so
+that the dock widget (:mod:`embedtrack.napari._dock`, built with magicgui) runs it in a napari worker thread with a
+progress bar; :func:`track_image` runs it to the end. This module imports without napari.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Generator
 
 import numpy as np
 
 from embedtrack.napari._reader import LayerData
 
+#: The thresholds the widget offers (:class:`~embedtrack.inference_config.InferenceConfig` names).
+MAIN_SETTINGS = ("seed_threshold", "kernel_threshold", "min_size", "min_daughter_ratio", "min_track_frames")
 
-def track_image(image: napari.types.ImageData, model: str = "Fluo-N2DH-SIM+",  # noqa: F821
-                seed_threshold: float = 0.0, min_size: int = 0,
-                min_daughter_ratio: float = 0.0) -> list[napari.types.LayerDataTuple]:  # noqa: F821
-    """Segment and track a ``(T, Y, X)`` image layer; returns a labels and a tracks layer. ``model``: a bundled
-    name (Fluo-N2DH-SIM+, PhC-C2DL-PSC, BF-C2DL-HSC) or a model folder; a threshold of 0 keeps the model's."""
-    from embedtrack.tracker import Tracker
 
-    frames = np.asarray(image)
-    if frames.ndim != 3:
-        raise ValueError(f"the image layer has shape {frames.shape}; expected a time-lapse (T, Y, X)")
-    overrides = {k: v for k, v in (("seed_threshold", seed_threshold), ("min_size", min_size),
-                                   ("min_daughter_ratio", min_daughter_ratio)) if v}
-    result = Tracker.from_model(model, device="auto", **overrides).track(frames)
-    labels, tracks, graph = result.to_napari()
-    layers: list[LayerData] = [(labels, {"name": f"{model} labels"}, "labels")]
+def check_image(image: Any) -> Any:
+    """The layer data when it is a ``(T, Y, X)`` time-lapse, else one :class:`EmbedTrackError`."""
+    from embedtrack.errors import EmbedTrackError
+
+    shape = tuple(getattr(image, "shape", np.shape(image)))
+    if len(shape) != 3:
+        raise EmbedTrackError(f"the image layer has shape {shape}; expected a time-lapse (T, Y, X) of one channel")
+    return image
+
+
+def track_steps(image: Any, model: str | Path, device: str = "auto",
+                **settings: Any) -> Generator[int, None, list[LayerData]]:
+    """Track a ``(T, Y, X)`` image (any array, read frame by frame); yields the number of frames done after each
+    frame and returns a labels and a tracks layer. ``settings``: :class:`InferenceConfig` values (None: the
+    model's)."""
+    from embedtrack.tracker import Tracker, TrackResult
+
+    frames = check_image(image)
+    tracker = Tracker.from_model(model, device=device, **settings)
+    labels: list[np.ndarray] = []
+    with tracker.iter_track(frames) as stream:
+        for result in stream:
+            labels.append(result.labels)
+            yield len(labels)
+    stack, tracks, graph = TrackResult(labels, [], stream.tracks()).to_napari()
+    name = Path(str(model)).name
+    layers: list[LayerData] = [(stack, {"name": f"{name} labels"}, "labels")]
     if len(tracks):
-        layers.append((tracks, {"name": f"{model} tracks", "graph": graph}, "tracks"))
+        layers.append((tracks, {"name": f"{name} tracks", "graph": graph}, "tracks"))
     return layers
+
+
+def track_image(image: Any, model: str | Path = "Fluo-N2DH-SIM+", device: str = "auto",
+                **settings: Any) -> list[LayerData]:
+    """Segment and track a ``(T, Y, X)`` image; returns a labels and a tracks layer (napari layer-data tuples).
+    ``model``: a bundled name or a model folder; ``settings``: :class:`InferenceConfig` values (None: the
+    model's), e.g. ``min_size=20``."""
+    steps = track_steps(image, model, device, **settings)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+

@@ -1,8 +1,10 @@
-"""The napari plugin without a display: the npe2 manifest, the reader on a result, the writer back to a CTC
-folder, and the widget's function on an image stack."""
+"""The napari plugin without a display: the npe2 manifest, the reader on a result and on a geff store, the writer
+back to a CTC folder, and the widget's function on an image stack (the widget itself: test_napari_viewer.py)."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -11,7 +13,9 @@ import pytest
 
 from ctc.errors import CTCError
 from ctc.io import open_result
-from embedtrack.napari._reader import get_reader
+from embedtrack.errors import EmbedTrackError
+from ctc.lineage import Track
+from embedtrack.napari._reader import get_reader, read_geff_store
 from embedtrack.napari._widget import track_image
 from embedtrack.napari._writer import write_ctc
 from tests.conftest import GT_TRACKS, gt_masks, write_result
@@ -20,11 +24,16 @@ MANIFEST = Path(__file__).resolve().parents[2] / "embedtrack" / "napari" / "napa
 
 
 def test_manifest_is_valid_and_its_commands_import() -> None:
+    """Every command resolves; the dock widget (magicgui) only where napari is installed."""
     npe2 = pytest.importorskip("npe2")
     manifest = npe2.PluginManifest.from_file(MANIFEST)
-    manifest.validate_imports()
-    assert {c.id for c in manifest.contributions.commands} == {
-        "embedtrack.read_result", "embedtrack.write_ctc", "embedtrack.track_image"}
+    commands = {c.id: c.python_name for c in manifest.contributions.commands}
+    assert set(commands) == {"embedtrack.read_result", "embedtrack.write_ctc", "embedtrack.tracking_widget"}
+    has_napari = importlib.util.find_spec("napari") is not None
+    for command, python_name in commands.items():
+        if command != "embedtrack.tracking_widget" or has_napari:
+            module, name = python_name.split(":")
+            assert callable(getattr(importlib.import_module(module), name)), python_name
     assert [e.value for e in entry_points(group="napari.manifest") if e.name == "embedtrack"] == [
         "embedtrack.napari:napari.yaml"]
 
@@ -62,5 +71,58 @@ def test_widget_function_tracks_an_image_stack() -> None:
     expected = Tracker.from_model("Fluo-N2DH-SIM+", device="cpu", min_size=20).track(frames).to_napari()
     np.testing.assert_array_equal(layers[0][0], expected[0])
     np.testing.assert_array_equal(layers[1][0], expected[1])
-    with pytest.raises(ValueError, match="expected a time-lapse"):
+    with pytest.raises(EmbedTrackError, match="expected a time-lapse"):
         track_image(frames[0])
+
+
+def _same_layers(got: list, expected: list) -> None:
+    assert [(kind, meta.get("graph")) for _, meta, kind in got] == [
+        (kind, meta.get("graph")) for _, meta, kind in expected]
+    for (data, _, _), (want, _, _) in zip(got, expected):
+        np.testing.assert_array_equal(np.asarray(data), want)
+
+
+def test_reader_opens_a_geff_export_like_the_result(tmp_path: Path) -> None:
+    pytest.importorskip("geff")
+    from click.testing import CliRunner
+
+    from embedtrack.cli import main
+
+    later = [Track(t.label, t.begin + 3, t.end + 3, t.parent) for t in GT_TRACKS]  # frames 3..7
+    res = write_result(tmp_path / "01_RES", gt_masks(), later, first=3)
+    out = CliRunner().invoke(main, ["export", str(res), "--to", "geff"])
+    assert out.exit_code == 0, out.output
+    store = tmp_path / "01_RES.geff.zarr"
+    expected = get_reader(str(res))(str(res))
+    assert get_reader(str(store)) is read_geff_store
+    _same_layers(read_geff_store(str(store)), expected)  # t from the first frame, as for the result
+    _same_layers(read_geff_store(str(store / "tracks")), expected)  # the graph's group itself
+
+
+def test_reader_opens_a_geff_graph_without_tracklets_or_segmentation(tmp_path: Path) -> None:
+    geff = pytest.importorskip("geff")
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    cells = {10: (0, 5.0, 5.0), 11: (1, 6.0, 5.0), 12: (2, 4.0, 3.0), 13: (2, 8.0, 7.0), 14: (1, 20.0, 20.0)}
+    for node, (t, y, x) in cells.items():
+        graph.add_node(node, t=t, y=y, x=x)
+    graph.add_edges_from([(10, 11), (11, 12), (11, 13)])  # 11 divides into 12 and 13; 14 is alone
+    geff.write(graph, str(tmp_path / "other.zarr"), axis_names=["t", "y", "x"],
+               axis_types=["time", "space", "space"])
+    [(tracks, meta, kind)] = get_reader(str(tmp_path / "other.zarr"))(str(tmp_path / "other.zarr"))
+    assert kind == "tracks" and meta["graph"] == {3: [1], 4: [1]}
+    np.testing.assert_array_equal(tracks, [[1, 0, 5, 5], [1, 1, 6, 5], [2, 1, 20, 20], [3, 2, 4, 3], [4, 2, 8, 7]])
+    assert get_reader(str(tmp_path)) is None
+
+
+def test_geff_reader_errors_name_the_store(tmp_path: Path) -> None:
+    pytest.importorskip("geff")
+    from ctc.geff_read import read_geff
+
+    with pytest.raises(CTCError, match=f"{tmp_path}: not a geff store"):
+        read_geff(tmp_path)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / ".zattrs").write_text('{"geff": {"geff_version": "1.3"}}')
+    with pytest.raises(CTCError, match="not a valid geff group"):
+        read_geff_store(str(tmp_path / "bad"))

@@ -43,9 +43,10 @@ def test_warning_above_the_bar_and_one_summary(seq_with_empty_frame: Path) -> No
     assert out.count("frames/s on cpu") == 1
 
 
-def test_quiet_hides_bars_and_info(seq_with_empty_frame: Path) -> None:
-    out = _embedtrack("-q", "run", str(seq_with_empty_frame), "--model", "Fluo-N2DH-SIM+", "--device", "cpu",
-                      "--overwrite")
+@pytest.mark.parametrize("where", ["before the command name", "after it"])
+def test_quiet_hides_bars_and_info(seq_with_empty_frame: Path, where: str) -> None:
+    args = ["run", str(seq_with_empty_frame), "--model", "Fluo-N2DH-SIM+", "--device", "cpu", "--overwrite"]
+    out = _embedtrack(*(["-q", *args] if where == "before the command name" else [*args, "-q"]))
     assert "frame/s]" not in out and "INFO" not in out and "embedtrack seq:" not in out
     assert "has no cells" in out and out.count("frames/s on cpu") == 1
 
@@ -62,3 +63,35 @@ def test_quiet_works_with_bars_that_choose_when_to_show(tmp_path: Path) -> None:
     assert progress.QUIET is False  # reset when the command ends
     out = CliRunner().invoke(main, ["-q", "validate", str(tmp_path / "d" / "01_GT" / "TRA")])
     assert "disable" not in out.output
+
+
+
+@pytest.mark.parametrize("args,quiet,level,debug", [
+    (["validate", "R", "-q"], True, "WARNING", False), (["validate", "--debug", "R"], False, "DEBUG", True),
+    (["-q", "validate", "R", "-v"], True, "WARNING", False), (["validate", "R", "-v"], False, "DEBUG", False),
+    (["validate", "R"], False, None, False)])
+def test_output_options_after_the_command_name(monkeypatch: pytest.MonkeyPatch, args: list[str], quiet: bool,
+                                                level: str | None, debug: bool) -> None:
+    import logging
+
+    import click
+    from click.testing import CliRunner
+
+    import ctc.validate
+    from ctc import progress
+    from embedtrack.cli import main
+
+    seen = {}
+
+    def probe(res_dir: Path) -> list[object]:  # what the command sees of -q, -v and --debug
+        seen.update(quiet=progress.QUIET, level=logging.getLevelName(logging.getLogger().level),
+                    debug=click.get_current_context().find_root().params["debug"])
+        return []
+
+    monkeypatch.setattr(ctc.validate, "validate_result", probe)
+    before = logging.getLevelName(logging.getLogger().level)  # kept without options (pytest's handlers)
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    assert seen == {"quiet": quiet, "level": level or before, "debug": debug}
+    assert progress.QUIET is False and logging.getLevelName(logging.getLogger().level) == before  # put back
+    assert "-q, --quiet" in CliRunner().invoke(main, ["validate", "-h"]).output

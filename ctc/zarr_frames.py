@@ -1,0 +1,116 @@
+"""A ``T×Y×X`` zarr array as a time-lapse, read one frame at a time: :func:`open_zarr`.
+
+The path is a zarr array (format 2 or 3), an OME-Zarr image (its highest-resolution array, the first of
+``multiscales``; the time axis is the one OME-Zarr declares) or a zarr group holding one array. Axes of length
+1 (OME-Zarr's channel and z of a 2-D time-lapse) are dropped; what remains must be ``T×Y×X``. Reading needs the
+optional extra ``zarr``; without it the error says so. :func:`is_zarr` recognises a store without zarr.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ctc.errors import CTCFormatError
+from ctc.io import default_ndigits
+from ctc.limits import check_pixel_count
+
+logger = logging.getLogger(__name__)
+
+ZARR_FILES = (".zarray", ".zgroup", "zarr.json")
+INSTALL = "pip install -c constraints.txt \".[zarr]\" in the embedtrack clone"
+
+
+def is_zarr(path: Path) -> bool:
+    """Whether ``path`` is a zarr array or group (a folder with zarr's metadata file)."""
+    return path.is_dir() and any((path / name).is_file() for name in ZARR_FILES)
+
+
+def zarr_stem(path: Path) -> str:
+    """A store's name without ``.zarr`` / ``.ome.zarr`` (``movie.ome.zarr`` -> ``movie``)."""
+    name = path.name
+    for suffix in (".ome.zarr", ".zarr"):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+@dataclass
+class ZarrFrames:
+    """The frames of a zarr array (the interface of :class:`ctc.io.Sequence`); ``index`` picks frame ``i`` of
+    the full array (``None`` marks the time axis, 0 the dropped axes, ``slice`` the image axes)."""
+
+    path: Path
+    array: Any
+    index: tuple[Any, ...]
+    indices: list[int]
+    ndigits: int
+    shape: tuple[int, int]
+    dtype: np.dtype
+    kind: str = "zarr"
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def read(self, i: int) -> np.ndarray:
+        """Frame at position ``i``."""
+        where = tuple(i if part is None else part for part in self.index)
+        try:
+            return np.asarray(self.array[where])
+        except Exception as err:
+            raise CTCFormatError(f"{self.path}: frame {i} could not be read ({type(err).__name__}: {err})") from err
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(len(self)):
+            yield self.read(i)
+
+
+def open_zarr(path: Path, accepted: str) -> ZarrFrames:
+    """Open the store at ``path`` (see the module docstring); ``accepted`` ends the messages about its shape."""
+    try:
+        import zarr
+    except ImportError:
+        raise CTCFormatError(f"{path}: a zarr store; reading it needs the optional extra 'zarr' ({INSTALL})") \
+            from None
+    try:
+        node = zarr.open(store=str(path), mode="r")
+    except Exception as err:
+        raise CTCFormatError(f"{path}: not a readable zarr store ({type(err).__name__}: {err})") from err
+    array, time_axis = _image_array(node, path)
+    shape = tuple(int(s) for s in array.shape)
+    kept = [axis for axis, size in enumerate(shape) if size != 1]
+    if len(kept) == 2 or (time_axis is not None and time_axis not in kept):
+        raise CTCFormatError(f"{path}: a single 2-D image; {accepted}")
+    if len(kept) != 3:
+        raise CTCFormatError(f"{path}: zarr array of shape {shape}; {accepted} (split channels or z first)")
+    t_axis = time_axis if time_axis is not None else kept[0]
+    height, width = (shape[a] for a in kept if a != t_axis)
+    check_pixel_count((height, width), path)
+    index = tuple(None if a == t_axis else (slice(None) if a in kept else 0) for a in range(len(shape)))
+    frames = shape[t_axis]
+    logger.info("%s: a zarr array of %d frames of %dx%d", path, frames, height, width)
+    return ZarrFrames(path, array, index, list(range(frames)), default_ndigits(frames), (height, width),
+                      np.dtype(array.dtype))
+
+
+def _image_array(node: Any, path: Path) -> tuple[Any, int | None]:
+    """The array to read and its time axis (None: not declared): the node itself, an OME-Zarr image's first
+    dataset, or a group's only array."""
+    if hasattr(node, "shape"):
+        return node, None
+    attrs = dict(node.attrs)
+    multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
+    if multiscales:
+        image = multiscales[0]
+        axes = [a if isinstance(a, dict) else {"name": a} for a in image.get("axes", [])]
+        time = [i for i, a in enumerate(axes) if a.get("type") == "time" or a.get("name") == "t"]
+        return node[image["datasets"][0]["path"]], (time[0] if time else None)
+    arrays = sorted(name for name, _ in node.arrays())
+    if len(arrays) != 1:
+        raise CTCFormatError(f"{path}: a zarr group with {len(arrays)} arrays ({', '.join(arrays[:5]) or 'none'}); "
+                             "pass the path of the T×Y×X array itself")
+    return node[arrays[0]], None

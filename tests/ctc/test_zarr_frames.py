@@ -1,0 +1,82 @@
+"""`open_frames` on zarr: a T×Y×X array, an OME-Zarr image (TCZYX with one channel and one plane), a group with one
+array; one error for other shapes, for a group of several arrays, and when zarr is not installed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ctc.errors import CTCFormatError
+from ctc.frames import open_frames, sequence_name
+
+FRAMES = np.arange(5 * 12 * 10, dtype=np.uint16).reshape(5, 12, 10)
+
+
+def write_array(path: Path, data: np.ndarray) -> Any:
+    zarr = pytest.importorskip("zarr")
+    array = zarr.open(str(path), mode="w", shape=data.shape, dtype=data.dtype, chunks=(1, *data.shape[1:]))
+    array[...] = data
+    return array
+
+
+def write_ome(path: Path, data: np.ndarray, axes: str = "tczyx") -> None:
+    """An OME-Zarr (0.4) image: the group's ``multiscales`` and its full-resolution array ``0``."""
+    zarr = pytest.importorskip("zarr")
+    group = zarr.open_group(str(path), mode="w")
+    kinds = {"t": "time", "c": "channel"}
+    group.attrs["multiscales"] = [{"version": "0.4", "datasets": [{"path": "0"}], "axes": [
+        {"name": a, "type": kinds.get(a, "space")} for a in axes]}]
+    write_array(path / "0", data)
+
+
+def test_a_zarr_array_is_read_frame_by_frame(tmp_path: Path) -> None:
+    write_array(tmp_path / "movie.zarr", FRAMES)
+    frames = open_frames(tmp_path / "movie.zarr")
+    assert frames.kind == "zarr" and frames.indices == list(range(5)) and frames.shape == (12, 10)
+    assert frames.dtype == np.uint16 and sequence_name(tmp_path / "movie.zarr") == "movie"
+    np.testing.assert_array_equal(np.stack(list(frames)), FRAMES)
+
+
+def test_ome_zarr_takes_its_time_axis_and_drops_channel_and_z(tmp_path: Path) -> None:
+    write_ome(tmp_path / "movie.ome.zarr", FRAMES[:, None, None])
+    frames = open_frames(tmp_path / "movie.ome.zarr")
+    assert len(frames) == 5 and frames.shape == (12, 10) and sequence_name(tmp_path / "movie.ome.zarr") == "movie"
+    np.testing.assert_array_equal(frames.read(3), FRAMES[3])
+    write_ome(tmp_path / "late.ome.zarr", FRAMES.transpose(1, 0, 2)[None], axes="cytx")  # time declared third
+    late = open_frames(tmp_path / "late.ome.zarr")
+    assert late.shape == (12, 10) and len(late) == 5
+    np.testing.assert_array_equal(late.read(2), FRAMES[2])
+    write_ome(tmp_path / "one.ome.zarr", FRAMES[:1, None, None])
+    with pytest.raises(CTCFormatError, match="one.ome.zarr: a single 2-D image"):
+        open_frames(tmp_path / "one.ome.zarr")
+
+
+def test_a_group_with_one_array_and_the_shapes_refused(tmp_path: Path) -> None:
+    zarr = pytest.importorskip("zarr")
+    zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
+    write_array(tmp_path / "g.zarr" / "raw", FRAMES)
+    np.testing.assert_array_equal(open_frames(tmp_path / "g.zarr").read(4), FRAMES[4])
+    write_array(tmp_path / "g.zarr" / "labels", FRAMES)
+    with pytest.raises(CTCFormatError, match=r"g.zarr: a zarr group with 2 arrays \(labels, raw\)"):
+        open_frames(tmp_path / "g.zarr")
+    write_array(tmp_path / "still.zarr", FRAMES[0])
+    with pytest.raises(CTCFormatError, match="still.zarr: a single 2-D image; expected a CTC sequence folder"):
+        open_frames(tmp_path / "still.zarr")
+    write_array(tmp_path / "channels.zarr", np.stack([FRAMES, FRAMES], axis=1))
+    with pytest.raises(CTCFormatError, match=r"channels.zarr: zarr array of shape \(5, 2, 12, 10\);.*split"):
+        open_frames(tmp_path / "channels.zarr")
+
+
+def test_without_zarr_the_error_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = tmp_path / "movie.zarr"
+    store.mkdir()
+    (store / "zarr.json").write_text('{"zarr_format": 3, "node_type": "array"}')
+    monkeypatch.setitem(sys.modules, "zarr", None)  # import zarr fails
+    with pytest.raises(CTCFormatError, match=r"movie.zarr: a zarr store; reading it needs the optional extra 'zarr'"):
+        open_frames(store)
+    with pytest.raises(CTCFormatError, match="or a T×Y×X zarr array"):
+        open_frames(tmp_path / "missing.zarr")
