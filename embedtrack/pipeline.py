@@ -172,7 +172,7 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
     sec = report.seconds
     logger.info("%s: %d frames %s with model %s on %s%s, precision %s", seq_dir, len(sequence), sequence.shape,
                 tracker.info.get("model", "?"), device, " (8x TTA)" if tta else "", tracker.info.get("precision", "?"))
-    logger.info("inference settings: %s", tracker.config.to_dict())
+    logger.info("inference settings: %s", repr(tracker.config.to_dict()))  # a lone dict would be taken as %-mapping
     tic = time.perf_counter()
     with (ResultWriter(out, sequence.ndigits, opts.overwrite, inputs, outputs) as writer,
           WriteBehind(threaded=overlap) as behind,  # joined before the writer removes its temporary folder
