@@ -31,9 +31,9 @@ from ctc.errors import CTCError, CTCFormatError
 from ctc.fsutil import land_together, make_parents, named_for, remove_made, temp_dir_beside, temp_file_beside
 from ctc.guard import RESULT, Output, check_outputs, remove_stale_temps
 from ctc.labels import label_set
-from ctc.limits import check_pixel_count
 from ctc.lineage import TRACK_FILE_GT, TRACK_FILE_RES, Track
 from ctc.rules import check_lineage, errors_only
+from ctc.tiff import read_tiff, require_regular_file, tiff_header  # noqa: F401 (part of this API)
 
 logger = logging.getLogger(__name__)
 
@@ -52,52 +52,6 @@ def default_ndigits(n_frames: int) -> int:
 
 
 # ----------------------------------------------------------------------------------------------------- TIFF
-
-
-def tiff_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of a single-image TIFF from its header only; checks it is 2-D and not truncated."""
-    path = Path(path)
-    require_regular_file(path)
-    try:
-        size = path.stat().st_size
-        with tifffile.TiffFile(path) as tif:
-            n_pages = len(tif.pages)
-            page = tif.pages[0]
-            shape = tuple(int(s) for s in page.shape)  # type: ignore[union-attr]
-            dtype = np.dtype(page.dtype)  # type: ignore[union-attr]
-            ends = [int(o) + int(c) for o, c in zip(page.dataoffsets, page.databytecounts)]  # type: ignore
-    except FileNotFoundError:
-        raise CTCFormatError(f"{path}: file not found") from None
-    except Exception as err:  # tifffile raises many types for broken files
-        raise CTCFormatError(f"{path}: not a readable TIFF file ({err})") from err
-    if n_pages > 1:
-        raise CTCFormatError(f"{path}: is a stack of {n_pages} images, expected a single 2-D frame")
-    shape = tuple(s for s in shape if s != 1) if len(shape) > 2 else shape
-    if len(shape) != 2:
-        raise CTCFormatError(f"{path}: image has shape {shape}, expected a 2-D frame")
-    if ends and max(ends) > size:
-        raise CTCFormatError(f"{path}: truncated TIFF (image data ends at byte {max(ends)}, file has {size})")
-    check_pixel_count(shape, path)
-    return shape, dtype
-
-
-def read_tiff(path: str | Path) -> np.ndarray:
-    """Read one 2-D frame. Unreadable, truncated or 3-D files raise :class:`CTCFormatError`."""
-    path = Path(path)
-    require_regular_file(path)
-    try:
-        with tifffile.TiffFile(path) as tif:
-            check_pixel_count(tuple(tif.series[0].shape) if tif.series else (), path)  # before allocating
-            array = tif.asarray()
-    except CTCFormatError:
-        raise
-    except Exception as err:
-        raise CTCFormatError(f"{path}: not a readable TIFF file ({err})") from err
-    if array.ndim > 2:
-        array = np.squeeze(array)
-    if array.ndim != 2:
-        raise CTCFormatError(f"{path}: image has shape {array.shape}, expected a 2-D frame")
-    return array
 
 
 def write_tiff(path: str | Path, array: np.ndarray, compress: bool = True) -> None:
@@ -187,14 +141,6 @@ def parse_frame_name(name: str, prefix: str) -> int | None:
 def is_sequence_name(name: str) -> bool:
     """A sequence folder name: ASCII digits only (``01``, ``02``)."""
     return re.fullmatch(r"[0-9]+", name, re.ASCII) is not None
-
-
-def require_regular_file(path: Path, what: str = "file") -> None:
-    """Only regular files are read: a FIFO or device would block or never end, a folder is no file."""
-    if not path.exists():
-        raise CTCFormatError(f"{path}: {what} not found")
-    if not path.is_file():
-        raise CTCFormatError(f"{path}: is not a regular file (a folder, FIFO or device); only regular files are read")
 
 
 def discover_frames(folder: str | Path, prefix: str) -> tuple[list[int], list[Path], int]:
