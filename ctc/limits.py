@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 
-from ctc.errors import CTCFormatError
+from ctc.errors import CTCError, CTCFormatError
 
 MAX_PIXELS_ENV = "EMBEDTRACK_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 2**27
@@ -62,3 +62,20 @@ def check_decoded_pixels(count: int, chunk: tuple[int, ...], kind: str, path: ob
         raise CTCFormatError(f"{path}: its {kind} of {' x '.join(str(int(s)) for s in chunk)} pixels would "
                              f"decode {count:,} pixels, more than the limit of {limit:,}; if the file is genuine, "
                              f"raise the limit with {MAX_PIXELS_ENV}={count}")
+
+
+def check_size_option(shape: tuple[int, int], option: str) -> None:
+    """Refuse a frame size given on the command line (``option``) with more pixels than :func:`max_pixels`."""
+    count = math.prod(int(s) for s in shape)
+    limit = max_pixels()
+    if count > limit:
+        raise CTCError(f"{option} {' '.join(str(s) for s in shape)}: {count:,} pixels per frame, more than the "
+                       f"limit of {limit:,}; choose a smaller size or raise the limit with {MAX_PIXELS_ENV}={count}")
+
+
+def memory_bytes() -> int | None:
+    """The machine's physical memory in bytes, or None where the system does not tell."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
