@@ -30,21 +30,13 @@ import tifffile
 from ctc.errors import CTCError, CTCFormatError
 from ctc.fsutil import land_together, make_parents, named_for, remove_made, temp_dir_beside, temp_file_beside
 from ctc.guard import RESULT, Output, check_outputs, remove_stale_temps
-from ctc.labels import label_set
-from ctc.lineage import MAX_LABEL, TRACK_FILE_GT, TRACK_FILE_RES, Track
+from ctc.labels import as_labels, label_set
+from ctc.lineage import TRACK_FILE_GT, TRACK_FILE_RES, Track
 from ctc.rules import check_lineage, errors_only
 from ctc.tiff import read_tiff, require_regular_file, tiff_header  # noqa: F401 (part of this API)
+from ctc.trackfile import MAX_FRAME, MAX_TRACK_FILE_BYTES, read_track_file, write_track_file  # noqa: F401
 
 logger = logging.getLogger(__name__)
-
-# one track file line: four ASCII integers separated by spaces or tabs (str.isdigit would accept '²' or '٣')
-#: Largest frame number: CTC frame names have at most 4 digits.
-MAX_FRAME = 9999
-#: Largest track file read: 65,535 tracks of ``L B E P`` (at most 5+4+4+5 digits) fit in 1.3 MB; the rest is
-#: room for blank lines and spacing.
-MAX_TRACK_FILE_BYTES = 16 * 2**20
-TRACK_LINE = re.compile(r"[ \t]*([0-9]+)[ \t]+([0-9]+)[ \t]+([0-9]+)[ \t]+([0-9]+)[ \t\r]*")
-
 
 def frame_name(prefix: str, index: int, ndigits: int) -> str:
     """File name of frame ``index``, e.g. ``frame_name("mask", 7, 3) == "mask007.tif"``."""
@@ -106,6 +98,7 @@ class Sequence:
     shape: tuple[int, int]
     dtype: np.dtype
     kind: str = "ctc"  # ctc: <prefix>NNN.tif; folder: any TIFF names in natural order (ctc.frames)
+    labels: bool = False  # label images (masks, markers): every frame read passes ctc.labels.as_labels
 
     def __len__(self) -> int:
         return len(self.files)
@@ -113,7 +106,7 @@ class Sequence:
     def read(self, i: int) -> np.ndarray:
         """Frame at position ``i`` (not frame number; see :meth:`read_index`)."""
         path = self.files[i]
-        array = read_tiff(path)
+        array = as_labels(read_tiff(path), path) if self.labels else read_tiff(path)
         if array.shape != self.shape:
             raise CTCFormatError(f"{path}: frame has shape {array.shape}, the sequence has {self.shape}")
         return array
@@ -121,9 +114,10 @@ class Sequence:
     def read_index(self, index: int) -> np.ndarray:
         """Frame with frame number ``index``."""
         try:
-            return self.read(self.indices.index(index))
+            position = self.indices.index(index)
         except ValueError:
             raise CTCFormatError(f"{self.path}: no frame {frame_name(self.prefix, index, self.ndigits)}") from None
+        return self.read(position)  # its own errors (a CTCFormatError is a ValueError too) pass unchanged
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for i in range(len(self)):
@@ -175,7 +169,7 @@ def discover_frames(folder: str | Path, prefix: str) -> tuple[list[int], list[Pa
     return indices, [found[i] for i in indices], max(widths)
 
 
-def open_sequence(path: str | Path, prefix: str = "t", allow_gaps: bool = False) -> Sequence:
+def open_sequence(path: str | Path, prefix: str = "t", allow_gaps: bool = False, labels: bool = False) -> Sequence:
     """Open the frames ``<prefix>NNN.tif`` of a folder, checking only headers (no pixel data is decoded).
 
     Checks: the folder exists and holds such files, frame numbers have no gaps (unless ``allow_gaps``, used for
@@ -195,58 +189,7 @@ def open_sequence(path: str | Path, prefix: str = "t", allow_gaps: bool = False)
         if other != shape:
             raise CTCFormatError(f"{file}: frame has shape {other}, but {files[0].name} has {shape}")
     logger.debug("opened %s: %d frames %s of %s", folder, len(files), shape, dtype)
-    return Sequence(folder, prefix, indices, files, ndigits, (int(shape[0]), int(shape[1])), dtype)
-
-
-# -------------------------------------------------------------------------------------------- track files
-
-
-def read_track_file(path: str | Path) -> list[Track]:
-    """Read ``man_track.txt`` / ``res_track.txt``: one ``L B E P`` line per track (blank lines are skipped).
-
-    A file over :data:`MAX_TRACK_FILE_BYTES`, a label or parent above :data:`~ctc.lineage.MAX_LABEL` (the CTC's
-    16-bit labels) or a frame number above :data:`MAX_FRAME` (4 digits) is refused before it costs memory."""
-    path = Path(path)
-    require_regular_file(path, "track file")
-    try:
-        if path.stat().st_size > MAX_TRACK_FILE_BYTES:
-            raise CTCFormatError(f"{path}: track file of {path.stat().st_size:,} bytes, more than the "
-                                 f"{MAX_TRACK_FILE_BYTES:,} a CTC track file of {MAX_LABEL:,} tracks can need")
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise CTCFormatError(f"{path}: cannot read track file ({err})") from err
-    tracks: list[Track] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip(" \t\r"):
-            continue
-        match = TRACK_LINE.fullmatch(line)
-        if match is None:
-            raise CTCFormatError(
-                f"{path}: line {number} is not four non-negative integers 'L B E P' (ASCII digits separated by "
-                f"spaces): {line.strip()!r}")
-        tracks.append(_track(match.groups(), path, number))
-    return tracks
-
-
-_TRACK_FIELDS = (("label", MAX_LABEL), ("begin frame", MAX_FRAME), ("end frame", MAX_FRAME),
-                 ("parent", MAX_LABEL))
-
-
-def _track(groups: tuple[str, ...], path: Path, number: int) -> Track:
-    """The track of one ``L B E P`` line whose numbers are within the CTC's ranges."""
-    for text, (name, limit) in zip(groups, _TRACK_FIELDS):
-        digits = text.lstrip("0")
-        if len(digits) > len(str(limit)) or int(digits or 0) > limit:  # no huge int is ever built
-            shown = text if len(text) <= 24 else f"{text[:8]}... ({len(text)} digits)"
-            raise CTCFormatError(f"{path}: line {number}: {name} {shown} is above {limit} (CTC track files hold "
-                                 f"labels 0 to {MAX_LABEL} and frame numbers 0 to {MAX_FRAME})")
-    return Track(*(int(g) for g in groups))
-
-
-def write_track_file(path: str | Path, tracks: Iterable[Track]) -> None:
-    """Write tracks as ``L B E P`` lines, sorted by label."""
-    lines = [f"{t.label} {t.begin} {t.end} {t.parent}\n" for t in sorted(tracks, key=lambda t: t.label)]
-    Path(path).write_text("".join(lines), encoding="utf-8")
+    return Sequence(folder, prefix, indices, files, ndigits, (int(shape[0]), int(shape[1])), dtype, labels=labels)
 
 
 # ----------------------------------------------------------------------------------------- dataset helpers
@@ -298,18 +241,18 @@ class SequencePaths:
 def open_tracking_gt(tra_dir: str | Path) -> tuple[Sequence, list[Track]]:
     """Open ``<SEQ>_GT/TRA``: the marker frames ``man_trackNNN.tif`` and the tracks of ``man_track.txt``."""
     tra_dir = Path(tra_dir)
-    return open_sequence(tra_dir, "man_track"), read_track_file(tra_dir / TRACK_FILE_GT)
+    return open_sequence(tra_dir, "man_track", labels=True), read_track_file(tra_dir / TRACK_FILE_GT)
 
 
 def open_segmentation(seg_dir: str | Path) -> Sequence:
     """Open ``<SEQ>_GT/SEG`` or ``<SEQ>_ST/SEG`` (``man_segNNN.tif``; gaps allowed, GT/SEG is sparse)."""
-    return open_sequence(seg_dir, "man_seg", allow_gaps=True)
+    return open_sequence(seg_dir, "man_seg", allow_gaps=True, labels=True)
 
 
 def open_result(res_dir: str | Path) -> tuple[Sequence, list[Track]]:
     """Open a result folder: ``maskNNN.tif`` frames and ``res_track.txt``."""
     res_dir = Path(res_dir)
-    return open_sequence(res_dir, "mask"), read_track_file(res_dir / TRACK_FILE_RES)
+    return open_sequence(res_dir, "mask", labels=True), read_track_file(res_dir / TRACK_FILE_RES)
 
 
 # ------------------------------------------------------------------------------------------ result writer

@@ -8,12 +8,6 @@ from pathlib import Path
 from tests.cli_result import invoke, refused
 
 
-def test_synth_size_is_checked_against_the_pixel_limit_first(tmp_path: Path) -> None:
-    result = invoke("synth", tmp_path / "DS", "--size", "40000", "40000")
-    refused(result, "--size 40000 40000: 1,600,000,000 pixels per frame", "EMBEDTRACK_MAX_PIXELS=1600000000")
-    assert "MemoryError" not in result.output and list(tmp_path.iterdir()) == []
-
-
 def test_synth_refuses_a_sequence_larger_than_the_memory(tmp_path: Path) -> None:
     result = invoke("synth", tmp_path / "DS", "--size", "11000", "11000", "--frames", "10000000")
     refused(result, "--frames 10000000 --size 11000 11000: a synthetic sequence is built in memory")
