@@ -108,18 +108,10 @@ def migrate_v1(data: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def _check_architecture(arch: dict[str, Any], source: str) -> None:
-    """Types and ranges of the ``architecture`` object (unknown keys are rejected too)."""
-    from embedtrack.model import ArchConfig  # torch is imported by the caller anyway
+    """Types and ranges of the ``architecture`` object (:func:`embedtrack.model.check_architecture`)."""
+    from embedtrack.model import check_architecture  # torch is imported by the caller anyway
 
-    check_fields(ArchConfig, arch, source)
-    for key in ("in_channels", "encoder_blocks", "dilation_rounds"):
-        if key in arch and arch[key] < 1:
-            raise ConfigError(f"{source}: {key} must be >= 1, got {arch[key]!r}")
-    if any(w < 1 for w in arch.get("widths", [1])):
-        raise ConfigError(f"{source}: widths must be positive, got {arch['widths']!r}")
-    for key in ("dropout_low", "dropout_high"):
-        if key in arch and not 0.0 <= arch[key] < 1.0:
-            raise ConfigError(f"{source}: {key} must be in [0, 1), got {arch[key]!r}")
+    check_architecture(arch, source)
 
 
 #: Old names of bundled models: a model named after a CTC dataset must have been trained on that dataset's real

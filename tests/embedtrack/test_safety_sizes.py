@@ -3,8 +3,15 @@ synthetic frame sizes, model architecture numbers, announced download sizes, unr
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
+import pytest
+
+from embedtrack.errors import ConfigError, ModelError
+from embedtrack.model import ArchConfig
+from embedtrack.registry import BUNDLED_DIR, CONFIG_NAME, load_model
 from tests.cli_result import invoke, refused
 
 
@@ -12,3 +19,24 @@ def test_synth_refuses_a_sequence_larger_than_the_memory(tmp_path: Path) -> None
     result = invoke("synth", tmp_path / "DS", "--size", "11000", "11000", "--frames", "10000000")
     refused(result, "--frames 10000000 --size 11000 11000: a synthetic sequence is built in memory")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("key,value,needle", [
+    ("widths", [8, 32, 10**7], r"widths must be whole numbers from 1 to 4096, got \[8, 32, 10000000\]"),
+    ("widths", [8, 32, 1e7], r"widths must be a list, got \[8, 32, 10000000.0\]"),
+    ("widths", [0, 32, 64], r"widths must be whole numbers from 1 to 4096"),
+    ("encoder_blocks", 10**6, r"encoder_blocks must be in \[1, 64\], got 1000000"),
+    ("encoder_blocks", 1e6, r"encoder_blocks must be int, got 1000000.0"),
+    ("dilation_rounds", 17, r"dilation_rounds must be in \[1, 16\]"),
+    ("in_channels", 1000, r"in_channels must be in \[1, 16\]"),
+])
+def test_architecture_numbers_are_bounded_before_the_network_is_built(tmp_path: Path, key: str, value: object,
+                                                                       needle: str) -> None:
+    folder = shutil.copytree(BUNDLED_DIR / "Fluo-N2DH-SIM+", tmp_path / "M")
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    config["architecture"][key] = value
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(ModelError, match=rf"{folder / CONFIG_NAME}: architecture: {needle}"):
+        load_model(folder)
+    with pytest.raises(ConfigError, match=rf"architecture: {needle}"):
+        ArchConfig.from_dict(config["architecture"])
