@@ -7,11 +7,14 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from ctc.synth import generate_sequence
 from embedtrack.errors import ConfigError, ModelError
 from embedtrack.model import ArchConfig
 from embedtrack.registry import BUNDLED_DIR, CONFIG_NAME, load_model
+from embedtrack.tracker import Tracker
 from tests.cli_result import invoke, refused
 
 
@@ -40,3 +43,11 @@ def test_architecture_numbers_are_bounded_before_the_network_is_built(tmp_path: 
         load_model(folder)
     with pytest.raises(ConfigError, match=rf"architecture: {needle}"):
         ArchConfig.from_dict(config["architecture"])
+
+
+def test_a_float64_sequence_near_1e38_is_tracked_like_the_sequence_itself() -> None:
+    frames = [image.astype(np.float64) for image in generate_sequence("fluo", 3, (96, 96), 0).images]
+    tracker = Tracker.from_model("Fluo-N2DH-SIM+", device="cpu")
+    plain, huge = tracker.track(frames), tracker.track([frame * 1e37 for frame in frames])
+    assert all(labels.max() > 0 for labels in plain.labels)
+    assert all(np.array_equal(a, b) for a, b in zip(plain.labels, huge.labels))
