@@ -150,12 +150,33 @@ def resolve_model(name_or_dir: str | Path) -> Path:
     )
 
 
+#: A model's config.json is a few kilobytes; a larger one is refused unread.
+MAX_CONFIG_BYTES = 2**20
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path`` (UTF-8, at most :data:`MAX_CONFIG_BYTES`); anything else (unreadable, not
+    UTF-8, not JSON, nested too deeply, not an object) is one :class:`ModelError` naming the file."""
+    size = path.stat().st_size if path.is_file() else 0
+    if size > MAX_CONFIG_BYTES:
+        raise ModelError(f"{path}: {size:,} bytes, more than the {MAX_CONFIG_BYTES:,} a model config can need")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ModelError(f"{path}: cannot read model config (not UTF-8 text: {err.reason} at byte {err.start})") \
+            from None
+    except RecursionError:
+        raise ModelError(f"{path}: cannot read model config (JSON nested too deeply)") from None
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{path}: cannot read model config ({err})") from err
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 def read_config(folder: Path) -> ModelConfig:
     path = folder / CONFIG_NAME
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ModelError(f"{path}: cannot read model config ({err})") from err
+    data = read_json_object(path)
     try:
         return ModelConfig.from_dict(data, source=str(path))
     except (ConfigError, TypeError) as err:

@@ -4,6 +4,7 @@ synthetic frame sizes, model architecture numbers, announced download sizes, unr
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -13,9 +14,10 @@ import pytest
 from ctc.synth import generate_sequence
 from embedtrack.errors import ConfigError, ModelError
 from embedtrack.model import ArchConfig
-from embedtrack.registry import BUNDLED_DIR, CONFIG_NAME, load_model
+from embedtrack.registry import BUNDLED_DIR, CONFIG_NAME, MAX_CONFIG_BYTES, load_model, read_config
 from embedtrack.tracker import Tracker
 from tests.cli_result import invoke, refused
+from tests.conftest import write_dataset
 
 
 def test_synth_refuses_a_sequence_larger_than_the_memory(tmp_path: Path) -> None:
@@ -51,3 +53,19 @@ def test_a_float64_sequence_near_1e38_is_tracked_like_the_sequence_itself() -> N
     plain, huge = tracker.track(frames), tracker.track([frame * 1e37 for frame in frames])
     assert all(labels.max() > 0 for labels in plain.labels)
     assert all(np.array_equal(a, b) for a, b in zip(plain.labels, huge.labels))
+
+
+@pytest.mark.parametrize("content,needle", [
+    (b'{"name": "\xff\xfe"}', r"cannot read model config \(not UTF-8 text: invalid start byte at byte 10\)"),
+    (b"[" * 100_000 + b"]" * 100_000, r"cannot read model config \(JSON nested too deeply\)"),
+    (b"[1, 2]", "expected a JSON object, got list"),
+    (b"{} " + b" " * MAX_CONFIG_BYTES, r"1,048,579 bytes, more than the 1,048,576 a model config can need"),
+])
+def test_an_unreadable_config_is_one_error_naming_it(tmp_path: Path, content: bytes, needle: str) -> None:
+    folder = shutil.copytree(BUNDLED_DIR / "Fluo-N2DH-SIM+", tmp_path / "M")
+    (folder / CONFIG_NAME).write_bytes(content)
+    with pytest.raises(ModelError, match=rf"^{re.escape(str(folder / CONFIG_NAME))}: {needle}"):
+        read_config(folder)
+    data = write_dataset(tmp_path / "DS", with_gt=False, with_st=False)
+    refused(invoke("run", data / "01", "--model", folder, "--output", tmp_path / "R"), f"{folder / CONFIG_NAME}: ")
+    assert not (tmp_path / "R").exists()
