@@ -68,7 +68,7 @@ def read_page(page: Any, path: str | Path) -> np.ndarray:
     """The pixels of one page, checked by :func:`check_page` first."""
     check_page(page, path)
     try:
-        return np.asarray(page.asarray(maxworkers=1))  # one tile or strip in memory at a time
+        return np.asarray(page.asarray())  # all its tiles or strips together are within the limit
     except Exception as err:
         raise CTCFormatError(f"{path}: not a readable TIFF file ({err})") from err
 
