@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ctc.errors import CTCError, CTCFormatError
-from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, discover_frames, read_track_file
+from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, discover_frames, read_track_file, tiff_header
 from ctc.rules import errors_only
 from ctc.validate import validate_result
 
@@ -110,6 +110,18 @@ def _check_folders(res_dir: Path, gt_dir: Path, metrics: list[str]) -> None:
         raise CTCFormatError(f"{gt_dir / 'SEG'}: no man_segNNN.tif files, SEG cannot be computed")
 
 
+def _check_files(res_dir: Path, gt_dir: Path, metrics: list[str]) -> None:
+    """Every file py-ctcmetrics will read, within the size limits (it reads them without any): each ``.tif``
+    of the result, of ``TRA`` and of ``SEG`` through the TIFF header checks, ``man_track.txt`` in full."""
+    folders = [res_dir] + ([gt_dir / "TRA"] if metrics != ["SEG"] else []) + ([gt_dir / "SEG"] if "SEG" in metrics
+                                                                              else [])
+    for folder in folders:
+        for path in sorted(folder.glob("*.tif")):
+            tiff_header(path)
+    if (gt_dir / "TRA" / TRACK_FILE_GT).exists():
+        read_track_file(gt_dir / "TRA" / TRACK_FILE_GT)
+
+
 def evaluate(res_dir: str | Path, gt_dir: str | Path, metrics: Iterable[str] = DEFAULT_METRICS,
              threads: int = 1) -> dict[str, float]:
     """Score result folder ``res_dir`` (``<SEQ>_RES``) against ``gt_dir`` (``<SEQ>_GT``) with py-ctcmetrics.
@@ -123,6 +135,7 @@ def evaluate(res_dir: str | Path, gt_dir: str | Path, metrics: Iterable[str] = D
     res_dir, gt_dir = Path(res_dir), Path(gt_dir)
     wanted = parse_metrics(metrics)
     _check_folders(res_dir, gt_dir, with_dependencies(wanted))
+    _check_files(res_dir, gt_dir, with_dependencies(wanted))
     problems = errors_only(validate_result(res_dir))
     if problems:
         shown = "; ".join(str(p) for p in problems[:5])

@@ -25,6 +25,7 @@ import numpy as np
 
 from ctc.errors import CTCError, CTCFormatError
 from ctc.fsutil import move_into_place, temp_dir_beside, write_atomic
+from ctc.labels import label_stats
 from ctc.lineage import Track
 
 if TYPE_CHECKING:
@@ -34,18 +35,6 @@ Table = dict[str, np.ndarray]
 COLUMNS = ("node_id", "track_id", "t", "y", "x", "area", "parent_track_id", "label", "lineage_id")
 FLOAT_COLUMNS = ("y", "x")
 GEFF_GROUP, SEGMENTATION = "tracks", "segmentation"
-
-
-def label_stats(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(labels present, centroid rows, centroid columns, areas)`` of one 2-D label image (0 = background)."""
-    flat = labels.reshape(-1).astype(np.int64)
-    counts = np.bincount(flat)
-    rows, cols = np.divmod(np.arange(flat.size), labels.shape[1])
-    present = np.flatnonzero(counts)
-    present = present[present > 0]
-    ys = np.bincount(flat, weights=rows)[present] / counts[present]
-    xs = np.bincount(flat, weights=cols)[present] / counts[present]
-    return present, ys, xs, counts[present]
 
 
 def _roots(tracks: list[Track]) -> dict[int, int]:

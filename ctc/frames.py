@@ -28,6 +28,7 @@ import tifffile
 from ctc.errors import CTCFormatError
 from ctc.io import Sequence, default_ndigits, open_sequence, tiff_header
 from ctc.limits import check_pixel_count
+from ctc.tiff import check_page, open_tiff, read_page
 from ctc.zarr_frames import ZarrFrames, is_zarr, open_zarr, zarr_stem
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ class TiffStack:
         try:
             mapped = self._map()
             frame = np.array(mapped[i]) if mapped is not None else self._page(i)
+        except CTCFormatError:
+            raise
         except Exception as err:
             raise CTCFormatError(f"{self.path}: frame {i} could not be read ({err})") from err
         frame = np.squeeze(frame)
@@ -85,19 +88,18 @@ class TiffStack:
                 self._mapped = tifffile.memmap(self.path, mode="r").reshape(len(self), *self.shape)
             except ValueError:  # compressed or not contiguous
                 self._paged = True
-                with tifffile.TiffFile(self.path) as tif:
+                with open_tiff(self.path) as tif:
                     if len(tif.pages) == 1:  # the whole stack in one page (e.g. tifffile's planar samples)
-                        check_pixel_count((len(self), *self.shape), self.path)
-                        self._mapped = tif.asarray().reshape(len(self), *self.shape)
+                        self._mapped = read_page(tif.pages[0], self.path).reshape(len(self), *self.shape)
         return self._mapped
 
     def _page(self, i: int) -> np.ndarray:
-        with tifffile.TiffFile(self.path) as tif:
+        with open_tiff(self.path) as tif:
             pages = tif.pages
             if len(pages) != len(self):
                 raise CTCFormatError(f"{self.path}: {len(pages)} pages for {len(self)} frames; save the stack "
                                      "with one page per frame")
-            return np.asarray(pages[i].asarray())  # type: ignore[union-attr]
+            return read_page(pages[i], self.path)
 
 
 Frames = Union[Sequence, TiffStack, ZarrFrames]
@@ -151,14 +153,14 @@ def open_tiff_folder(folder: Path) -> Sequence:
 
 def open_stack(path: Path) -> TiffStack:
     """A multi-page TIFF (or one 3-D image) of shape ``T×Y×X``; axes of length 1 are dropped."""
-    try:
-        with tifffile.TiffFile(path) as tif:
+    with open_tiff(path) as tif:
+        try:
             series = tif.series[0]
             shape, dtype = tuple(int(s) for s in series.shape), np.dtype(series.dtype)
-    except FileNotFoundError:
-        raise CTCFormatError(f"{path}: file not found") from None
-    except Exception as err:
-        raise CTCFormatError(f"{path}: not a readable TIFF file ({err})") from err
+            first = tif.pages[0]
+        except Exception as err:
+            raise CTCFormatError(f"{path}: not a readable TIFF file ({err})") from err
+        check_page(first, path)  # every page is checked again when it is read
     squeezed = tuple(s for s in shape if s != 1)
     if len(squeezed) == 2:
         raise CTCFormatError(f"{path}: a single 2-D image; {ACCEPTED}")

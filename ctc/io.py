@@ -30,16 +30,13 @@ import tifffile
 from ctc.errors import CTCError, CTCFormatError
 from ctc.fsutil import land_together, make_parents, named_for, remove_made, temp_dir_beside, temp_file_beside
 from ctc.guard import RESULT, Output, check_outputs, remove_stale_temps
-from ctc.labels import label_set
-from ctc.limits import check_pixel_count
+from ctc.labels import as_labels, label_set
 from ctc.lineage import TRACK_FILE_GT, TRACK_FILE_RES, Track
 from ctc.rules import check_lineage, errors_only
+from ctc.tiff import read_tiff, require_regular_file, tiff_header  # noqa: F401 (part of this API)
+from ctc.trackfile import MAX_FRAME, MAX_TRACK_FILE_BYTES, read_track_file, write_track_file  # noqa: F401
 
 logger = logging.getLogger(__name__)
-
-# one track file line: four ASCII integers separated by spaces or tabs (str.isdigit would accept '²' or '٣')
-TRACK_LINE = re.compile(r"[ \t]*([0-9]+)[ \t]+([0-9]+)[ \t]+([0-9]+)[ \t]+([0-9]+)[ \t\r]*")
-
 
 def frame_name(prefix: str, index: int, ndigits: int) -> str:
     """File name of frame ``index``, e.g. ``frame_name("mask", 7, 3) == "mask007.tif"``."""
@@ -52,52 +49,6 @@ def default_ndigits(n_frames: int) -> int:
 
 
 # ----------------------------------------------------------------------------------------------------- TIFF
-
-
-def tiff_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of a single-image TIFF from its header only; checks it is 2-D and not truncated."""
-    path = Path(path)
-    require_regular_file(path)
-    try:
-        size = path.stat().st_size
-        with tifffile.TiffFile(path) as tif:
-            n_pages = len(tif.pages)
-            page = tif.pages[0]
-            shape = tuple(int(s) for s in page.shape)  # type: ignore[union-attr]
-            dtype = np.dtype(page.dtype)  # type: ignore[union-attr]
-            ends = [int(o) + int(c) for o, c in zip(page.dataoffsets, page.databytecounts)]  # type: ignore
-    except FileNotFoundError:
-        raise CTCFormatError(f"{path}: file not found") from None
-    except Exception as err:  # tifffile raises many types for broken files
-        raise CTCFormatError(f"{path}: not a readable TIFF file ({err})") from err
-    if n_pages > 1:
-        raise CTCFormatError(f"{path}: is a stack of {n_pages} images, expected a single 2-D frame")
-    shape = tuple(s for s in shape if s != 1) if len(shape) > 2 else shape
-    if len(shape) != 2:
-        raise CTCFormatError(f"{path}: image has shape {shape}, expected a 2-D frame")
-    if ends and max(ends) > size:
-        raise CTCFormatError(f"{path}: truncated TIFF (image data ends at byte {max(ends)}, file has {size})")
-    check_pixel_count(shape, path)
-    return shape, dtype
-
-
-def read_tiff(path: str | Path) -> np.ndarray:
-    """Read one 2-D frame. Unreadable, truncated or 3-D files raise :class:`CTCFormatError`."""
-    path = Path(path)
-    require_regular_file(path)
-    try:
-        with tifffile.TiffFile(path) as tif:
-            check_pixel_count(tuple(tif.series[0].shape) if tif.series else (), path)  # before allocating
-            array = tif.asarray()
-    except CTCFormatError:
-        raise
-    except Exception as err:
-        raise CTCFormatError(f"{path}: not a readable TIFF file ({err})") from err
-    if array.ndim > 2:
-        array = np.squeeze(array)
-    if array.ndim != 2:
-        raise CTCFormatError(f"{path}: image has shape {array.shape}, expected a 2-D frame")
-    return array
 
 
 def write_tiff(path: str | Path, array: np.ndarray, compress: bool = True) -> None:
@@ -147,6 +98,7 @@ class Sequence:
     shape: tuple[int, int]
     dtype: np.dtype
     kind: str = "ctc"  # ctc: <prefix>NNN.tif; folder: any TIFF names in natural order (ctc.frames)
+    labels: bool = False  # label images (masks, markers): every frame read passes ctc.labels.as_labels
 
     def __len__(self) -> int:
         return len(self.files)
@@ -154,7 +106,7 @@ class Sequence:
     def read(self, i: int) -> np.ndarray:
         """Frame at position ``i`` (not frame number; see :meth:`read_index`)."""
         path = self.files[i]
-        array = read_tiff(path)
+        array = as_labels(read_tiff(path), path) if self.labels else read_tiff(path)
         if array.shape != self.shape:
             raise CTCFormatError(f"{path}: frame has shape {array.shape}, the sequence has {self.shape}")
         return array
@@ -162,9 +114,10 @@ class Sequence:
     def read_index(self, index: int) -> np.ndarray:
         """Frame with frame number ``index``."""
         try:
-            return self.read(self.indices.index(index))
+            position = self.indices.index(index)
         except ValueError:
             raise CTCFormatError(f"{self.path}: no frame {frame_name(self.prefix, index, self.ndigits)}") from None
+        return self.read(position)  # its own errors (a CTCFormatError is a ValueError too) pass unchanged
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for i in range(len(self)):
@@ -187,14 +140,6 @@ def parse_frame_name(name: str, prefix: str) -> int | None:
 def is_sequence_name(name: str) -> bool:
     """A sequence folder name: ASCII digits only (``01``, ``02``)."""
     return re.fullmatch(r"[0-9]+", name, re.ASCII) is not None
-
-
-def require_regular_file(path: Path, what: str = "file") -> None:
-    """Only regular files are read: a FIFO or device would block or never end, a folder is no file."""
-    if not path.exists():
-        raise CTCFormatError(f"{path}: {what} not found")
-    if not path.is_file():
-        raise CTCFormatError(f"{path}: is not a regular file (a folder, FIFO or device); only regular files are read")
 
 
 def discover_frames(folder: str | Path, prefix: str) -> tuple[list[int], list[Path], int]:
@@ -224,7 +169,7 @@ def discover_frames(folder: str | Path, prefix: str) -> tuple[list[int], list[Pa
     return indices, [found[i] for i in indices], max(widths)
 
 
-def open_sequence(path: str | Path, prefix: str = "t", allow_gaps: bool = False) -> Sequence:
+def open_sequence(path: str | Path, prefix: str = "t", allow_gaps: bool = False, labels: bool = False) -> Sequence:
     """Open the frames ``<prefix>NNN.tif`` of a folder, checking only headers (no pixel data is decoded).
 
     Checks: the folder exists and holds such files, frame numbers have no gaps (unless ``allow_gaps``, used for
@@ -244,37 +189,7 @@ def open_sequence(path: str | Path, prefix: str = "t", allow_gaps: bool = False)
         if other != shape:
             raise CTCFormatError(f"{file}: frame has shape {other}, but {files[0].name} has {shape}")
     logger.debug("opened %s: %d frames %s of %s", folder, len(files), shape, dtype)
-    return Sequence(folder, prefix, indices, files, ndigits, (int(shape[0]), int(shape[1])), dtype)
-
-
-# -------------------------------------------------------------------------------------------- track files
-
-
-def read_track_file(path: str | Path) -> list[Track]:
-    """Read ``man_track.txt`` / ``res_track.txt``: one ``L B E P`` line per track (blank lines are skipped)."""
-    path = Path(path)
-    require_regular_file(path, "track file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise CTCFormatError(f"{path}: cannot read track file ({err})") from err
-    tracks: list[Track] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip(" \t\r"):
-            continue
-        match = TRACK_LINE.fullmatch(line)
-        if match is None:
-            raise CTCFormatError(
-                f"{path}: line {number} is not four non-negative integers 'L B E P' (ASCII digits separated by "
-                f"spaces): {line.strip()!r}")
-        tracks.append(Track(*(int(group) for group in match.groups())))
-    return tracks
-
-
-def write_track_file(path: str | Path, tracks: Iterable[Track]) -> None:
-    """Write tracks as ``L B E P`` lines, sorted by label."""
-    lines = [f"{t.label} {t.begin} {t.end} {t.parent}\n" for t in sorted(tracks, key=lambda t: t.label)]
-    Path(path).write_text("".join(lines), encoding="utf-8")
+    return Sequence(folder, prefix, indices, files, ndigits, (int(shape[0]), int(shape[1])), dtype, labels=labels)
 
 
 # ----------------------------------------------------------------------------------------- dataset helpers
@@ -326,18 +241,18 @@ class SequencePaths:
 def open_tracking_gt(tra_dir: str | Path) -> tuple[Sequence, list[Track]]:
     """Open ``<SEQ>_GT/TRA``: the marker frames ``man_trackNNN.tif`` and the tracks of ``man_track.txt``."""
     tra_dir = Path(tra_dir)
-    return open_sequence(tra_dir, "man_track"), read_track_file(tra_dir / TRACK_FILE_GT)
+    return open_sequence(tra_dir, "man_track", labels=True), read_track_file(tra_dir / TRACK_FILE_GT)
 
 
 def open_segmentation(seg_dir: str | Path) -> Sequence:
     """Open ``<SEQ>_GT/SEG`` or ``<SEQ>_ST/SEG`` (``man_segNNN.tif``; gaps allowed, GT/SEG is sparse)."""
-    return open_sequence(seg_dir, "man_seg", allow_gaps=True)
+    return open_sequence(seg_dir, "man_seg", allow_gaps=True, labels=True)
 
 
 def open_result(res_dir: str | Path) -> tuple[Sequence, list[Track]]:
     """Open a result folder: ``maskNNN.tif`` frames and ``res_track.txt``."""
     res_dir = Path(res_dir)
-    return open_sequence(res_dir, "mask"), read_track_file(res_dir / TRACK_FILE_RES)
+    return open_sequence(res_dir, "mask", labels=True), read_track_file(res_dir / TRACK_FILE_RES)
 
 
 # ------------------------------------------------------------------------------------------ result writer

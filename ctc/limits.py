@@ -1,8 +1,9 @@
 """Size limits checked before memory or disk is committed: a tiny file must not claim gigabytes.
 
 * ``EMBEDTRACK_MAX_PIXELS`` (default 2**27 = 134,217,728, e.g. 11,585 x 11,585): the most pixels a TIFF frame
-  may declare. The header is read first, so a file declaring an enormous frame is refused before any pixel
-  buffer is allocated.
+  may declare, and the most pixels its decoder may write (a frame is decoded tile by tile or strip by strip; a
+  header declaring tiles far larger than the frame would otherwise cost gigabytes). The header is read first, so
+  such a file is refused before any pixel buffer is allocated.
 * ``EMBEDTRACK_MAX_UNPACKED_GB`` (default 64): the most a downloaded zip may unpack to (its members' declared
   sizes, checked before extraction; ``embedtrack download --max-unpacked-gb`` overrides it).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 
-from ctc.errors import CTCFormatError
+from ctc.errors import CTCError, CTCFormatError
 
 MAX_PIXELS_ENV = "EMBEDTRACK_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 2**27
@@ -51,3 +52,30 @@ def check_pixel_count(shape: tuple[int, ...], path: object) -> None:
         raise CTCFormatError(f"{path}: declares an image of {' x '.join(str(s) for s in shape)} = {count:,} pixels, "
                              f"more than the limit of {limit:,}; if the file is genuine, raise the limit with "
                              f"{MAX_PIXELS_ENV}={count}")
+
+
+def check_decoded_pixels(count: int, chunk: tuple[int, ...], kind: str, path: object) -> None:
+    """Refuse a page whose ``kind`` (tiles or strips; ``chunk`` is the shape of one) would decode ``count``
+    pixels in all, more than :func:`max_pixels`."""
+    limit = max_pixels()
+    if count > limit:
+        raise CTCFormatError(f"{path}: its {kind} of {' x '.join(str(int(s)) for s in chunk)} pixels would "
+                             f"decode {count:,} pixels, more than the limit of {limit:,}; if the file is genuine, "
+                             f"raise the limit with {MAX_PIXELS_ENV}={count}")
+
+
+def check_size_option(shape: tuple[int, int], option: str) -> None:
+    """Refuse a frame size given on the command line (``option``) with more pixels than :func:`max_pixels`."""
+    count = math.prod(int(s) for s in shape)
+    limit = max_pixels()
+    if count > limit:
+        raise CTCError(f"{option} {' '.join(str(s) for s in shape)}: {count:,} pixels per frame, more than the "
+                       f"limit of {limit:,}; choose a smaller size or raise the limit with {MAX_PIXELS_ENV}={count}")
+
+
+def memory_bytes() -> int | None:
+    """The machine's physical memory in bytes, or None where the system does not tell."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None

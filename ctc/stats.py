@@ -57,8 +57,9 @@ def overlaps_same_label(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
     labels keep their identity over time. A label that moved off its footprint gets 0."""
     table = overlaps(prev, cur)
     inter = {x: c for x, y, c in zip(table.a.tolist(), table.b.tolist(), table.pixels.tolist()) if x == y}
-    common = np.intersect1d(label_set(prev), label_set(cur)).tolist()
-    return np.array([inter.get(k, 0) / min(table.area_a[k], table.area_b[k]) for k in common], dtype=float)
+    common = np.intersect1d(label_set(prev), label_set(cur))
+    smaller = np.minimum(table.area_a(common), table.area_b(common)).tolist()
+    return np.array([inter.get(k, 0) / size for k, size in zip(common.tolist(), smaller)], dtype=float)
 
 
 def overlaps_best_match(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ import numpy as np
 from ctc.errors import CTCFormatError
 from ctc.io import (TRACK_FILE_GT, SequencePaths, find_sequences, frame_name, open_segmentation, open_sequence,
                     open_tracking_gt, to_uint16, write_tiff, write_track_file)
-from ctc.labels import label_set
+from ctc.labels import label_set, unique_inverse
 from ctc.lineage import Track
 from ctc.overlap import mutual_best, name_by_markers, overlaps
 from embedtrack.errors import EmbedTrackError
@@ -242,23 +242,22 @@ def link_by_overlap(masks: list[np.ndarray], min_overlap: float = 0.5) -> list[n
     next_id = 1
     prev: np.ndarray | None = None
     for mask in masks:
-        mask = mask.astype(np.int64)
-        ids = label_set(mask)
-        lut = np.zeros(int(mask.max(initial=0)) + 1, dtype=np.int64)
-        if prev is not None and len(ids):
+        values, compact = unique_inverse(mask)  # look-ups by position, never by label value
+        lut = np.zeros(values.size, dtype=np.int64)
+        if prev is not None and np.count_nonzero(values):
             table = overlaps(mask, prev)
             for c, p, score in mutual_best(table, table.of_smaller()):
                 if score >= min_overlap:
-                    lut[c] = p
-        for c in ids:
-            if lut[c] == 0:
-                lut[c] = next_id
+                    lut[np.searchsorted(values, c)] = p
+        for at in np.flatnonzero(values):
+            if lut[at] == 0:
+                lut[at] = next_id
                 next_id += 1
             else:
-                next_id = max(next_id, int(lut[c]) + 1)
+                next_id = max(next_id, int(lut[at]) + 1)
         if next_id > np.iinfo(np.uint16).max:
             raise EmbedTrackError("more than 65535 tracks derived; cannot store as uint16")
-        relabelled = lut[mask]
+        relabelled = lut[compact]
         out.append(relabelled.astype(np.uint16))
         prev = relabelled
     return out

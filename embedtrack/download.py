@@ -79,6 +79,10 @@ class UnpackSizeError(DownloadError):
     """An archive would unpack to more than the size limit or the free disk space (the zip is kept)."""
 
 
+class DownloadSizeError(DownloadError):
+    """The server announces a file larger than the size limit or the free disk space (nothing is written)."""
+
+
 class _RetryableError(Exception):
     """A transient failure: try again, resuming from what is on disk."""
 
@@ -121,8 +125,24 @@ def _parse_content_range(value: str | None) -> tuple[int | None, int | None]:
     return start, total
 
 
-def _fetch_once(url: str, part: Path, timeout: float, desc: str) -> tuple[int, int | None]:
-    """One HTTP request appending to ``part``; returns (bytes on disk, total size or None if the server kept it)."""
+def _check_announced(url: str, total: int | None, have: int, part: Path, limit_gb: float) -> None:
+    """Refuse, before a byte is written, a download whose announced size exceeds the unpack limit (a zip is
+    never larger than what it unpacks to, give or take its headers) or the free space beside ``part``."""
+    if total is None:
+        return
+    if total > limit_gb * 1e9:
+        raise DownloadSizeError(f"{url}: the server announces {total:,} bytes ({total / 1e9:,.1f} GB), more than the "
+                                f"limit of {limit_gb:g} GB; if the file is genuine, raise it with --max-unpacked-gb "
+                                f"or {MAX_UNPACKED_ENV}")
+    free = shutil.disk_usage(part.parent).free
+    if total - have > free:
+        raise DownloadSizeError(f"{url}: the server announces {total:,} bytes ({total / 1e9:,.1f} GB), but only "
+                                f"{free / 1e9:,.1f} GB are free in {part.parent}; free some space and run again")
+
+
+def _fetch_once(url: str, part: Path, timeout: float, desc: str, limit_gb: float) -> tuple[int, int | None]:
+    """One HTTP request appending to ``part``; returns (bytes on disk, total size or None if the server kept it).
+    The announced size is checked (:func:`_check_announced`) before anything is written."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": f"embedtrack/{__version__}"}
     if have:
@@ -158,6 +178,7 @@ def _fetch_once(url: str, part: Path, timeout: float, desc: str) -> tuple[int, i
             have, mode = 0, "wb"
             length = response.headers.get("Content-Length")
             total = int(length) if length and re.fullmatch(r"[0-9]{1,20}", length, re.ASCII) else None
+        _check_announced(url, total, have, part, limit_gb)
         try:
             with open(part, mode) as handle, progress(
                 total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=desc
@@ -179,14 +200,17 @@ def fetch(
     retry_wait: float = 2.0,
     timeout: float = 60.0,
     desc: str = "download",
+    max_gb: float | None = None,
 ) -> Path:
     """Download ``url`` to ``dest``, resuming from ``dest + '.part'`` if an earlier attempt left one.
 
     Interrupted transfers are resumed up to ``retries`` times (waiting ``retry_wait * 2**attempt`` s). The file
     only gets its final name when its size equals the server's Content-Length; otherwise the ``.part`` file is
-    kept so that the next call resumes it.
+    kept so that the next call resumes it. A size announced above ``max_gb`` (default
+    ``EMBEDTRACK_MAX_UNPACKED_GB`` or 64) or above the free space is refused before anything is written.
     """
     part = dest.with_name(dest.name + ".part")
+    limit_gb = max_gb if max_gb is not None else env_limit(MAX_UNPACKED_ENV, DEFAULT_MAX_UNPACKED_GB)
     reason = ""
     total: int | None = None
     for attempt in range(retries + 1):
@@ -195,7 +219,7 @@ def fetch(
             logger.warning("%s: %s; resuming in %.0f s (attempt %d of %d)", url, reason, wait, attempt + 1, retries + 1)
             time.sleep(wait)
         try:
-            have, total = _fetch_once(url, part, timeout, desc)
+            have, total = _fetch_once(url, part, timeout, desc, limit_gb)
         except _RetryableError as err:
             reason = str(err)
             continue
@@ -318,7 +342,8 @@ def download_dataset(
             logger.info("using the earlier download %s", zip_path)
         else:
             logger.info("downloading %s", url)
-            fetch(url, zip_path, retries=retries, retry_wait=retry_wait, timeout=timeout, desc=f"download {name}")
+            fetch(url, zip_path, retries=retries, retry_wait=retry_wait, timeout=timeout, desc=f"download {name}",
+                  max_gb=max_unpacked_gb)
         expected = KNOWN_SHA256.get((kind, name))
         if verify_checksum and expected is not None:
             actual = sha256_of(zip_path)

@@ -20,6 +20,7 @@ def matched_iou(pred: np.ndarray, gt: np.ndarray) -> tuple[float, int]:
     total = 0.0
     for g, p in best_match(table.a, table.b, table.pixels).items():
         inter = shared[(g, p)]
-        if inter * 2 > table.area_a[g]:
-            total += inter / (table.area_a[g] + table.area_b[p] - inter)
+        area_g = int(table.area_a(g))
+        if inter * 2 > area_g:
+            total += inter / (area_g + int(table.area_b(p)) - inter)
     return float(total), len(present)

@@ -16,7 +16,7 @@ before it (the same function up to float rounding, without the normalisation pas
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -24,19 +24,34 @@ import torch.nn.functional as F
 from torch import nn
 
 from embedtrack.errors import ConfigError
+from embedtrack.inference_config import check_fields
 from embedtrack.predictions import SEG_CHANNELS, TRACK_CHANNELS
+
+
+#: Upper bounds of the architecture numbers a model's ``config.json`` may hold (the paper's network has input
+#: channels 1, widths 16/64/128, 5 blocks, 2 dilation rounds): far above any useful network, far below one that
+#: would allocate gigabytes before the weights are even read.
+MAX_IN_CHANNELS = 16
+MAX_WIDTH = 4096
+MAX_BLOCKS = 64
+MAX_DILATION_ROUNDS = 16
 
 
 @dataclass(frozen=True)
 class ArchConfig:
     """Architecture hyper-parameters. Defaults are the ERFNet of the paper."""
 
-    in_channels: int = 1
-    widths: tuple[int, int, int] = (16, 64, 128)
-    encoder_blocks: int = 5  # non-bottleneck blocks after the second downsampler
-    dilation_rounds: int = 2  # repetitions of the dilation pattern (2, 4, 8, 16) at the lowest resolution
-    dropout_low: float = 0.03
-    dropout_high: float = 0.3
+    in_channels: int = field(default=1, metadata={"lo": 1, "hi": MAX_IN_CHANNELS})
+    widths: tuple[int, int, int] = (16, 64, 128)  # each 1..MAX_WIDTH
+    # non-bottleneck blocks after the second downsampler
+    encoder_blocks: int = field(default=5, metadata={"lo": 1, "hi": MAX_BLOCKS})
+    # repetitions of the dilation pattern (2, 4, 8, 16) at the lowest resolution
+    dilation_rounds: int = field(default=2, metadata={"lo": 1, "hi": MAX_DILATION_ROUNDS})
+    dropout_low: float = field(default=0.03, metadata={"lo": 0, "hi": 1, "hi_open": True})
+    dropout_high: float = field(default=0.3, metadata={"lo": 0, "hi": 1, "hi_open": True})
+
+    def __post_init__(self) -> None:
+        check_architecture(self.to_dict(), "architecture")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -44,17 +59,21 @@ class ArchConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ArchConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"Unknown architecture keys: {sorted(unknown)} (known: {sorted(known)})")
+    def from_dict(cls, data: dict[str, Any], source: str = "architecture") -> ArchConfig:
+        """Build from a JSON object; unknown keys, wrong types and out-of-range numbers raise one ConfigError."""
+        check_architecture(data, source)
         values = dict(data)
         if "widths" in values:
-            values["widths"] = tuple(int(w) for w in values["widths"])
-            if len(values["widths"]) != 3:
-                raise ConfigError(f"architecture.widths must have 3 entries, got {values['widths']}")
+            values["widths"] = tuple(values["widths"])
         return cls(**values)
+
+
+def check_architecture(arch: dict[str, Any], source: str) -> None:
+    """Types and ranges of an ``architecture`` object (unknown keys are rejected too); ``source`` names the file
+    in the one :class:`ConfigError`."""
+    check_fields(ArchConfig, arch, source)  # types, and the ranges of the scalar numbers
+    if any(not 1 <= w <= MAX_WIDTH for w in arch.get("widths", [1])):
+        raise ConfigError(f"{source}: widths must be whole numbers from 1 to {MAX_WIDTH}, got {arch['widths']!r}")
 
 
 class ChannelAffine(nn.Module):

@@ -108,18 +108,10 @@ def migrate_v1(data: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def _check_architecture(arch: dict[str, Any], source: str) -> None:
-    """Types and ranges of the ``architecture`` object (unknown keys are rejected too)."""
-    from embedtrack.model import ArchConfig  # torch is imported by the caller anyway
+    """Types and ranges of the ``architecture`` object (:func:`embedtrack.model.check_architecture`)."""
+    from embedtrack.model import check_architecture  # torch is imported by the caller anyway
 
-    check_fields(ArchConfig, arch, source)
-    for key in ("in_channels", "encoder_blocks", "dilation_rounds"):
-        if key in arch and arch[key] < 1:
-            raise ConfigError(f"{source}: {key} must be >= 1, got {arch[key]!r}")
-    if any(w < 1 for w in arch.get("widths", [1])):
-        raise ConfigError(f"{source}: widths must be positive, got {arch['widths']!r}")
-    for key in ("dropout_low", "dropout_high"):
-        if key in arch and not 0.0 <= arch[key] < 1.0:
-            raise ConfigError(f"{source}: {key} must be in [0, 1), got {arch[key]!r}")
+    check_architecture(arch, source)
 
 
 #: Old names of bundled models: a model named after a CTC dataset must have been trained on that dataset's real
@@ -158,12 +150,33 @@ def resolve_model(name_or_dir: str | Path) -> Path:
     )
 
 
+#: A model's config.json is a few kilobytes; a larger one is refused unread.
+MAX_CONFIG_BYTES = 2**20
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path`` (UTF-8, at most :data:`MAX_CONFIG_BYTES`); anything else (unreadable, not
+    UTF-8, not JSON, nested too deeply, not an object) is one :class:`ModelError` naming the file."""
+    size = path.stat().st_size if path.is_file() else 0
+    if size > MAX_CONFIG_BYTES:
+        raise ModelError(f"{path}: {size:,} bytes, more than the {MAX_CONFIG_BYTES:,} a model config can need")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ModelError(f"{path}: cannot read model config (not UTF-8 text: {err.reason} at byte {err.start})") \
+            from None
+    except RecursionError:
+        raise ModelError(f"{path}: cannot read model config (JSON nested too deeply)") from None
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{path}: cannot read model config ({err})") from err
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 def read_config(folder: Path) -> ModelConfig:
     path = folder / CONFIG_NAME
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ModelError(f"{path}: cannot read model config ({err})") from err
+    data = read_json_object(path)
     try:
         return ModelConfig.from_dict(data, source=str(path))
     except (ConfigError, TypeError) as err:

@@ -18,6 +18,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ctc.labels import label_stats
 from ctc.lineage import Track, division_count
 from embedtrack.errors import EmbedTrackError
 
@@ -134,15 +135,8 @@ def outlines(labels: np.ndarray) -> np.ndarray:
 
 def centroids(labels: np.ndarray) -> dict[int, tuple[float, float, int]]:
     """Centre of mass (row, col) and pixel count of every label > 0."""
-    flat = labels.ravel().astype(np.int64)
-    counts = np.bincount(flat)
-    if counts.size <= 1:
-        return {}
-    rows, cols = np.indices(labels.shape)
-    sum_r = np.bincount(flat, weights=rows.ravel(), minlength=counts.size)
-    sum_c = np.bincount(flat, weights=cols.ravel(), minlength=counts.size)
-    present = np.flatnonzero(counts[1:]) + 1
-    return {int(k): (sum_r[k] / counts[k], sum_c[k] / counts[k], int(counts[k])) for k in present}
+    present, ys, xs, areas = label_stats(labels)
+    return {int(k): (float(y), float(x), int(a)) for k, y, x, a in zip(present, ys, xs, areas)}
 
 
 def render_overlay(

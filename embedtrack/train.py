@@ -40,7 +40,7 @@ from embedtrack.metrics import matched_iou
 from embedtrack.model import ArchConfig, EmbedTrackNet
 from embedtrack.presets import Preset, get_preset
 from embedtrack.predictions import Predictions
-from embedtrack.registry import ModelConfig, save_model
+from embedtrack.registry import ModelConfig, read_config, save_model
 from embedtrack.sparse_labels import IGNORE
 from embedtrack.tracker import Tracker
 
@@ -273,7 +273,7 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: Path, opts: Train
     if ddp is not None:
         config.training.update(ddp.provenance(batch_size, opts.lr))
     if resume and (out_dir / "config.json").is_file():
-        previous = json.loads((out_dir / "config.json").read_text()).get("training", {})
+        previous = read_config(out_dir).training  # checked: one error naming the file
         config.training.update({k: previous[k] for k in ("best_epoch", "val_iou") if k in previous})
     logger.info("training %s on %s: %d crops/epoch, %d val crops, batch %d, %s, min mask size %d px",
                 preset.name, dataset_dir, len(train_set), len(val_set), batch_size, device, min_size)

@@ -18,7 +18,7 @@ def test_overlap_table_and_scores() -> None:
     b = np.array([[3, 0, 0], [3, 4, 4]])
     table = overlaps(a, b)
     assert list(zip(table.a.tolist(), table.b.tolist(), table.pixels.tolist())) == [(1, 3, 1), (2, 3, 1), (2, 4, 2)]
-    assert table.area_a.tolist() == [1, 2, 3] and table.area_b.tolist()[3:] == [2, 2]
+    assert table.area_a([0, 1, 2, 7]).tolist() == [1, 2, 3, 0] and table.area_b([3, 4]).tolist() == [2, 2]
     assert table.of_smaller().tolist() == [1 / 2, 1 / 2, 2 / 2]
     assert table.iou().tolist() == [1 / 3, 1 / 4, 2 / 3]
 

@@ -71,6 +71,6 @@ def test_bc_tolerance_is_bounded(metric: str) -> None:
 
 def test_synth_size_is_capped_before_any_allocation(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["synth", str(tmp_path / "S"), "--size", "40000", "40000"])
-    assert result.exit_code == 1 and "synthetic frame size (--size): declares an image of 40000 x 40000" in \
-        result.output, result.output
+    assert result.exit_code == 1 and "--size 40000 40000: 1,600,000,000 pixels per frame, more than the limit" in \
+        result.output and "EMBEDTRACK_MAX_PIXELS=1600000000" in result.output, result.output
     assert not (tmp_path / "S").exists()

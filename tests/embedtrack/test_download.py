@@ -31,6 +31,7 @@ class ServerState:
 
     files: dict[str, bytes] = field(default_factory=dict)
     mode: str = "normal"  # normal | norange | truncate | truncate_first
+    announce: int | None = None  # a Content-Length to claim instead of the real one
     requests: list[tuple[str, str | None]] = field(default_factory=list)
 
 
@@ -63,7 +64,7 @@ class RangeHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(state.announce or len(body)))
         self.end_headers()
         truncate = state.mode == "truncate" or (state.mode == "truncate_first" and len(state.requests) == 1)
         self.wfile.write(body[: len(body) // 3] if truncate else body)
@@ -278,3 +279,35 @@ def test_http_404_is_one_clear_error(server: tuple[str, ServerState], tmp_path: 
     with pytest.raises(dl.DownloadError, match=r"training-datasets/PhC-C2DL-PSC\.zip: HTTP 404"):
         dl.download_dataset("PhC-C2DL-PSC", tmp_path, base_url=base_url, retry_wait=0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_announced_size_beyond_the_limit_is_refused_before_writing(served_zip: tuple[str, ServerState, bytes],
+                                                                     tmp_path: Path) -> None:
+    base_url, state, _ = served_zip
+    state.announce = 10**15
+    root = tmp_path / "data"
+    with pytest.raises(dl.DownloadSizeError, match=rf"{re.escape(base_url)}/training-datasets/Fluo-N2DH-SIM\+.zip: "
+                                                   r"the server announces 1,000,000,000,000,000 bytes \(1,000,000.0 "
+                                                   r"GB\), more than the limit of 64 GB"):
+        dl.download_dataset(NAME, root, base_url=base_url, retries=0)
+    assert not root.exists()  # nothing written, the folder made for it removed
+
+
+def test_an_announced_size_beyond_the_free_space_is_refused(served_zip: tuple[str, ServerState, bytes],
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    base_url, _, data = served_zip
+    usage = dl.shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(dl.shutil, "disk_usage", lambda path: usage._replace(free=len(data) - 1))
+    with pytest.raises(dl.DownloadSizeError, match=rf"announces {len(data):,} bytes .* are free in "):
+        dl.download_dataset(NAME, tmp_path / "data", base_url=base_url, retries=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_partial_download_is_kept_when_the_rest_is_refused(served_zip: tuple[str, ServerState, bytes],
+                                                             tmp_path: Path) -> None:
+    base_url, _, data = served_zip
+    part = tmp_path / f"{ZIP_NAME}.part"
+    part.write_bytes(data[:100])
+    with pytest.raises(dl.DownloadSizeError, match="more than the limit of 1e-06 GB"):
+        dl.download_dataset(NAME, tmp_path, base_url=base_url, retries=0, max_unpacked_gb=1e-6)
+    assert part.read_bytes() == data[:100]

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from embedtrack.errors import EmbedTrackError
 from embedtrack.preprocess import normalise
 
 
@@ -71,3 +72,23 @@ def test_uint8_uint16_and_a_tenfold_dimmer_sequence_normalise_alike() -> None:
     reference = normalise(bright)
     assert np.abs(normalise(dim) - reference).max() < 0.01
     assert np.abs(normalise(as_uint8) - reference).max() < 0.03
+
+
+@pytest.mark.parametrize("scale", [1e37, 1e300])
+def test_a_float64_frame_near_the_float32_limit_normalises_like_the_frame_itself(scale: float) -> None:
+    frame = np.random.default_rng(1).gamma(2.0, 50.0, (32, 32))
+    out = normalise(frame * scale, source="huge-seq")
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    np.testing.assert_allclose(out, normalise(frame), rtol=1e-5, atol=1e-6)
+
+
+def test_far_outliers_of_a_float64_frame_stay_finite() -> None:
+    frame = np.arange(10000, dtype=np.float64).reshape(100, 100)
+    frame[0, 0] = 1e300
+    out = normalise(frame)
+    assert np.isfinite(out).all() and out[0, 0] == np.finfo(np.float32).max and out[99, 99] > 0.9
+
+
+def test_complex_frames_are_refused_not_cast() -> None:
+    with pytest.raises(EmbedTrackError, match=r"seq/01: pixels are complex numbers \(complex128\)"):
+        normalise(np.ones((4, 4), complex), source="seq/01")

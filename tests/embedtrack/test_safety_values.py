@@ -18,11 +18,12 @@ from ctc.fsutil import temp_file_beside
 from ctc.guard import MODEL, remove_stale_temps
 from ctc.io import ResultWriter
 from ctc.limits import max_pixels
+from ctc.lineage import Track
 from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError
 from embedtrack.inference_config import InferenceConfig
 from embedtrack.train import CHECKPOINT_NAME, _model_folder, load_checkpoint
-from embedtrack.tracker import Tracker
+from embedtrack.tracker import Tracker, TrackResult
 from tests.tree_state import tree_state
 
 
@@ -54,7 +55,8 @@ def _checkpoint(path: Path, **changes: object) -> Path:
     return path
 
 
-@pytest.mark.parametrize("changes,needle", [({"epoch": 10**9}, "epoch"), ({"epoch": -3}, "epoch"),
+@pytest.mark.parametrize("changes,needle", [({"epoch": 10**9}, "epoch"), ({"epoch": 1e9}, "epoch"),
+                                            ({"epoch": -3}, "epoch"),
                                             ({"best_iou": math.nan}, "best_iou"), ({"best_iou": 7.0}, "best_iou")])
 def test_checkpoint_values_are_validated(tmp_path: Path, changes: dict[str, object], needle: str) -> None:
     path = _checkpoint(tmp_path / CHECKPOINT_NAME, **changes)
@@ -134,6 +136,10 @@ def test_negative_first_index_is_refused(tmp_path: Path) -> None:
         tracker.track([np.zeros((8, 8))], first_index=-3)
     with pytest.raises(CTCError, match="frame number -3 is negative"), ResultWriter(tmp_path / "R", 3) as writer:
         writer.write_mask(-3, np.ones((4, 4), np.uint16))
+    assert list(tmp_path.iterdir()) == []
+    result = TrackResult([np.ones((4, 4), np.uint16)], [{}], [Track(1, -3, -3, 0)], first_index=-3)
+    with pytest.raises(CTCError, match="frame number -3 is negative"):
+        result.write_ctc(tmp_path / "R")
     assert list(tmp_path.iterdir()) == []
 
 
