@@ -120,3 +120,18 @@ def test_a_faulty_result_is_reported_naming_the_result(dataset: Path, result_fac
 def test_seg_alone_does_not_need_a_valid_tracking_ground_truth(dataset: Path, gt_result: Path) -> None:
     (dataset / "01_GT" / "TRA" / "man_track.txt").write_text("1 0 4 0\n2 0 1 2\n")
     assert evaluate(gt_result, dataset / "01_GT", ["SEG"])["SEG"] == pytest.approx(1.0)
+
+
+def test_the_ground_truth_is_checked_once_per_state_of_its_files(dataset: Path, gt_result: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctc.evaluate
+
+    calls: list[Path] = []
+    real = ctc.evaluate.validate_result
+    monkeypatch.setattr(ctc.evaluate, "validate_result", lambda folder: calls.append(Path(folder)) or real(folder))
+    for _ in range(3):
+        evaluate(gt_result, dataset / "01_GT", ["DET"])
+    assert calls.count(dataset / "01_GT" / "TRA") == 1 and calls.count(gt_result) == 3
+    (dataset / "01_GT" / "TRA" / "man_track.txt").write_text("".join(f"{line}\n" for line in GT_FAULTS["cycle"][0]))
+    with pytest.raises(CTCError, match="invalid CTC ground truth"):  # changed since: checked again
+        evaluate(gt_result, dataset / "01_GT", ["DET"])
