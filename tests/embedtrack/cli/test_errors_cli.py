@@ -59,6 +59,21 @@ def test_write_failures_are_one_line_and_leave_nothing(tiny_model: Path, synth_d
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("where", ["mask", "settings"])
+def test_a_failed_run_removes_the_parent_folders_it_created(tiny_model: Path, synth_dataset: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    def failing(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "somewhere")
+
+    if where == "mask":  # while the masks are written
+        monkeypatch.setattr(ctc.io.tifffile, "imwrite", failing)
+    else:  # at the very end, when the result and its settings land together
+        monkeypatch.setattr(ctc.io, "land_together", failing)
+    result = _run(synth_dataset / "01", "--model", tiny_model, "--output", tmp_path / "a" / "b" / "res")
+    assert result.exit_code == 1 and "the disk is full" in result.output, result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def _start_run(seq: Path, model: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     code = "import sys; from embedtrack.cli import main; sys.exit(main())"
