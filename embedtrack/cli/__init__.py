@@ -86,8 +86,11 @@ def _quiet_bars(ctx: click.Context, quiet: bool) -> None:
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:
+    from ctc import progress
+
     for sig in STOP_SIGNALS:  # a second signal must not cut the cleanup short (SIGKILL still ends it)
         signal.signal(sig, signal.SIG_IGN)
+    progress.request_stop(f"signal {signum}")  # raised again at the next step if this one is swallowed
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -96,9 +99,12 @@ def _stop_on_sigterm(ctx: click.Context) -> None:
     temporary files are removed, and further signals are ignored from then on (the command is ending)."""
     if threading.current_thread() is not threading.main_thread():
         return
+    from ctc import progress
+
     for sig in STOP_SIGNALS:
         previous = signal.signal(sig, _terminated)
         ctx.call_on_close(lambda sig=sig, previous=previous: _restore(sig, previous))
+    ctx.call_on_close(lambda: progress.request_stop(None))
 
 
 def _restore(sig: int, previous: Any) -> None:

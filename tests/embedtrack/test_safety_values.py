@@ -152,14 +152,19 @@ def test_pixel_limit_must_be_a_whole_number(monkeypatch: pytest.MonkeyPatch, val
 def test_a_stop_signal_ignores_further_ones_while_cleaning_up(monkeypatch: pytest.MonkeyPatch) -> None:
     import signal
 
+    from ctc import progress
     from embedtrack.cli import STOP_SIGNALS, _terminated
 
     assert signal.SIGHUP in STOP_SIGNALS
     handlers: dict[int, object] = {}
     monkeypatch.setattr(signal, "signal", lambda sig, handler: handlers.__setitem__(sig, handler))
+    monkeypatch.setattr(progress, "STOP", None)  # put back after the test
     with pytest.raises(KeyboardInterrupt):
         _terminated(signal.SIGTERM, None)
     assert handlers == {sig: signal.SIG_IGN for sig in STOP_SIGNALS}
+    with pytest.raises(KeyboardInterrupt, match="signal 15"):  # and every later step of the command stops
+        for _ in progress.progress(range(3)):
+            pass
 
 
 def test_a_failed_picture_removes_the_folders_created_for_it(tmp_path: Path) -> None:

@@ -74,6 +74,35 @@ def test_a_failed_run_removes_the_parent_folders_it_created(tiny_model: Path, sy
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_stop_signal_whose_interrupt_was_swallowed_still_stops_the_run(tiny_model: Path, synth_dataset: Path,
+                                                                         tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from embedtrack.cli import STOP_SIGNALS, _terminated
+
+    real, calls = embedtrack.pipeline._add_seconds, []
+
+    def swallowing(*args: object) -> None:  # the signal lands in code that drops the exception (a __del__)
+        calls.append(1)
+        if len(calls) == 2:
+            try:
+                _terminated(signal.SIGTERM, None)
+            except KeyboardInterrupt:
+                pass
+        real(*args)
+
+    monkeypatch.setattr(embedtrack.pipeline, "_add_seconds", swallowing)
+    handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        result = _run(synth_dataset / "01", "--model", tiny_model, "--output", tmp_path / "a" / "01_RES")
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert result.exit_code == 1 and len(calls) == 2, result.output  # stopped at the next frame
+    assert list(tmp_path.iterdir()) == []
+    from ctc import progress
+    assert progress.STOP is None  # an in-process caller is not left stopping
+
+
 def _start_run(seq: Path, model: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     code = "import sys; from embedtrack.cli import main; sys.exit(main())"
