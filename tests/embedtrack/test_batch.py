@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -126,11 +126,13 @@ def long_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _poll(condition: object, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+def _poll(condition: Callable[[], bool], proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+    """Wait until ``condition`` holds (polling: the machine may be loaded), failing if ``proc`` ends first."""
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         if proc.poll() is not None:
-            raise AssertionError(f"the batch ended before {what}: {proc.stdout.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            output = proc.stdout.read().decode() if proc.stdout is not None else ""
+            raise AssertionError(f"the batch ended before {what}: {output[-2000:]}")
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
         time.sleep(0.05)
 
