@@ -12,6 +12,7 @@ import io
 import logging
 import math
 import numbers
+import os
 import re
 import warnings
 from pathlib import Path
@@ -30,6 +31,7 @@ KNOWN_METRICS: tuple[str, ...] = ("SEG", "TRA", "DET", "LNK", "CT", "TF", "BC", 
                                   "IDF1", "MTML", "FAF", "BIO", "OP_CTB", "OP_CSB", "OP_CLB", "Valid")
 _BC = re.compile(r"^BC\((.*)\)$")
 MAX_BC = 99  # BC(i): i frames of tolerance; py-ctcmetrics' memory grows with i
+_VALID_GROUND_TRUTH: set[tuple[str, tuple[tuple[str, int, int], ...]]] = set()  # TRA folders found valid, by state
 
 
 def parse_metrics(metrics: str | Iterable[str]) -> list[str]:
@@ -122,13 +124,35 @@ def _check_files(res_dir: Path, gt_dir: Path, metrics: list[str]) -> None:
         read_track_file(gt_dir / "TRA" / TRACK_FILE_GT)
 
 
+def _require_valid(folder: Path, track_file: str, role: str) -> None:
+    """Refuse a ``role`` folder (``result`` or ``ground truth``) that breaks the CTC rules of
+    :func:`ctc.validate.validate_result`, naming its track file and its first violations."""
+    problems = errors_only(validate_result(folder))
+    if problems:
+        shown = "; ".join(str(p) for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise CTCError(f"{folder / track_file}: invalid CTC {role}, not scored: {shown}{more}")
+
+
+def _require_valid_ground_truth(tra: Path) -> None:
+    """:func:`_require_valid` for a ``TRA`` folder, once per state of its files (calibration scores many results
+    against the same ground truth)."""
+    with os.scandir(tra) as entries:
+        state = (os.path.realpath(tra), tuple(sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size)
+                                                     for e in entries)))
+    if state not in _VALID_GROUND_TRUTH:
+        _require_valid(tra, TRACK_FILE_GT, "ground truth")
+        _VALID_GROUND_TRUTH.add(state)
+
+
 def evaluate(res_dir: str | Path, gt_dir: str | Path, metrics: Iterable[str] = DEFAULT_METRICS,
              threads: int = 1) -> dict[str, float]:
     """Score result folder ``res_dir`` (``<SEQ>_RES``) against ``gt_dir`` (``<SEQ>_GT``) with py-ctcmetrics.
 
     Returns the requested metrics first, then the extra figures py-ctcmetrics reports with them (AOGM, ...).
-    An invalid result (see :func:`ctc.validate.validate_result`) raises :class:`CTCError` naming its first
-    violations. ``threads`` is passed to py-ctcmetrics (0 = all CPUs, using a process pool).
+    An invalid result or tracking ground truth ``gt_dir/TRA`` (the same rules, see
+    :func:`ctc.validate.validate_result`) raises :class:`CTCError` naming its track file, which side is wrong
+    and its first violations. ``threads`` is passed to py-ctcmetrics (0 = all CPUs, using a process pool).
     """
     from ctc_metrics.scripts.evaluate import evaluate_sequence  # imported on use: it pulls in scikit-learn
 
@@ -136,11 +160,9 @@ def evaluate(res_dir: str | Path, gt_dir: str | Path, metrics: Iterable[str] = D
     wanted = parse_metrics(metrics)
     _check_folders(res_dir, gt_dir, with_dependencies(wanted))
     _check_files(res_dir, gt_dir, with_dependencies(wanted))
-    problems = errors_only(validate_result(res_dir))
-    if problems:
-        shown = "; ".join(str(p) for p in problems[:5])
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise CTCError(f"{res_dir}: invalid CTC result, not scored: {shown}{more}")
+    if with_dependencies(wanted) != ["SEG"]:  # the tracking ground truth follows the rules a result follows
+        _require_valid_ground_truth(gt_dir / "TRA")
+    _require_valid(res_dir, TRACK_FILE_RES, "result")
     captured = io.StringIO()
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(captured):
         warnings.simplefilter("always")

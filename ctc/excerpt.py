@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from ctc.errors import CTCFormatError, CTCResultExistsError
-from ctc.fsutil import move_into_place, temp_dir_beside
+from ctc.fsutil import move_into_place, parents_made, temp_dir_beside
 from ctc.io import (TRACK_FILE_GT, Sequence, SequencePaths, default_ndigits, frame_name, open_segmentation, open_sequence,
                     open_tracking_gt, write_track_file)
 from ctc.lineage import Track
@@ -40,15 +40,15 @@ def write_excerpt(dataset_dir: str | Path, sequence: str, first: int, end: int, 
         raise CTCFormatError(f"{paths.raw}: frames {first}..{end - 1} hold {len(wanted)} frame(s); need 2")
     markers, tracks = open_tracking_gt(paths.gt_tra)
     seg = open_segmentation(paths.gt_seg) if paths.gt_seg.is_dir() else None
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_dir_beside(out_dir, "tmp")
-    try:
-        _copy_frames(raw, markers, seg, wanted, first, tmp, sequence)
-        write_track_file(tmp / f"{sequence}_GT" / "TRA" / TRACK_FILE_GT, cut_tracks(tracks, first, end))
-        move_into_place(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with parents_made(out_dir):  # removed again when the excerpt fails
+        tmp = temp_dir_beside(out_dir, "tmp")
+        try:
+            _copy_frames(raw, markers, seg, wanted, first, tmp, sequence)
+            write_track_file(tmp / f"{sequence}_GT" / "TRA" / TRACK_FILE_GT, cut_tracks(tracks, first, end))
+            move_into_place(tmp, out_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return out_dir
 
 

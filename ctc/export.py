@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 
 from ctc.errors import CTCError, CTCFormatError
-from ctc.fsutil import move_into_place, temp_dir_beside, write_atomic
+from ctc.fsutil import move_into_place, parents_made, temp_dir_beside, write_atomic
 from ctc.labels import label_stats
 from ctc.lineage import Track
 
@@ -225,16 +225,17 @@ def write_napari(table: Table, labels: Iterable[np.ndarray], folder: str | Path,
     folder = Path(folder)
     _check_target(folder, overwrite, {"labels.tif", "tracks.csv", "graph.json"})
     data, graph = napari_tracks(table, first_index)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_dir_beside(folder)
-    try:
-        stack = np.stack([np.asarray(f, dtype=np.uint16) for f in labels])
-        tifffile.imwrite(tmp / "labels.tif", stack, compression="zlib", imagej=True, metadata={"axes": "TYX"})
-        lines = ["track_id,t,y,x"] + [f"{int(r[0])},{int(r[1])},{r[2]:.3f},{r[3]:.3f}" for r in data]
-        (tmp / "tracks.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        (tmp / "graph.json").write_text(json.dumps({str(k): v for k, v in graph.items()}) + "\n", encoding="utf-8")
-        move_into_place(tmp, folder, overwrite=overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with parents_made(folder):  # removed again when the export fails
+        tmp = temp_dir_beside(folder)
+        try:
+            stack = np.stack([np.asarray(f, dtype=np.uint16) for f in labels])
+            tifffile.imwrite(tmp / "labels.tif", stack, compression="zlib", imagej=True, metadata={"axes": "TYX"})
+            lines = ["track_id,t,y,x"] + [f"{int(r[0])},{int(r[1])},{r[2]:.3f},{r[3]:.3f}" for r in data]
+            (tmp / "tracks.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            (tmp / "graph.json").write_text(json.dumps({str(k): v for k, v in graph.items()}) + "\n",
+                                            encoding="utf-8")
+            move_into_place(tmp, folder, overwrite=overwrite)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return folder

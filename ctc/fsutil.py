@@ -15,13 +15,17 @@ them. Errors name the target, never a temporary file.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Sequence
 
-from ctc.errors import CTCResultExistsError
+from ctc.errors import CTCResultExistsError, CTCUnsafeOutputError
+
+logger = logging.getLogger(__name__)
 
 
 def _umask() -> int:
@@ -104,9 +108,7 @@ def land_together(moves: Sequence[tuple[Path, Path]]) -> None:
     try:
         for _, target in moves:
             if target.exists() or target.is_symlink():
-                old = temp_dir_beside(target, "old")
-                asides.append((target, old))
-                os.replace(target, old / "previous")
+                asides.append((target, move_aside(target)))
         for source, target in moves:
             try:
                 os.replace(source, target)
@@ -125,10 +127,34 @@ def land_together(moves: Sequence[tuple[Path, Path]]) -> None:
             _remove_aside(old, done)
 
 
+def move_aside(target: Path) -> Path:
+    """Move ``target`` to ``.<name>.old-…/previous`` beside it and return that new folder. When ``target`` cannot
+    be moved (a read-only folder), the new folder is removed again and the error says that ``target`` is
+    read-only and was left as it was."""
+    old = temp_dir_beside(target, "old")
+    try:
+        os.replace(target, old / "previous")
+    except OSError as err:
+        old.rmdir()
+        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise CTCUnsafeOutputError(read_only_message(target)) from err
+        raise named_for(err, target) from err
+    return old
+
+
+def read_only_message(target: Path) -> str:
+    """The one line for an existing output that cannot be replaced because it is read-only."""
+    return (f"{target}: is read-only, so it cannot be replaced; it was left as it was and nothing was written. "
+            "Make it writable (chmod -R u+w) or choose another output")
+
+
 def _remove_aside(old: Path, done: bool) -> None:
     """Remove a folder of :func:`land_together`'s moved-aside target: all of it once done, else only if empty."""
     if done:
         shutil.rmtree(old, ignore_errors=True)
+        if old.exists():
+            logger.warning("%s: could not remove this previous version set aside; the next run on the same output "
+                           "tries again", old)
     else:
         with contextlib.suppress(OSError):
             old.rmdir()
@@ -141,8 +167,7 @@ def set_aside(target: Path) -> Iterator[None]:
     if not target.exists():
         yield
         return
-    old = temp_dir_beside(target, "old")
-    os.replace(target, old / "previous")
+    old = move_aside(target)
     done = False
     try:
         yield

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Union
 
 from ctc.errors import CTCResultExistsError, CTCUnsafeOutputError
+from ctc.fsutil import read_only_message
 
 logger = logging.getLogger(__name__)
 
@@ -233,6 +234,8 @@ def check_replaceable(output: Output, overwrite: bool) -> None:
                                    f"only replaces a {kind.what}. Remove it yourself or choose another output")
     if not overwrite:
         raise CTCResultExistsError(f"{path}: exists; use --overwrite to replace it")
+    if kind.is_folder and not os.access(path, os.W_OK | os.X_OK):  # it could be neither moved nor emptied
+        raise CTCUnsafeOutputError(read_only_message(path))
 
 
 def check_outputs(outputs: Iterable[Output], inputs: Iterable[str | Path] = (), overwrite: bool = False) -> None:

@@ -64,11 +64,35 @@ def _check_tracks(tracks: list[Track], track_file: str) -> list[Violation]:
         if t.parent == 0:
             continue
         parent = by_label.get(t.parent)
-        if parent is None:
+        if t.parent == t.label:
+            out.append(Violation(t.begin, t.label, f"track {t.label} is its own parent"))
+        elif parent is None:
             out.append(Violation(t.begin, t.label, f"parent {t.parent} is not a declared track"))
         elif parent.end >= t.begin:
             out.append(Violation(t.begin, t.label, f"parent {t.parent} ends at frame {parent.end}, "
                                                    f"not before its child {t.label} begins at frame {t.begin}"))
+    out.extend(_check_cycles(by_label))
+    return out
+
+
+def _check_cycles(by_label: Mapping[int, Track]) -> list[Violation]:
+    """One violation per cycle of parent links longer than one track (a track that is its own parent is
+    reported by :func:`_check_tracks`)."""
+    out: list[Violation] = []
+    state: dict[int, int] = {}  # 1: on the chain being followed, 2: done
+    for start in sorted(by_label):
+        chain: list[int] = []
+        label = start
+        while label in by_label and label not in state:
+            state[label] = 1
+            chain.append(label)
+            label = by_label[label].parent
+        if state.get(label) == 1 and label != by_label[label].parent:  # came back to this chain: a cycle
+            cycle = chain[chain.index(label):]
+            out.append(Violation(None, min(cycle), "parent links form a cycle: "
+                                                   + " -> ".join(str(c) for c in [*cycle, label])))
+        for seen in chain:
+            state[seen] = 2
     return out
 
 

@@ -6,7 +6,10 @@ becomes one task, and each task goes through :func:`embedtrack.pipeline.run_sequ
 ``embedtrack run``: results are written atomically and validated before they appear. A sequence whose
 ``<SEQ>_RES`` exists and passes :func:`ctc.validate.validate_result` is skipped (unless ``overwrite``), so a
 batch that was stopped is finished by starting it again. A failing sequence is reported with its one-line
-error and the others go on.
+error and the others go on. When the
+batch is stopped (Ctrl-C, SIGTERM, SIGHUP), the temporary folders of the sequences its local workers were
+writing are removed once the workers are gone (:func:`remove_leftovers`); those a killed batch left are removed
+by the next one.
 
 Workers: each task sets torch's thread count once per worker process and keeps the models it loaded (see
 :func:`embedtrack.registry.enable_model_cache`). When every worker declares the resource ``sequence=1`` (the
@@ -211,6 +214,17 @@ def _scores(job: Job) -> dict[str, float]:
     return {m: round(scores[m], 4) for m in wanted}
 
 
+def remove_leftovers(jobs: list[Job]) -> None:
+    """Remove the temporary folders and files that runs no longer alive (a worker stopped or killed with the
+    batch) left beside each job's result folder and settings file; those of live processes are kept."""
+    from ctc.guard import remove_stale_temps
+    from embedtrack.pipeline import settings_path
+
+    for job in jobs:
+        for path in (Path(job.output), settings_path(Path(job.output))):
+            remove_stale_temps(path)
+
+
 def process_job(job: Job, options: JobOptions, exclusive: bool = False) -> JobResult:
     """Run (or skip) one sequence; never raises for a problem with this sequence, it reports it instead."""
     result = JobResult(job.dataset, job.sequence, FAILED, output=job.output)
@@ -221,6 +235,7 @@ def process_job(job: Job, options: JobOptions, exclusive: bool = False) -> JobRe
             return result
         _configure_worker(exclusive)
         output = Path(job.output)
+        remove_leftovers([job])  # of a killed run, also beside a result that is skipped
         if output.exists() and not options.overwrite:
             result.frames, result.tracks = _existing_result(output)
             result.status = SKIPPED

@@ -142,12 +142,11 @@ def _score(config: InferenceConfig, data: list[tuple[AnnotatedSequence, list[Pre
 
 @contextlib.contextmanager
 def scratch_folder(beside: Path | None) -> Iterator[Path]:
-    """A temporary folder for the block: beside ``beside`` (leftovers of killed runs removed first), else in the
-    system's temporary folder; removed at the end."""
+    """A temporary folder ``.<name>.tmp-<pid>-XXXXXXXX`` for the block: beside ``beside``, else in the system's
+    temporary folder (named for ``embedtrack-calibrate``); removed at the end, and the ones killed runs left
+    there are removed first."""
     if beside is None:
-        with tempfile.TemporaryDirectory(prefix="embedtrack-calibrate-") as name:
-            yield Path(name)
-        return
+        beside = Path(tempfile.gettempdir()) / "embedtrack-calibrate"
     remove_stale_temps(beside)
     made = make_parents(beside)
     folder = temp_dir_beside(beside)
@@ -199,8 +198,8 @@ def calibrate(tracker: Tracker, sequences: list[AnnotatedSequence], metric: str 
               link_grid: dict[str, tuple[Any, ...]] | None = None, scratch_beside: Path | None = None) -> Calibration:
     """Choose clustering (then linking) thresholds for ``tracker`` on annotated sequences; see the module doc.
 
-    The results of the grid points are written to a scratch folder beside ``scratch_beside`` (a hidden
-    temporary folder the next run removes if this one is killed), else in the system's temporary folder."""
+    The results of the grid points are written to a scratch folder beside ``scratch_beside``, else in the
+    system's temporary folder: a hidden temporary folder that the next run removes if this one is killed."""
     if metric not in METRICS:
         raise EmbedTrackError(f"unknown calibration metric {metric!r}; choose one of {', '.join(METRICS)}")
     if not sequences:

@@ -11,6 +11,7 @@ only when everything is extracted. Only the standard library's urllib is used.
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import http.client
 import logging
@@ -189,7 +190,20 @@ def _fetch_once(url: str, part: Path, timeout: float, desc: str, limit_gb: float
                     bar.update(len(chunk))
         except (TimeoutError, ConnectionError, http.client.HTTPException, urllib.error.URLError) as err:
             raise _RetryableError(f"connection lost ({err})") from err
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _disk_full(part, url) from err
+            raise
     return part.stat().st_size, total
+
+
+def _disk_full(part: Path, url: str) -> DownloadError:
+    """The error for a full disk while downloading: the bytes written so far are kept for the next run to resume
+    from, and the message says where (so that the user can also delete them)."""
+    have = part.stat().st_size if part.exists() else 0
+    return DownloadError(f"{part}: the disk is full after {have} bytes of {url}; they are kept in this file so "
+                         "that the next run resumes the download: free some space and run the command again "
+                         "(or delete the file to give up)")
 
 
 def fetch(

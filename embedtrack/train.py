@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ctc.fsutil import make_parents, remove_made, set_aside, write_atomic
-from ctc.guard import MODEL, MODEL_FILES, TRAIN_LOCK, check_output, pid_alive, remove_stale_temps
+from ctc.guard import MODEL, MODEL_FILES, TRAIN_LOCK, check_output, remove_stale_temps
 from ctc.progress import progress
 from embedtrack.crops import Augment, CropPairs, collate
 from embedtrack.device import pick_device, use_all_cores
@@ -43,6 +43,7 @@ from embedtrack.predictions import Predictions
 from embedtrack.registry import ModelConfig, read_config, save_model
 from embedtrack.sparse_labels import IGNORE
 from embedtrack.tracker import Tracker
+from embedtrack.train_lock import check_unlocked, locked
 
 if TYPE_CHECKING:
     from embedtrack.distributed import DistContext
@@ -112,44 +113,9 @@ def _check_out(out_dir: Path, inputs: list[Path], resume: bool, overwrite: bool)
         raise EmbedTrackError(f"{out_dir} exists and is not empty: pass --resume to continue it, --overwrite to "
                               "replace it, or choose another --out")
     check_output(out_dir, inputs, replace=resume or overwrite, kind=MODEL)
-    _check_unlocked(out_dir)
+    check_unlocked(out_dir)
     if resume and not (out_dir / CHECKPOINT_NAME).is_file():
         raise EmbedTrackError(f"{out_dir}: nothing to resume, {CHECKPOINT_NAME} is missing")
-
-
-def _lock_owner(lock: Path) -> int | None:
-    """The live process that holds ``lock``, or None (no lock, or its owner is gone)."""
-    try:
-        text = lock.read_text(encoding="ascii", errors="replace").strip()
-    except FileNotFoundError:
-        return None
-    pid = int(text) if re.fullmatch(r"[0-9]{1,9}", text, re.ASCII) else None
-    return pid if pid is not None and pid_alive(pid) else None
-
-
-def _check_unlocked(out_dir: Path) -> None:
-    owner = _lock_owner(out_dir / TRAIN_LOCK)
-    if owner is not None:
-        raise EmbedTrackError(f"{out_dir}: process {owner} is training into it ({TRAIN_LOCK}); wait for it to end "
-                              "or choose another --out")
-
-
-@contextlib.contextmanager
-def _locked(out_dir: Path) -> Iterator[None]:
-    """Hold ``out_dir/.train.lock`` (our pid) for the block; a lock whose owner is gone is taken over."""
-    lock = out_dir / TRAIN_LOCK
-    _check_unlocked(out_dir)
-    lock.unlink(missing_ok=True)
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        raise EmbedTrackError(f"{out_dir}: another run started training into it; choose another --out") from None
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(f"{os.getpid()}\n")
-    try:
-        yield
-    finally:
-        lock.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -162,7 +128,7 @@ def _model_folder(out_dir: Path, overwrite: bool) -> Iterator[None]:
     with set_aside(out_dir) if overwrite else contextlib.nullcontext():
         made = make_parents(out_dir / TRAIN_LOCK)
         try:
-            with _locked(out_dir):
+            with locked(out_dir):
                 yield
         except BaseException:
             remove_made(made)

@@ -10,6 +10,7 @@ import importlib
 import signal
 import threading
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -70,16 +71,29 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if 
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:
+    from ctc import progress
+
     for sig in STOP_SIGNALS:  # a second signal must not cut the cleanup short (SIGKILL still ends it)
         signal.signal(sig, signal.SIG_IGN)
+    progress.request_stop(f"signal {signum}")  # raised again at the next step if this one is swallowed
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _stop_on_sigterm(ctx: click.Context) -> None:
     """SIGTERM (``kill``, ``docker stop``) and SIGHUP (closed terminal) stop a command the way Ctrl-C does:
-    temporary files are removed, and further signals are ignored until that is done."""
+    temporary files are removed, and further signals are ignored from then on (the command is ending)."""
     if threading.current_thread() is not threading.main_thread():
         return
+    from ctc import progress
+
     for sig in STOP_SIGNALS:
         previous = signal.signal(sig, _terminated)
-        ctx.call_on_close(lambda sig=sig, previous=previous: signal.signal(sig, previous))
+        ctx.call_on_close(lambda sig=sig, previous=previous: _restore(sig, previous))
+    ctx.call_on_close(lambda: progress.request_stop(None))
+
+
+def _restore(sig: int, previous: Any) -> None:
+    """Put back the handler the command found, unless a stop signal arrived: then the process is ending, and a
+    late signal (sent a few ms after the first) must not kill it before it exits with its error status."""
+    if signal.getsignal(sig) is _terminated:
+        signal.signal(sig, previous)

@@ -50,11 +50,15 @@ def command(root: Path, datasets: str, sequences: str, model_dir: Path | None, m
     if report is not None:
         batch.check_report_path(report, jobs, overwrite)
     options = batch.JobOptions(device=device, overwrite=overwrite, evaluate=evaluate)
-    with batch.open_client(scheduler, workers, threads) as client:
-        link = batch.dashboard(client)
-        click.echo(f"{len(jobs)} sequences on {len(client.scheduler_info()['workers'])} workers"
-                   + (f", dashboard {link}" if link else ""), err=True)
-        results = batch.run_batch(jobs, options, client)
+    try:
+        with batch.open_client(scheduler, workers, threads) as client:
+            link = batch.dashboard(client)
+            click.echo(f"{len(jobs)} sequences on {len(client.scheduler_info()['workers'])} workers"
+                       + (f", dashboard {link}" if link else ""), err=True)
+            results = batch.run_batch(jobs, options, client)
+    finally:
+        if scheduler is None:  # the local workers are gone (stopped, or killed by Ctrl-C/SIGTERM): what they
+            batch.remove_leftovers(jobs)  # were writing is removed, as `run` removes its own
     click.echo(batch.table(results, evaluate))
     if report is not None:
         batch.write_report(report, results, {"root": str(root.resolve()), "command": " ".join(sys.argv)}, jobs,

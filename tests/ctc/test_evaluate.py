@@ -80,3 +80,58 @@ def test_lnk_alone_and_dependencies(dataset: Path, gt_result: Path) -> None:
     assert with_dependencies(["OP_CTB"]) == ["OP_CTB", "SEG", "TRA"]
     scores = evaluate(gt_result, dataset / "01_GT", ["LNK"])
     assert list(scores)[0] == "LNK" and scores["LNK"] == 1.0
+
+
+GT_FAULTS = {  # man_track.txt lines of the hand-made sequence with one fault each, and what the error says
+    "cycle": (["1 0 4 0", "2 0 1 3", "3 2 4 2", "4 2 4 2", "5 3 4 0"], "parent links form a cycle: 2 -> 3 -> 2"),
+    "self-parent": (["1 0 4 0", "2 0 1 2", "3 2 4 2", "4 2 4 2", "5 3 4 0"], "track 2 is its own parent"),
+    "huge-end": (["1 0 100000000000000000000 0", "2 0 1 0", "3 2 4 2", "4 2 4 2", "5 3 4 0"],
+                 "track 0..100000000000000000000 reaches beyond the mask frames 0..4"),
+    "begin-after-end": (["1 4 0 0", "2 0 1 0", "3 2 4 2", "4 2 4 2", "5 3 4 0"],
+                        "track ends (frame 0) before it begins (frame 4)"),
+    "missing-parent": (["1 0 4 0", "2 0 1 0", "3 2 4 9", "4 2 4 2", "5 3 4 0"], "parent 9 is not a declared track"),
+    "undeclared-label": (["1 0 4 0", "2 0 1 0", "3 2 4 2", "4 2 4 2"],
+                         "label 5: label in the mask is not declared in man_track.txt"),
+}
+
+
+@pytest.mark.parametrize("fault", list(GT_FAULTS))
+def test_a_faulty_ground_truth_is_reported_as_such_naming_its_file(dataset: Path, gt_result: Path,
+                                                                   fault: str) -> None:
+    lines, says = GT_FAULTS[fault]
+    track_file = dataset / "01_GT" / "TRA" / "man_track.txt"
+    track_file.write_text("".join(f"{line}\n" for line in lines))
+    with pytest.raises(CTCError) as raised:
+        evaluate(gt_result, dataset / "01_GT")
+    message = str(raised.value)
+    assert message.startswith(f"{track_file}: invalid CTC ground truth, not scored: ") and says in message
+    assert str(gt_result) not in message  # the result is not blamed
+
+
+def test_a_faulty_result_is_reported_naming_the_result(dataset: Path, result_factory) -> None:  # type: ignore[no-untyped-def]
+    res = result_factory("01_RES", gt_masks(), ["1 0 4 0", "2 0 1 2", "3 2 4 2", "4 2 4 2", "5 3 4 0"])
+    with pytest.raises(CTCError) as raised:
+        evaluate(res, dataset / "01_GT")
+    message = str(raised.value)
+    assert message.startswith(f"{res / 'res_track.txt'}: invalid CTC result, not scored: ")
+    assert "track 2 is its own parent" in message and "01_GT" not in message
+
+
+def test_seg_alone_does_not_need_a_valid_tracking_ground_truth(dataset: Path, gt_result: Path) -> None:
+    (dataset / "01_GT" / "TRA" / "man_track.txt").write_text("1 0 4 0\n2 0 1 2\n")
+    assert evaluate(gt_result, dataset / "01_GT", ["SEG"])["SEG"] == pytest.approx(1.0)
+
+
+def test_the_ground_truth_is_checked_once_per_state_of_its_files(dataset: Path, gt_result: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctc.evaluate
+
+    calls: list[Path] = []
+    real = ctc.evaluate.validate_result
+    monkeypatch.setattr(ctc.evaluate, "validate_result", lambda folder: calls.append(Path(folder)) or real(folder))
+    for _ in range(3):
+        evaluate(gt_result, dataset / "01_GT", ["DET"])
+    assert calls.count(dataset / "01_GT" / "TRA") == 1 and calls.count(gt_result) == 3
+    (dataset / "01_GT" / "TRA" / "man_track.txt").write_text("".join(f"{line}\n" for line in GT_FAULTS["cycle"][0]))
+    with pytest.raises(CTCError, match="invalid CTC ground truth"):  # changed since: checked again
+        evaluate(gt_result, dataset / "01_GT", ["DET"])

@@ -55,3 +55,18 @@ def test_excerpt_refuses_an_existing_folder_and_leaves_nothing_on_failure(tmp_pa
     with pytest.raises(Exception, match="hold 1 frame"):
         write_excerpt(source, "01", 9, 10, tmp_path / "other")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["DS", "cut"]
+
+
+def test_a_failed_excerpt_removes_the_parent_folders_it_created(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctc.excerpt
+
+    source = _dataset(tmp_path / "DS")
+
+    def full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ctc.excerpt, "write_track_file", full)
+    with pytest.raises(OSError):
+        write_excerpt(source, "01", 3, 8, tmp_path / "a" / "b" / "cut")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["DS"]

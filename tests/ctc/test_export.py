@@ -119,3 +119,14 @@ def test_export_command_csv_and_refusals(tmp_path: Path) -> None:
     inside = run(main, ["export", str(res), "--to", "napari", "--out", str(res / "nap")])
     assert inside.exit_code == 1 and "lies inside the input" in inside.output
     assert sorted(p.name for p in res.iterdir())[-1] == "res_track.txt" and len(list(res.iterdir())) == 6
+
+
+def test_a_failed_napari_export_removes_the_parent_folders_it_created(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tifffile, "imwrite", full)
+    with pytest.raises(OSError):
+        export.write_napari(export.track_table(gt_masks(), GT_TRACKS), gt_masks(), tmp_path / "a" / "b" / "nap")
+    assert list(tmp_path.iterdir()) == []

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import pytest
 
-from ctc.errors import CTCResultExistsError
-from ctc.fsutil import atomic_path, move_into_place, temp_dir_beside, write_atomic
+from ctc import fsutil
+from ctc.errors import CTCResultExistsError, CTCUnsafeOutputError
+from ctc.fsutil import atomic_path, land_together, move_into_place, set_aside, temp_dir_beside, write_atomic
 
 
 class Planted(Exception):
@@ -88,3 +90,37 @@ def test_failed_swap_puts_the_old_folder_back(tmp_path: Path, monkeypatch: pytes
         move_into_place(source, target, overwrite=True)
     assert (target / "keep.txt").read_text() == "mine"
     assert sorted(os.listdir(tmp_path)) == sorted(["out", source.name])
+
+
+def _read_only(target: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Renaming ``target`` fails as for a user without write permission on that folder (tests run as root)."""
+    real = os.replace
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        if Path(src) == target:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(src), None, str(dst))
+        real(src, dst)
+
+    monkeypatch.setattr(fsutil.os, "replace", replace)
+
+
+def test_a_read_only_result_is_kept_and_nothing_is_left_beside_it(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    target, new = tmp_path / "01_RES", temp_dir_beside(tmp_path / "01_RES")
+    target.mkdir()
+    (target / "mask000.tif").write_bytes(b"old")
+    _read_only(target, monkeypatch)
+    with pytest.raises(CTCUnsafeOutputError, match=r"01_RES: is read-only, so it cannot be replaced; it was left"):
+        land_together([(new, target)])
+    assert sorted(os.listdir(tmp_path)) == sorted(["01_RES", new.name])  # no .01_RES.old-* folder
+    assert (target / "mask000.tif").read_bytes() == b"old"
+
+
+def test_set_aside_of_a_read_only_folder_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "weights.pt").write_bytes(b"old")
+    _read_only(target, monkeypatch)
+    with pytest.raises(CTCUnsafeOutputError, match="model: is read-only"), set_aside(target):
+        raise AssertionError("the block must not run")
+    assert os.listdir(tmp_path) == ["model"] and (target / "weights.pt").read_bytes() == b"old"

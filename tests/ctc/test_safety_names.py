@@ -74,3 +74,34 @@ def test_synth_size_is_capped_before_any_allocation(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "--size 40000 40000: 1,600,000,000 pixels per frame, more than the limit" in \
         result.output and "EMBEDTRACK_MAX_PIXELS=1600000000" in result.output, result.output
     assert not (tmp_path / "S").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_named_like_a_mask_in_masks_is_refused_without_blocking(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    raw = _frames(tmp_path / "01", ["t000.tif", "t001.tif", "t002.tif"])
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for index in (0, 2):
+        tifffile.imwrite(masks / f"mask{index:03d}.tif", np.pad(np.ones((2, 2), np.uint16), 1))
+    os.mkfifo(masks / "mask001.tif")  # reading it would wait for a writer forever
+    code = "import sys; from embedtrack.cli import main; sys.exit(main())"
+    done = subprocess.run([sys.executable, "-c", code, "run", str(raw), "--model", "Fluo-N2DH-SIM+", "--masks",
+                           str(masks), "--device", "cpu"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (f"Error: {masks / 'mask001.tif'}: is not a regular file (a folder, "
+                                                    "FIFO or device); only regular files are read")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01", "masks"]
+
+
+def test_a_huge_bc_tolerance_is_refused_by_evaluate_at_once(tmp_path: Path) -> None:
+    import time
+
+    tic = time.monotonic()
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "01_RES"), str(tmp_path / "01_GT"), "--metrics",
+                                       "SEG,BC(99999999999999999999)"])
+    assert time.monotonic() - tic < 5 and result.exit_code != 0
+    assert "BC(i) takes a whole number i from 0 to 99" in result.output, result.output

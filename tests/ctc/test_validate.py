@@ -193,3 +193,13 @@ def test_ground_truth_tra_folder(dataset: Path) -> None:
     assert [str(v) for v in validate_result(tra)] == [
         "frame 3, label 5: label in the mask is not declared in man_track.txt",
         "frame 4, label 5: label in the mask is not declared in man_track.txt"]
+
+
+def test_parent_cycles_and_self_parents_are_named() -> None:
+    tracks = [Track(1, 0, 1, 3), Track(2, 2, 3, 1), Track(3, 4, 5, 2), Track(4, 0, 5, 4), Track(5, 2, 5, 1)]
+    frames = {t: {1, 4} if t < 2 else {2, 4, 5} if t < 4 else {3, 4, 5} for t in range(6)}
+    messages = [str(v) for v in check_lineage(frames, tracks)]
+    cycles = [m for m in messages if "cycle" in m]
+    assert cycles == ["label 1: parent links form a cycle: 1 -> 3 -> 2 -> 1"]  # once, not once per member
+    assert "frame 0, label 4: track 4 is its own parent" in messages
+    assert not [m for m in messages if "label 5" in m and ("cycle" in m or "own parent" in m)]  # 5 only hangs on it

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -78,7 +79,8 @@ def test_resume_after_interruption_finishes_only_what_is_missing(tree: Path, tin
                                                                  tmp_path: Path) -> None:
     assert invoke(tree, "--model", str(tiny_model), "--scheduler", scheduler).exit_code == 0
     shutil.rmtree(tree / "DS_A" / "02_RES")  # interrupted before this one was moved into place ...
-    (tree / "DS_A" / ".02_RES.tmp-killed").mkdir()  # ... leaving its temporary folder behind
+    left = tree / "DS_A" / f".02_RES.tmp-{_dead_pid()}-killed00"  # ... leaving its temporary folder behind
+    left.mkdir()
     kept = {p: p.stat().st_mtime_ns for p in (tree / "DS_A" / "01_RES").iterdir()}
     report = tmp_path / "again.json"
     result = invoke(tree, "--model", str(tiny_model), "--scheduler", scheduler, "--report", str(report))
@@ -87,6 +89,73 @@ def test_resume_after_interruption_finishes_only_what_is_missing(tree: Path, tin
     assert statuses == {("DS_A", "01"): "skipped", ("DS_A", "02"): "done", ("DS_B", "01"): "skipped"}
     assert {p: p.stat().st_mtime_ns for p in (tree / "DS_A" / "01_RES").iterdir()} == kept
     assert rows(report)["DS_A", "01"]["frames"] == 6
+    assert not left.exists()
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _temps(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_a_skipped_sequence_loses_the_temporary_files_a_killed_worker_left(tree: Path, tiny_model: Path,
+                                                                          scheduler: str) -> None:
+    args = ("--model", str(tiny_model), "--scheduler", scheduler, "--datasets", "DS_B")
+    assert invoke(tree, *args).exit_code == 0
+    dead = _dead_pid()
+    (tree / "DS_B" / f".01_RES.tmp-{dead}-abcd1234").mkdir()  # a worker killed while it overwrote 01_RES
+    (tree / "DS_B" / f".01_RES.tmp-{dead}-abcd1234" / "mask000.tif").write_bytes(b"half")
+    (tree / "DS_B" / f".01_RES.json.tmp-{dead}-abcd1234.json").write_text("{")
+    (tree / "DS_B" / f".01_RES.tmp-{os.getpid()}-live1234").mkdir()  # a live process's: kept
+    result = invoke(tree, *args)
+    assert result.exit_code == 0, result.output
+    assert _temps(tree / "DS_B") == [f".01_RES.tmp-{os.getpid()}-live1234"]
+
+
+@pytest.fixture(scope="module")
+def long_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ROOT/DS/01: 60 frames of 160², long enough to be stopped while a worker writes its result."""
+    from ctc.synth import write_dataset
+
+    root = tmp_path_factory.mktemp("long") / "root"
+    write_dataset(root / "DS", "fluo", 60, (160, 160), seed=5, sequences=("01",))
+    return root
+
+
+def _poll(condition: Callable[[], bool], proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+    """Wait until ``condition`` holds (polling: the machine may be loaded), failing if ``proc`` ends first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            output = proc.stdout.read().decode() if proc.stdout is not None else ""
+            raise AssertionError(f"the batch ended before {what}: {output[-2000:]}")
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+
+
+def test_sigterm_to_a_local_batch_leaves_no_temporary_folder_of_its_workers(long_tree: Path,
+                                                                            tiny_model: Path) -> None:
+    dataset = long_tree / "DS"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    code = "import sys; from embedtrack.cli import main; sys.exit(main())"
+    proc = subprocess.Popen([sys.executable, "-c", code, "batch", str(long_tree), "--model", str(tiny_model),
+                             "--device", "cpu", "--workers", "1", "--threads-per-worker", "1"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _poll(lambda: any(p.name.startswith(".01_RES.tmp-") and any(p.iterdir()) for p in dataset.iterdir()),
+              proc, 300, "a worker wrote into its temporary folder")
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=180)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode != 0 and "Traceback" not in output, output
+    assert _temps(dataset) == [] and not (dataset / "01_RES").exists(), output
 
 
 def test_broken_sequence_is_reported_and_the_others_go_on(tree: Path, tiny_model: Path, scheduler: str,

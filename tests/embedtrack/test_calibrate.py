@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +96,49 @@ def test_cli_writes_a_calibrated_copy_and_never_the_source(tiny_model: Path, syn
     bad = CliRunner().invoke(main, ["calibrate", str(tiny_model), str(synth_dataset), "--seed-thresholds", "x"])
     assert bad.exit_code == 2 and "--seed-thresholds" in bad.output
     assert (tiny_model / "config.json").read_bytes() == before
+
+
+def test_a_killed_calibration_leaves_its_scratch_beside_out_and_the_next_run_removes_it(
+        tiny_model: Path, synth_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "calibrated"
+    system_temp = set(Path(tempfile.gettempdir()).glob("embedtrack-calibrate-*"))
+    many = ",".join(f"{v / 100:g}" for v in range(5, 100, 2))  # a long grid: killed while it works
+    code = "import sys; from embedtrack.cli import main; sys.exit(main())"
+    proc = subprocess.Popen([sys.executable, "-c", code, "calibrate", str(tiny_model), str(synth_dataset), "--out",
+                             str(out), "--metric", "seg+det", "--device", "cpu", "--seed-thresholds", many],
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300  # generous: the machine may be loaded
+
+    def scratch() -> list[Path]:
+        return [p for p in tmp_path.iterdir() if p.name.startswith(".calibrated.tmp-") and any(p.rglob("*.tif"))]
+
+    try:
+        while not scratch():
+            assert proc.poll() is None and time.monotonic() < deadline, "calibrate ended before it was killed"
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    left = scratch()
+    assert len(left) == 1 and set(Path(tempfile.gettempdir()).glob("embedtrack-calibrate-*")) == system_temp
+    result = CliRunner().invoke(main, ["calibrate", str(tiny_model), str(synth_dataset), "--out", str(out),
+                                       "--metric", "seg+det", "--device", "cpu", "--seed-thresholds", "0.5",
+                                       "--kernel-thresholds", "0.5", "--min-size-factors", "1", "--seed-windows", "1"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calibrated"]  # the killed run's scratch is gone
+
+
+def test_without_a_folder_the_scratch_is_in_the_system_temp_under_a_name_the_next_run_recognises(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from embedtrack.calibrate import scratch_folder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+    left = tmp_path / f".embedtrack-calibrate.tmp-{killed.pid}-abcd1234"
+    (left / "01_RES").mkdir(parents=True)
+    with scratch_folder(None) as folder:
+        assert folder.parent == tmp_path and folder.name.startswith(f".embedtrack-calibrate.tmp-{os.getpid()}-")
+        assert not left.exists()
+    assert list(tmp_path.iterdir()) == []

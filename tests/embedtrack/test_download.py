@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
 import re
 import threading
 import urllib.parse
@@ -311,3 +313,48 @@ def test_a_partial_download_is_kept_when_the_rest_is_refused(served_zip: tuple[s
     with pytest.raises(dl.DownloadSizeError, match="more than the limit of 1e-06 GB"):
         dl.download_dataset(NAME, tmp_path, base_url=base_url, retries=0, max_unpacked_gb=1e-6)
     assert part.read_bytes() == data[:100]
+
+
+class _DiskFullAfter(io.FileIO):
+    """A file on a disk with room for ``ROOM`` bytes: writes beyond it fail with ENOSPC."""
+
+    ROOM = 0
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        room = self.ROOM - self.tell()
+        if room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(bytes(data)[:room])
+
+
+def test_a_full_disk_keeps_the_partial_download_says_where_and_the_next_run_resumes(
+        served_zip: tuple[str, ServerState, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    base_url, state, data = served_zip
+    root, part = tmp_path / "new" / "root", tmp_path / "new" / "root" / f"{ZIP_NAME}.part"
+    monkeypatch.setattr(_DiskFullAfter, "ROOM", len(data) // 2)
+    monkeypatch.setattr(dl, "open", lambda path, mode: _DiskFullAfter(path, mode), raising=False)
+    with pytest.raises(dl.DownloadError) as raised:
+        dl.download_dataset(NAME, root, base_url=base_url, retry_wait=0)
+    message = str(raised.value)
+    assert message.startswith(f"{part}: the disk is full after {len(data) // 2} bytes") and "kept" in message
+    assert "nothing half-written" not in message and "\n" not in message
+    assert sorted(p.name for p in root.iterdir()) == [part.name] and part.read_bytes() == data[:len(data) // 2]
+    monkeypatch.delattr(dl, "open")  # space freed
+    state.requests.clear()
+    dl.download_dataset(NAME, root, base_url=base_url, retry_wait=0)
+    assert state.requests == [(f"/training-datasets/{NAME}.zip", f"bytes={len(data) // 2}-")]
+    assert_unpacked(root)
+
+
+@pytest.mark.parametrize("failure", ["404", "unreachable", "corrupt zip"])
+def test_a_failed_download_leaves_no_root_folder_it_created(server: tuple[str, ServerState], tmp_path: Path,
+                                                            failure: str) -> None:
+    base_url, state = server
+    if failure == "unreachable":
+        base_url = "http://127.0.0.1:9"  # discard port: connection refused
+    elif failure == "corrupt zip":
+        state.files[f"/training-datasets/{NAME}.zip"] = b"PK\x03\x04 not really a zip" * 50
+    with pytest.raises(dl.DownloadError):
+        dl.download_dataset(NAME, tmp_path / "a" / "root", base_url=base_url, retries=0, retry_wait=0,
+                            verify_checksum=False, timeout=10)
+    assert list(tmp_path.iterdir()) == []

@@ -22,7 +22,7 @@ from ctc.lineage import Track
 from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError
 from embedtrack.inference_config import InferenceConfig
-from embedtrack.train import CHECKPOINT_NAME, _model_folder, load_checkpoint
+from embedtrack.train import CHECKPOINT_NAME, _check_out, _model_folder, load_checkpoint
 from embedtrack.tracker import Tracker, TrackResult
 from tests.tree_state import tree_state
 
@@ -41,8 +41,13 @@ def test_checkpoint_temporary_file_of_a_killed_run_is_recognised(tmp_path: Path)
     left = tmp.with_name(tmp.name.replace(f"-{os.getpid()}-", f"-{_dead_pid()}-"))
     tmp.rename(left)
     assert MODEL.problem(model) is None  # still a model folder: --resume and --overwrite accept it
-    assert remove_stale_temps(model / CHECKPOINT_NAME) == [left]
+    _check_out(model, [], resume=True, overwrite=False)
+    with _model_folder(model, overwrite=False):  # where train --resume removes it
+        assert not left.exists()
     assert sorted(p.name for p in model.iterdir()) == [CHECKPOINT_NAME]
+    tmp = temp_file_beside(model / CHECKPOINT_NAME)
+    live = tmp.rename(tmp.with_name(tmp.name.replace(f"-{os.getpid()}-", f"-{os.getppid()}-")))
+    assert remove_stale_temps(model / CHECKPOINT_NAME) == [] and live.exists()  # a live run's is not touched
 
 
 def _checkpoint(path: Path, **changes: object) -> Path:
@@ -153,14 +158,19 @@ def test_pixel_limit_must_be_a_whole_number(monkeypatch: pytest.MonkeyPatch, val
 def test_a_stop_signal_ignores_further_ones_while_cleaning_up(monkeypatch: pytest.MonkeyPatch) -> None:
     import signal
 
+    from ctc import progress
     from embedtrack.cli import STOP_SIGNALS, _terminated
 
     assert signal.SIGHUP in STOP_SIGNALS
     handlers: dict[int, object] = {}
     monkeypatch.setattr(signal, "signal", lambda sig, handler: handlers.__setitem__(sig, handler))
+    monkeypatch.setattr(progress, "STOP", None)  # put back after the test
     with pytest.raises(KeyboardInterrupt):
         _terminated(signal.SIGTERM, None)
     assert handlers == {sig: signal.SIG_IGN for sig in STOP_SIGNALS}
+    with pytest.raises(KeyboardInterrupt, match="signal 15"):  # and every later step of the command stops
+        for _ in progress.progress(range(3)):
+            pass
 
 
 def test_a_failed_picture_removes_the_folders_created_for_it(tmp_path: Path) -> None:
@@ -172,3 +182,25 @@ def test_a_failed_picture_removes_the_folders_created_for_it(tmp_path: Path) -> 
     with pytest.raises(RuntimeError):
         write_atomic(tmp_path / "a" / "b" / "m.png", fail)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_of_two_runs_starting_together_only_one_gets_the_training_lock(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from embedtrack import train_lock
+
+    out = tmp_path / "M"
+    out.mkdir()
+    code = ("import sys; from pathlib import Path; from embedtrack.train_lock import locked\n"
+            "with locked(Path(sys.argv[1])):\n    print('locked', flush=True); sys.stdin.read()\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+        # the second run read the lock file just before the first wrote it: only the kernel's lock can tell
+        monkeypatch.setattr(train_lock, "lock_owner", lambda lock: None)
+        with pytest.raises(EmbedTrackError, match="M: another run is training into it"), train_lock.locked(out):
+            raise AssertionError("two runs hold the lock")
+        assert (out / ".train.lock").read_text() == f"{holder.pid}\n"  # the holder's lock is untouched
+    finally:
+        holder.communicate(b"", timeout=60)
+    assert holder.returncode == 0 and not (out / ".train.lock").exists()

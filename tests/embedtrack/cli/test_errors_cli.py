@@ -59,6 +59,50 @@ def test_write_failures_are_one_line_and_leave_nothing(tiny_model: Path, synth_d
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("where", ["mask", "settings"])
+def test_a_failed_run_removes_the_parent_folders_it_created(tiny_model: Path, synth_dataset: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    def failing(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "somewhere")
+
+    if where == "mask":  # while the masks are written
+        monkeypatch.setattr(ctc.io.tifffile, "imwrite", failing)
+    else:  # at the very end, when the result and its settings land together
+        monkeypatch.setattr(ctc.io, "land_together", failing)
+    result = _run(synth_dataset / "01", "--model", tiny_model, "--output", tmp_path / "a" / "b" / "res")
+    assert result.exit_code == 1 and "the disk is full" in result.output, result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stop_signal_whose_interrupt_was_swallowed_still_stops_the_run(tiny_model: Path, synth_dataset: Path,
+                                                                         tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from embedtrack.cli import STOP_SIGNALS, _terminated
+
+    real, calls = embedtrack.pipeline._add_seconds, []
+
+    def swallowing(*args: object) -> None:  # the signal lands in code that drops the exception (a __del__)
+        calls.append(1)
+        if len(calls) == 2:
+            try:
+                _terminated(signal.SIGTERM, None)
+            except KeyboardInterrupt:
+                pass
+        real(*args)
+
+    monkeypatch.setattr(embedtrack.pipeline, "_add_seconds", swallowing)
+    handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        result = _run(synth_dataset / "01", "--model", tiny_model, "--output", tmp_path / "a" / "01_RES")
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert result.exit_code == 1 and len(calls) == 2, result.output  # stopped at the next frame
+    assert list(tmp_path.iterdir()) == []
+    from ctc import progress
+    assert progress.STOP is None  # an in-process caller is not left stopping
+
+
 def _start_run(seq: Path, model: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     code = "import sys; from embedtrack.cli import main; sys.exit(main())"
@@ -67,7 +111,7 @@ def _start_run(seq: Path, model: Path) -> subprocess.Popen[bytes]:
 
 
 def _wait_for_temp(folder: Path, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # generous: the machine may be loaded
     while not any(p.name.startswith(".01_RES.tmp-") and any(p.iterdir()) for p in folder.iterdir()):
         assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be stopped"
         time.sleep(0.02)
@@ -85,6 +129,20 @@ def test_sigterm_stops_like_ctrl_c_and_leaves_no_temp(tiny_model: Path, long_seq
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=30)[0].decode()
     assert time.monotonic() - tic < 10, "SIGTERM took too long"  # docker_check.sh holds docker stop to 3 s
+    assert proc.returncode == 1 and "Traceback" not in output, output
+    _no_leftovers(long_sequence)
+
+
+@pytest.mark.parametrize("signals", [(signal.SIGTERM,) * 3, (signal.SIGHUP,), (signal.SIGHUP, signal.SIGTERM)],
+                         ids=["three-sigterms", "sighup", "sighup-then-sigterm"])
+def test_repeated_stop_signals_or_sighup_leave_no_temp(tiny_model: Path, long_sequence: Path,
+                                                       signals: tuple[signal.Signals, ...]) -> None:
+    proc = _start_run(long_sequence / "01", tiny_model)
+    _wait_for_temp(long_sequence, proc)
+    for sig in signals:  # a few ms apart: the later ones arrive while the first one's cleanup runs
+        proc.send_signal(sig)
+        time.sleep(0.003)
+    output = proc.communicate(timeout=120)[0].decode()
     assert proc.returncode == 1 and "Traceback" not in output, output
     _no_leftovers(long_sequence)
 
