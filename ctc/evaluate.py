@@ -138,8 +138,8 @@ def _require_valid_ground_truth(tra: Path) -> None:
     """:func:`_require_valid` for a ``TRA`` folder, once per state of its files (calibration scores many results
     against the same ground truth)."""
     with os.scandir(tra) as entries:
-        state = (os.path.realpath(tra), tuple(sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size)
-                                                     for e in entries)))
+        stats = [(e.name, e.stat()) for e in entries]
+    state = (os.path.realpath(tra), tuple(sorted((name, st.st_mtime_ns, st.st_size) for name, st in stats)))
     if state not in _VALID_GROUND_TRUTH:
         _require_valid(tra, TRACK_FILE_GT, "ground truth")
         _VALID_GROUND_TRUTH.add(state)
@@ -158,16 +158,17 @@ def evaluate(res_dir: str | Path, gt_dir: str | Path, metrics: Iterable[str] = D
 
     res_dir, gt_dir = Path(res_dir), Path(gt_dir)
     wanted = parse_metrics(metrics)
-    _check_folders(res_dir, gt_dir, with_dependencies(wanted))
-    _check_files(res_dir, gt_dir, with_dependencies(wanted))
-    if with_dependencies(wanted) != ["SEG"]:  # the tracking ground truth follows the rules a result follows
+    needed = with_dependencies(wanted)
+    _check_folders(res_dir, gt_dir, needed)
+    _check_files(res_dir, gt_dir, needed)
+    if needed != ["SEG"]:  # the tracking ground truth follows the rules a result follows
         _require_valid_ground_truth(gt_dir / "TRA")
     _require_valid(res_dir, TRACK_FILE_RES, "result")
     captured = io.StringIO()
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(captured):
         warnings.simplefilter("always")
         try:
-            raw = evaluate_sequence(str(res_dir), str(gt_dir), with_dependencies(wanted), threads)
+            raw = evaluate_sequence(str(res_dir), str(gt_dir), needed, threads)
         except Exception as err:  # py-ctcmetrics fails with bare assertions / index errors
             raise CTCError(f"{res_dir}: py-ctcmetrics could not score it against {gt_dir}: "
                            f"{type(err).__name__}: {err}") from err
