@@ -36,8 +36,8 @@ def command(result: Path, kind: str, out: Path | None, overwrite: bool) -> None:
     guard_export(target, kind, result, overwrite)  # before any work
     if kind == "geff":
         _require_geff()
-    require_valid(result, refused="not exported")  # the same CTC rules as evaluate
     masks, tracks = open_result(result)
+    require_valid(result, refused="not exported")  # the same CTC rules as evaluate
     first = masks.indices[0]
     table = export.track_table(masks, tracks, first)
     if kind == "csv":
