@@ -153,3 +153,13 @@ def test_geff_reader_names_the_store_of_deeply_nested_attributes(tmp_path: Path,
     attrs.write_text(json.dumps(data)[:-1] + ', "deep": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with pytest.raises(CTCError, match=f"{store / part}.*nested too deeply"):
         read_geff(store)
+
+
+def test_log_lines_print_names_escaped(ds: Path, caplog: pytest.LogCaptureFixture) -> None:
+    out = ds / "t\nERROR forged.csv"
+    stale = ds / f".{out.name}.tmp-999999999-abcdefgh.csv"  # what a killed export left: removed with a warning
+    stale.write_text("half")
+    code, output = _export(str(ds / "01_RES"), "--to", "csv", "--out", str(out))
+    assert code == 0 and not stale.exists() and out.is_file()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "t\\nERROR forged.csv: removing" in warnings[0] and "\n" not in warnings[0]
