@@ -28,13 +28,13 @@ import numpy as np
 
 from ctc.errors import CTCError, CTCFormatError
 from ctc.fsutil import land_together, make_parents, named_for, remove_made, temp_dir_beside, temp_file_beside
-from ctc.guard import RESULT, Output, check_outputs, remove_stale_temps
+from ctc.guard import RESULT, Output, check_outputs
 from ctc.labels import as_labels, label_set
 from ctc.lineage import TRACK_FILE_GT, TRACK_FILE_RES, Track
 from ctc.rules import check_lineage, errors_only
 from ctc.tiff import read_tiff, require_regular_file, tiff_header  # noqa: F401 (part of this API)
 from ctc.trackfile import MAX_FRAME, MAX_TRACK_FILE_BYTES, read_track_file, write_track_file  # noqa: F401
-from ctc.writer import put_bytes, put_tiff
+from ctc.writer import check, put_bytes, put_tiff
 
 logger = logging.getLogger(__name__)
 
@@ -273,7 +273,7 @@ class ResultWriter:
 
     Everything goes into a temporary folder beside ``target`` (``.<name>.tmp-<pid>-XXXX``) that is renamed into
     place by :meth:`finish`, together with the files of ``extra`` (e.g. the settings file ``<RES>.json``): all
-    land or none does. :func:`ctc.guard.check_outputs` is applied at construction: ``target`` and ``extra``
+    land or none does. The rule of the one way out (:func:`ctc.writer.check`) is applied at construction: ``target`` and ``extra``
     are none of ``inputs``, and an existing one is replaced only with ``overwrite`` and when it is of its kind;
     leftovers of killed runs are removed. On an exception inside the ``with`` block, or leaving it without
     :meth:`finish`, the temporary folder and the parent folders it created are removed and ``target`` is
@@ -291,9 +291,7 @@ class ResultWriter:
         self.overwrite = overwrite
         self.inputs = [Path(p) for p in inputs]
         self.outputs = [Output(self.target, RESULT), *extra]
-        check_outputs(self.outputs, self.inputs, overwrite)  # never an input, only our own replaced
-        for output in self.outputs:
-            remove_stale_temps(output.path)
+        check(self.outputs, self.inputs, overwrite)  # never an input, only our own replaced; leftovers removed
         self._tmp: Path | None = None
         self._made: list[Path] = []
         self._labels: dict[int, np.ndarray] = {}
