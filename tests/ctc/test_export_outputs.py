@@ -91,13 +91,14 @@ def test_api_geff_and_napari_refuse_another_kind(ds: Path) -> None:
 def test_write_ctc_refuses_frame_numbers_without_a_ctc_name(tmp_path: Path) -> None:
     from ctc.validate import validate_result
 
-    result = _result()
-    result.first_index = 10**6
+    def starting_at(first: int) -> TrackResult:
+        tracks = [Track(t.label, t.begin + first, t.end + first, t.parent) for t in GT_TRACKS]
+        return TrackResult(gt_masks(), [{} for _ in GT_TRACKS], tracks, first)
+
     with pytest.raises(CTCError, match="frame number 1000004 is above 9999"):
-        result.write_ctc(tmp_path / "far")
+        starting_at(10**6).write_ctc(tmp_path / "far")
     assert list(tmp_path.iterdir()) == []
-    result.first_index = 9995  # the last frame is mask9999.tif: valid
-    result.tracks = [Track(t.label, t.begin + 9995, t.end + 9995, t.parent) for t in GT_TRACKS]
+    result = starting_at(9995)  # the last frame is mask9999.tif: valid
     assert [v for v in validate_result(result.write_ctc(tmp_path / "edge")) if v.severity == "error"] == []
 
 
