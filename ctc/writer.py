@@ -74,12 +74,11 @@ def write_path(target: str | Path, save: Callable[[Path], object], kind: Kind, *
 
 
 class Staging:
-    """A temporary folder beside ``target`` being filled (see :func:`staged_folder`); files are named relative
-    to it, so nothing lands outside."""
+    """The temporary folder :func:`staged_folder` fills; files are named relative to it, so nothing lands
+    outside."""
 
-    def __init__(self, path: Path, target: Path) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.target = target
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -105,7 +104,7 @@ def staged_folder(target: str | Path, kind: Kind, *, inputs: Iterable[str | Path
     with parents_made(output.path):
         tmp = temp_dir_beside(output.path)
         try:
-            yield Staging(tmp, output.path)
+            yield Staging(tmp)
             check_outputs([output], sources, overwrite)  # again, just before the rename
             move_into_place(tmp, output.path, overwrite=True)  # what is there now passed the rule just above
         finally:
