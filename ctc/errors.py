@@ -17,3 +17,16 @@ class CTCResultExistsError(CTCError, FileExistsError):
 
 class CTCUnsafeOutputError(CTCError):
     """An output would overwrite an input, or replace a folder that is not a result of ours."""
+
+
+def escape_name(text: object) -> str:
+    """``text`` (a file name, or a message naming files) on one line: line breaks, tabs and other control
+    characters are written as escapes (``\\n``, ``\\x1b``), so that a name holding a newline cannot forge a second
+    ``Error:`` line, nor a terminal escape change the screen."""
+    out = []
+    for char in str(text):
+        if char.isprintable() or char == " ":
+            out.append(char)
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)

@@ -20,8 +20,7 @@ from typing import Iterable
 
 from ctc.errors import CTCError, CTCFormatError
 from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, discover_frames, read_track_file, tiff_header
-from ctc.rules import errors_only
-from ctc.validate import validate_result
+from ctc.validate import require_valid
 
 logger = logging.getLogger(__name__)
 
@@ -125,13 +124,8 @@ def _check_files(res_dir: Path, gt_dir: Path, metrics: list[str]) -> None:
 
 
 def _require_valid(folder: Path, track_file: str, role: str) -> None:
-    """Refuse a ``role`` folder (``result`` or ``ground truth``) that breaks the CTC rules of
-    :func:`ctc.validate.validate_result`, naming its track file and its first violations."""
-    problems = errors_only(validate_result(folder))
-    if problems:
-        shown = "; ".join(str(p) for p in problems[:5])
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise CTCError(f"{folder / track_file}: invalid CTC {role}, not scored: {shown}{more}")
+    """Refuse a ``role`` folder (``result`` or ``ground truth``) that breaks the CTC rules (:func:`require_valid`)."""
+    require_valid(folder, track_file, role, "not scored")
 
 
 def _require_valid_ground_truth(tra: Path) -> None:

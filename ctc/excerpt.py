@@ -9,14 +9,14 @@ The copy is written beside ``<OUT>`` and renamed into place when complete; an ex
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from ctc.errors import CTCFormatError, CTCResultExistsError
-from ctc.fsutil import move_into_place, parents_made, temp_dir_beside
+from ctc.guard import CTC_DATASET
 from ctc.io import (TRACK_FILE_GT, Sequence, SequencePaths, default_ndigits, frame_name, open_segmentation, open_sequence,
                     open_tracking_gt, write_track_file)
 from ctc.lineage import Track
+from ctc.writer import copy_into, staged_folder
 
 
 def cut_tracks(tracks: list[Track], first: int, end: int) -> list[Track]:
@@ -40,15 +40,9 @@ def write_excerpt(dataset_dir: str | Path, sequence: str, first: int, end: int, 
         raise CTCFormatError(f"{paths.raw}: frames {first}..{end - 1} hold {len(wanted)} frame(s); need 2")
     markers, tracks = open_tracking_gt(paths.gt_tra)
     seg = open_segmentation(paths.gt_seg) if paths.gt_seg.is_dir() else None
-    with parents_made(out_dir):  # removed again when the excerpt fails
-        tmp = temp_dir_beside(out_dir, "tmp")
-        try:
-            _copy_frames(raw, markers, seg, wanted, first, tmp, sequence)
-            write_track_file(tmp / f"{sequence}_GT" / "TRA" / TRACK_FILE_GT, cut_tracks(tracks, first, end))
-            move_into_place(tmp, out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+    with staged_folder(out_dir, CTC_DATASET, inputs=[dataset_dir]) as staging:
+        _copy_frames(raw, markers, seg, wanted, first, staging.path, sequence)
+        write_track_file(staging / f"{sequence}_GT" / "TRA" / TRACK_FILE_GT, cut_tracks(tracks, first, end))
     return out_dir
 
 
@@ -63,4 +57,4 @@ def _copy_frames(raw: Sequence, markers: Sequence, seg: Sequence | None, wanted:
         for index in wanted:
             if index in source.indices:
                 src = source.files[source.indices.index(index)]
-                shutil.copyfile(src, folder / frame_name(prefix, index - first, digits))
+                copy_into(src, folder / frame_name(prefix, index - first, digits))

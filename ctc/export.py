@@ -10,23 +10,28 @@ the last cell of a mother track to the first cell of each daughter. :func:`write
 (``<OUT>/tracks``, axes t, y, x) with the label images as a related ``labels`` object (``<OUT>/segmentation``,
 linked by the node property ``label``, its attribute ``first_index`` the frame number of its first image) and
 ``track_id`` / ``lineage_id`` as the tracklet and lineage properties (:mod:`ctc.geff_read` reads it back); it
-needs the optional extra ``geff`` (``pip install ".[geff]"``). Writers are atomic.
+needs the optional extra ``geff`` (``pip install ".[geff]"``).
+
+Every writer goes through :mod:`ctc.writer` (atomic, never onto one of ``inputs``) and replaces an existing
+output only with ``overwrite`` and only when it is what the same writer writes (:data:`TABLE`,
+:data:`NAPARI_FOLDER`, :data:`GEFF_STORE`, checked by content): a raw frame, a ``man_track.txt`` or a run's
+settings file is never replaced.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
 from ctc.errors import CTCError, CTCFormatError
-from ctc.fsutil import move_into_place, parents_made, temp_dir_beside, write_atomic
+from ctc.guard import FILE, Kind, Layout, signature
 from ctc.labels import label_stats
 from ctc.lineage import Track
+from ctc.writer import staged_folder, write_file
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -35,6 +40,18 @@ Table = dict[str, np.ndarray]
 COLUMNS = ("node_id", "track_id", "t", "y", "x", "area", "parent_track_id", "label", "lineage_id")
 FLOAT_COLUMNS = ("y", "x")
 GEFF_GROUP, SEGMENTATION = "tracks", "segmentation"
+NAPARI_FILES = ("labels.tif", "tracks.csv", "graph.json")
+
+#: A CSV table of :func:`write_csv`: it starts with the header line of :data:`COLUMNS`.
+TABLE = Kind("tracks table", content=signature((",".join(COLUMNS) + "\n").encode()))
+#: The folder of :func:`write_napari`.
+NAPARI_FOLDER = Kind("napari export folder", {"|".join(n.replace(".", r"\.") for n in NAPARI_FILES): FILE},
+                     NAPARI_FILES)
+_ZARR_TREE: dict[str, Any] = {r"\.zgroup|\.zattrs|\.zarray|zarr\.json|[0-9]+(\.[0-9]+)*": FILE}
+_ZARR_TREE[r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"] = _ZARR_TREE  # groups and arrays, nested
+_GEFF_LAYOUT: Layout = {r"\.zgroup|\.zattrs": FILE, GEFF_GROUP: _ZARR_TREE, SEGMENTATION: _ZARR_TREE}
+#: The store of :func:`write_geff`: ``tracks`` and ``segmentation`` zarr groups (regular files and folders only).
+GEFF_STORE = Kind("geff store of embedtrack export", _GEFF_LAYOUT, (GEFF_GROUP,))
 
 
 def _roots(tracks: list[Track]) -> dict[int, int]:
@@ -103,14 +120,14 @@ def tracks_from_labels(labels: Iterable[np.ndarray], parents: dict[int, int] | N
 # ---------------------------------------------------------------------------------------------------- CSV
 
 
-def write_csv(table: Table, path: str | Path) -> Path:
-    """The table as CSV (a header line of :data:`COLUMNS`), written atomically."""
+def write_csv(table: Table, path: str | Path, overwrite: bool = False, inputs: Iterable[str | Path] = ()) -> Path:
+    """The table as CSV (a header line of :data:`COLUMNS`) through :mod:`ctc.writer`: an existing ``path`` is
+    replaced only with ``overwrite`` and only when it is such a table; never one of ``inputs``."""
     lines = [",".join(COLUMNS)]
     for i in range(len(table["node_id"])):
         lines.append(",".join(f"{table[c][i]:.3f}" if c in FLOAT_COLUMNS else str(int(table[c][i]))
                               for c in COLUMNS))
-    text = "\n".join(lines) + "\n"
-    return write_atomic(path, lambda handle: handle.write(text.encode()))
+    return write_file(path, "\n".join(lines) + "\n", TABLE, inputs=inputs, overwrite=overwrite)
 
 
 def read_csv(path: str | Path) -> Table:
@@ -154,19 +171,17 @@ def to_networkx(table: Table) -> nx.DiGraph:
 
 
 def write_geff(table: Table, labels: Sequence[np.ndarray], path: str | Path, overwrite: bool = False,
-               first_index: int = 0) -> Path:
-    """The graph as a geff store ``<path>/tracks`` with the label images in ``<path>/segmentation`` (atomic);
-    ``first_index``: the frame number of the first label image (its attribute ``first_index``)."""
+               first_index: int = 0, inputs: Iterable[str | Path] = ()) -> Path:
+    """The graph as a geff store ``<path>/tracks`` with the label images in ``<path>/segmentation``, through
+    :mod:`ctc.writer` (:data:`GEFF_STORE`); ``first_index``: the frame number of the first label image (its
+    attribute ``first_index``)."""
     import geff
     import zarr
     from geff_spec import GeffMetadata, RelatedObject
 
-    path = Path(path)
-    _check_target(path, overwrite, {GEFF_GROUP, SEGMENTATION, ".zgroup", ".zattrs", "zarr.json"})
-    tmp = temp_dir_beside(path)
-    try:
-        store = tmp / "store.zarr"
-        _write_segmentation(zarr.open_group(str(store), mode="w", zarr_format=2), labels, first_index)
+    with staged_folder(path, GEFF_STORE, inputs=inputs, overwrite=overwrite) as staging:
+        store = staging.path
+        _write_segmentation(zarr.open_group(str(store), mode="a", zarr_format=2), labels, first_index)
         geff.write(to_networkx(table), str(store / GEFF_GROUP), axis_names=["t", "y", "x"],
                    axis_types=["time", "space", "space"], axis_units=["frame", "pixel", "pixel"], zarr_format=2)
         meta = GeffMetadata.read(str(store / GEFF_GROUP))
@@ -174,10 +189,7 @@ def write_geff(table: Table, labels: Sequence[np.ndarray], path: str | Path, ove
         meta.related_objects = [RelatedObject(type="labels", path=f"../{SEGMENTATION}", node_prop="label")]
         meta.write(str(store / GEFF_GROUP))
         geff.validate_structure(str(store / GEFF_GROUP))
-        move_into_place(store, path, overwrite=overwrite)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    return Path(path)
 
 
 def _write_segmentation(root: Any, frames: Sequence[np.ndarray], first_index: int) -> None:
@@ -194,17 +206,6 @@ def _write_segmentation(root: Any, frames: Sequence[np.ndarray], first_index: in
         raise CTCError("no frames to write")
 
 
-def _check_target(path: Path, overwrite: bool, ours: set[str]) -> None:
-    """An existing output is replaced only with ``overwrite`` and only when it holds nothing but ``ours``."""
-    if not path.exists():
-        return
-    if not overwrite:
-        raise CTCError(f"{path}: exists; use --overwrite (overwrite=True) to replace it")
-    foreign = sorted(p.name for p in path.iterdir() if p.name not in ours) if path.is_dir() else [path.name]
-    if foreign:
-        raise CTCError(f"{path}: holds {', '.join(foreign[:3])}, which this export did not write; not replaced")
-
-
 # -------------------------------------------------------------------------------------------------- napari
 
 
@@ -218,24 +219,14 @@ def napari_tracks(table: Table, first_index: int = 0) -> tuple[np.ndarray, dict[
 
 
 def write_napari(table: Table, labels: Iterable[np.ndarray], folder: str | Path, first_index: int = 0,
-                 overwrite: bool = False) -> Path:
-    """``labels.tif`` (a T×Y×X stack), ``tracks.csv`` (track_id, t, y, x) and ``graph.json`` in ``folder``."""
-    import tifffile
-
-    folder = Path(folder)
-    _check_target(folder, overwrite, {"labels.tif", "tracks.csv", "graph.json"})
+                 overwrite: bool = False, inputs: Iterable[str | Path] = ()) -> Path:
+    """``labels.tif`` (a T×Y×X stack), ``tracks.csv`` (track_id, t, y, x) and ``graph.json`` in ``folder``,
+    through :mod:`ctc.writer` (:data:`NAPARI_FOLDER`)."""
     data, graph = napari_tracks(table, first_index)
-    with parents_made(folder):  # removed again when the export fails
-        tmp = temp_dir_beside(folder)
-        try:
-            stack = np.stack([np.asarray(f, dtype=np.uint16) for f in labels])
-            tifffile.imwrite(tmp / "labels.tif", stack, compression="zlib", imagej=True, metadata={"axes": "TYX"})
-            lines = ["track_id,t,y,x"] + [f"{int(r[0])},{int(r[1])},{r[2]:.3f},{r[3]:.3f}" for r in data]
-            (tmp / "tracks.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-            (tmp / "graph.json").write_text(json.dumps({str(k): v for k, v in graph.items()}) + "\n",
-                                            encoding="utf-8")
-            move_into_place(tmp, folder, overwrite=overwrite)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return folder
+    with staged_folder(folder, NAPARI_FOLDER, inputs=inputs, overwrite=overwrite) as staging:
+        stack = np.stack([np.asarray(f, dtype=np.uint16) for f in labels])
+        staging.tiff("labels.tif", stack, compression="zlib", imagej=True, metadata={"axes": "TYX"})
+        lines = ["track_id,t,y,x"] + [f"{int(r[0])},{int(r[1])},{r[2]:.3f},{r[3]:.3f}" for r in data]
+        staging.file("tracks.csv", "\n".join(lines) + "\n")
+        staging.file("graph.json", json.dumps({str(k): v for k, v in graph.items()}) + "\n")
+    return Path(folder)

@@ -12,6 +12,7 @@ not to find one (:func:`find_geff` reads the group's attributes as JSON).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ def _attributes(group: Path) -> dict[str, Any]:
                 data = json.loads(file.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 return {}
+            except RecursionError:
+                raise CTCFormatError(f"{file}: attributes nested too deeply to read; not a geff store of "
+                                     "embedtrack") from None
             data = data.get(key, {}) if key and isinstance(data, dict) else data
             return data if isinstance(data, dict) else {}
     return {}
@@ -119,7 +123,11 @@ def _segmentation(group: Path, meta: Any) -> Any:
     related = [r for r in (meta.related_objects or []) if r.type == "labels"]
     if not related or not (group / related[0].path).exists():
         return None
-    array = zarr.open_array(str((group / related[0].path).resolve()), mode="r")
+    path = Path(os.path.normpath(group / related[0].path))
+    try:
+        array = zarr.open_array(str(path.resolve()), mode="r")
+    except RecursionError:
+        raise CTCFormatError(f"{path}: attributes nested too deeply to read") from None
     if array.ndim != 3:
-        raise CTCFormatError(f"{group / related[0].path}: expected (T, Y, X) label images, got shape {array.shape}")
+        raise CTCFormatError(f"{path}: expected (T, Y, X) label images, got shape {array.shape}")
     return array

@@ -159,6 +159,8 @@ CTC_DATASET = Kind("CTC dataset folder", _DATASET)
 DEMO_DATASET = Kind("demo dataset folder", {**_DATASET, r"synth\.json": FILE, r"[0-9]+_RES": _RESULT,
                                             r"[0-9]+_RES\.json": FILE}, ("synth.json",), empty_is_new=True)
 MODEL = Kind("model folder", _MODEL, empty_is_new=True)
+MODEL_CONFIG = Kind("model config.json", content=json_with())
+MODEL_FILE = Kind("file of a model folder")  # weights.pt, checkpoint.pt: a regular file, not a link or folder
 SETTINGS = Kind("settings file", content=json_with("sequence", "result", "inference"))
 SCORES = Kind("scores file", content=json_with("result", "ground_truth", "scores"))
 REPORT = Kind("batch report", content=json_with("root", "sequences"))

@@ -25,16 +25,16 @@ from types import TracebackType
 from typing import Iterable, Iterator, Mapping
 
 import numpy as np
-import tifffile
 
 from ctc.errors import CTCError, CTCFormatError
 from ctc.fsutil import land_together, make_parents, named_for, remove_made, temp_dir_beside, temp_file_beside
-from ctc.guard import RESULT, Output, check_outputs, remove_stale_temps
+from ctc.guard import RESULT, Output, check_outputs
 from ctc.labels import as_labels, label_set
 from ctc.lineage import TRACK_FILE_GT, TRACK_FILE_RES, Track
 from ctc.rules import check_lineage, errors_only
 from ctc.tiff import read_tiff, require_regular_file, tiff_header  # noqa: F401 (part of this API)
 from ctc.trackfile import MAX_FRAME, MAX_TRACK_FILE_BYTES, read_track_file, write_track_file  # noqa: F401
+from ctc.writer import check, put_bytes, put_tiff
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def write_tiff(path: str | Path, array: np.ndarray, compress: bool = True) -> No
         array = array.astype(np.uint8)
     elif np.issubdtype(array.dtype, np.integer) and array.dtype not in (np.uint8, np.uint16):
         array = to_uint16(array, path)
-    tifffile.imwrite(path, array, compression="zlib" if compress else None)
+    put_tiff(path, array, compression="zlib" if compress else None)
 
 
 def to_uint16(labels: np.ndarray, path: str | Path = "<labels>") -> np.ndarray:
@@ -258,12 +258,22 @@ def open_result(res_dir: str | Path) -> tuple[Sequence, list[Track]]:
 # ------------------------------------------------------------------------------------------ result writer
 
 
+def check_frame_numbers(target: str | Path, first: int, last: int) -> None:
+    """Refuse frame numbers outside 0..:data:`MAX_FRAME` for a result ``target``: the CTC names frames with 3 or
+    4 digits (``mask9999.tif`` is the last), and ``embedtrack validate`` rejects any other name."""
+    if first < 0:
+        raise CTCError(f"{target}: frame number {first} is negative; frame numbers start at 0")
+    if last > MAX_FRAME:
+        raise CTCError(f"{target}: frame number {last} is above {MAX_FRAME}; CTC frame names have 3 or 4 digits "
+                       f"(mask000.tif to mask{MAX_FRAME}.tif); nothing was written")
+
+
 class ResultWriter:
     """Write a CTC result folder atomically: ``maskNNN.tif`` frames, then ``res_track.txt``.
 
     Everything goes into a temporary folder beside ``target`` (``.<name>.tmp-<pid>-XXXX``) that is renamed into
     place by :meth:`finish`, together with the files of ``extra`` (e.g. the settings file ``<RES>.json``): all
-    land or none does. :func:`ctc.guard.check_outputs` is applied at construction: ``target`` and ``extra``
+    land or none does. The rule of the one way out (:func:`ctc.writer.check`) is applied at construction: ``target`` and ``extra``
     are none of ``inputs``, and an existing one is replaced only with ``overwrite`` and when it is of its kind;
     leftovers of killed runs are removed. On an exception inside the ``with`` block, or leaving it without
     :meth:`finish`, the temporary folder and the parent folders it created are removed and ``target`` is
@@ -281,9 +291,7 @@ class ResultWriter:
         self.overwrite = overwrite
         self.inputs = [Path(p) for p in inputs]
         self.outputs = [Output(self.target, RESULT), *extra]
-        check_outputs(self.outputs, self.inputs, overwrite)  # never an input, only our own replaced
-        for output in self.outputs:
-            remove_stale_temps(output.path)
+        check(self.outputs, self.inputs, overwrite)  # never an input, only our own replaced; leftovers removed
         self._tmp: Path | None = None
         self._made: list[Path] = []
         self._labels: dict[int, np.ndarray] = {}
@@ -314,8 +322,7 @@ class ResultWriter:
 
     def write_mask(self, index: int, labels: np.ndarray) -> None:
         """Write frame ``index`` as ``mask<index>.tif`` (uint16)."""
-        if index < 0:
-            raise CTCError(f"{self.target}: frame number {index} is negative; frame numbers start at 0")
+        check_frame_numbers(self.target, index, index)
         name = frame_name("mask", index, self.ndigits)
         labels = to_uint16(labels, self.target / name)
         if labels.ndim != 2:
@@ -387,7 +394,7 @@ def _write_temp(target: Path, content: bytes) -> Path:
     """``content`` in a new temporary file beside ``target``; an error names ``target``."""
     tmp = temp_file_beside(target)
     try:
-        tmp.write_bytes(content)
+        put_bytes(tmp, content)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise named_for(err, target) from err

@@ -14,6 +14,7 @@ from typing import Iterable
 from ctc.errors import CTCFormatError
 from ctc.lineage import MAX_LABEL, Track
 from ctc.tiff import require_regular_file
+from ctc.writer import put_bytes
 
 #: Largest frame number: CTC frame names have at most 4 digits.
 MAX_FRAME = 9999
@@ -67,4 +68,4 @@ def _track(groups: tuple[str, ...], path: Path, number: int) -> Track:
 def write_track_file(path: str | Path, tracks: Iterable[Track]) -> None:
     """Write tracks as ``L B E P`` lines, sorted by label."""
     lines = [f"{t.label} {t.begin} {t.end} {t.parent}\n" for t in sorted(tracks, key=lambda t: t.label)]
-    Path(path).write_text("".join(lines), encoding="utf-8")
+    put_bytes(Path(path), "".join(lines))

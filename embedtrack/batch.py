@@ -397,9 +397,10 @@ def check_report_path(path: str | Path, jobs: list[Job], overwrite: bool = False
 
 def write_report(path: str | Path, results: list[JobResult], meta: dict[str, Any], jobs: list[Job],
                  overwrite: bool = False) -> None:
-    """Write the batch report as JSON, atomically (a temporary file beside it, renamed into place)."""
-    from ctc.fsutil import write_atomic
+    """Write the batch report as JSON through :mod:`ctc.writer` (atomic, checked again)."""
+    from ctc.guard import REPORT
+    from ctc.writer import write_file
 
     path = check_report_path(path, jobs, overwrite)
     text = json.dumps({**meta, "sequences": [asdict(r) for r in results]}, indent=2) + "\n"
-    write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))
+    write_file(path, text, REPORT, overwrite=overwrite)

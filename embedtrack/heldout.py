@@ -10,12 +10,14 @@ the ST masks linked by overlap serve as ground truth, so that only SEG is meanin
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
+from ctc.errors import CTCResultExistsError
 from ctc.excerpt import write_excerpt
+from ctc.guard import CTC_DATASET
 from ctc.io import SequencePaths, frame_name, open_segmentation, open_sequence
+from ctc.writer import copy_into, staged_folder
 from embedtrack.data import heldout_block, write_linked_gt
 from embedtrack.presets import get_preset
 
@@ -43,10 +45,14 @@ def write_heldout(dataset_dir: str | Path, sequence: str, out_dir: str | Path) -
         return write_excerpt(dataset_dir, sequence, first, end, out_dir)
     raw, st = open_sequence(paths.raw), open_segmentation(paths.st_seg)
     indices = [i for i in raw.indices if first <= i < end]
-    (out_dir / sequence).mkdir(parents=True)
-    for k, index in enumerate(indices):
-        shutil.copyfile(raw.files[raw.indices.index(index)], out_dir / sequence / frame_name("t", k, 3))
-    write_linked_gt([st.read_index(i) for i in indices], list(range(len(indices))), 3, out_dir / f"{sequence}_GT")
+    if out_dir.exists() or out_dir.is_symlink():
+        raise CTCResultExistsError(f"{out_dir}: exists; choose a new folder for the held-out block")
+    with staged_folder(out_dir, CTC_DATASET, inputs=[dataset_dir]) as staging:
+        (staging / sequence).mkdir()
+        for k, index in enumerate(indices):
+            copy_into(raw.files[raw.indices.index(index)], staging / sequence / frame_name("t", k, 3))
+        write_linked_gt([st.read_index(i) for i in indices], list(range(len(indices))), 3,
+                        staging / f"{sequence}_GT")
     return out_dir
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ctc.fsutil import write_atomic
+from ctc.guard import MODEL_CONFIG, MODEL_FILE
+from ctc.writer import write_file
 from embedtrack.errors import ConfigError, ModelError
 from embedtrack.inference_config import InferenceConfig, check_fields
 
@@ -242,8 +242,7 @@ def write_inference(folder: str | Path, inference: InferenceConfig) -> ModelConf
     folder = resolve_model(folder)
     config = read_config(folder)
     config.inference = inference
-    text = json.dumps(config.to_dict(), indent=2) + "\n"
-    write_atomic(folder / CONFIG_NAME, lambda f: f.write(text.encode()))
+    write_file(folder / CONFIG_NAME, json.dumps(config.to_dict(), indent=2) + "\n", MODEL_CONFIG, overwrite=True)
     return config
 
 
@@ -256,26 +255,16 @@ def write_calibrated(source: str | Path, out_dir: str | Path, inference: Inferen
     ``out_dir`` is neither ``source`` nor one of ``inputs`` nor a bundled model, and an existing one is replaced
     only with ``overwrite`` and when it holds nothing but a model's files.
     """
-    from ctc.fsutil import make_parents, move_into_place, remove_made, temp_dir_beside
-    from ctc.guard import MODEL, check_output
+    from ctc.guard import MODEL
+    from ctc.writer import copy_into, staged_folder
 
     folder = resolve_model(source)
-    target = Path(out_dir)
-    check_output(target, [folder, *inputs], replace=overwrite, kind=MODEL)
     config = read_config(folder)
     config.inference = inference
     config.calibration = calibration
-    made = make_parents(target)
-    tmp = temp_dir_beside(target)
-    try:
-        (tmp / WEIGHTS_NAME).write_bytes((folder / WEIGHTS_NAME).read_bytes())
-        (tmp / CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
-        check_output(target, [folder, *inputs], replace=overwrite, kind=MODEL)  # again, just before
-        move_into_place(tmp, target, overwrite=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        remove_made(made)
-        raise
+    with staged_folder(out_dir, MODEL, inputs=[folder, *inputs], overwrite=overwrite) as staging:
+        copy_into(folder / WEIGHTS_NAME, staging / WEIGHTS_NAME)
+        staging.file(CONFIG_NAME, json.dumps(config.to_dict(), indent=2) + "\n")
     return config
 
 
@@ -283,8 +272,6 @@ def save_model(folder: Path, net: EmbedTrackNet, config: ModelConfig, half: bool
     """Write ``config.json`` and ``weights.pt`` into ``folder``, each replaced atomically."""
     import torch
 
-    folder.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu() for k, v in net.state_dict().items()}
-    write_atomic(folder / WEIGHTS_NAME, lambda f: torch.save(state, f))
-    text = json.dumps(config.to_dict(), indent=2) + "\n"
-    write_atomic(folder / CONFIG_NAME, lambda f: f.write(text.encode()))
+    write_file(folder / WEIGHTS_NAME, lambda handle: torch.save(state, handle), MODEL_FILE, overwrite=True)
+    write_file(folder / CONFIG_NAME, json.dumps(config.to_dict(), indent=2) + "\n", MODEL_CONFIG, overwrite=True)

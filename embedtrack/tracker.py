@@ -130,9 +130,11 @@ class TrackResult:
     config: InferenceConfig = field(default_factory=InferenceConfig)
 
     def write_ctc(self, output: str | Path, overwrite: bool = False) -> Path:
-        """Write a CTC result folder (``maskNNN.tif`` + ``res_track.txt``), validated and moved into place."""
-        from ctc.io import ResultWriter, default_ndigits
+        """Write a CTC result folder (``maskNNN.tif`` + ``res_track.txt``), validated and moved into place; frame
+        numbers above 9999 (no CTC name) are refused before anything is written."""
+        from ctc.io import ResultWriter, check_frame_numbers, default_ndigits
 
+        check_frame_numbers(output, self.first_index, self.first_index + len(self.labels) - 1)
         with ResultWriter(output, default_ndigits(self.first_index + len(self.labels)), overwrite) as writer:
             for i, labels in enumerate(self.labels):
                 writer.write_mask(self.first_index + i, labels)
@@ -154,11 +156,12 @@ class TrackResult:
 
         return track_table(self.labels, self.tracks, self.first_index)
 
-    def to_csv(self, path: str | Path) -> Path:
-        """The table as CSV (:meth:`to_table`), written atomically."""
+    def to_csv(self, path: str | Path, overwrite: bool = False) -> Path:
+        """The table as CSV (:meth:`to_table`), written atomically; an existing ``path`` is replaced only with
+        ``overwrite`` and only when it is such a table (:func:`ctc.export.write_csv`)."""
         from ctc.export import write_csv
 
-        return write_csv(self.to_table(), path)
+        return write_csv(self.to_table(), path, overwrite)
 
     def to_networkx(self) -> Any:
         """The lineage as a ``networkx.DiGraph``: a node per table row, edges forward in time and to daughters."""
@@ -167,7 +170,8 @@ class TrackResult:
         return to_networkx(self.to_table())
 
     def to_geff(self, path: str | Path, overwrite: bool = False) -> Path:
-        """A geff store (``<path>/tracks``, segmentation in ``<path>/segmentation``); needs ``.[geff]``."""
+        """A geff store (``<path>/tracks``, segmentation in ``<path>/segmentation``); needs ``.[geff]``. An existing
+        ``path`` is replaced only with ``overwrite`` and only when it is such a store."""
         from ctc.export import write_geff
 
         return write_geff(self.to_table(), self.labels, path, overwrite, self.first_index)

@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ctc.fsutil import make_parents, remove_made, set_aside, write_atomic
-from ctc.guard import MODEL, MODEL_FILES, TRAIN_LOCK, check_output, remove_stale_temps
+from ctc.fsutil import make_parents, remove_made, set_aside
+from ctc.guard import MODEL, MODEL_FILE, MODEL_FILES, TRAIN_LOCK, check_output, remove_stale_temps
 from ctc.progress import progress
+from ctc.writer import append_line, write_file
 from embedtrack.crops import Augment, CropPairs, collate
 from embedtrack.device import pick_device, resolve_precision, use_all_cores
 from embedtrack.data import TrackedSequence, load_dataset, min_mask_size
@@ -280,8 +281,7 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: Path, opts: Train
         record = {"epoch": epoch + 1, **{k: round(v / n_batches, 5) for k, v in sums.items()},
                   "val_iou": round(val_iou, 4), "lr": optimiser.param_groups[0]["lr"],
                   "seconds": round(time.perf_counter() - tic, 1)}
-        with open(out_dir / LOG_NAME, "a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
+        append_line(out_dir / LOG_NAME, json.dumps(record))
         config.training["epochs_done"] = epoch + 1
         if val_iou > best_iou:
             best_iou = val_iou
@@ -392,7 +392,7 @@ def _check_schedule(path: Path, saved: dict[str, Any], fresh: dict[str, Any]) ->
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write the checkpoint beside ``path`` and rename it into place: an interruption never leaves it broken."""
-    write_atomic(path, lambda f: torch.save(state, f))
+    write_file(path, lambda handle: torch.save(state, handle), MODEL_FILE, overwrite=True)
 
 
 def _provenance(dataset_dir: Path, preset: Preset, sequences: list[TrackedSequence], opts: TrainOptions,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -27,8 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from ctc.errors import CTCError
-from ctc.fsutil import make_parents, move_into_place, remove_made, temp_dir_beside
-from ctc.guard import SYNTH_DATASET, Kind, check_output, remove_stale_temps
+from ctc.guard import SYNTH_DATASET, Kind
 from ctc.io import TRACK_FILE_GT, default_ndigits, frame_name, write_tiff, write_track_file
 from ctc.limits import check_size_option, memory_bytes
 from ctc.lineage import Track
@@ -39,6 +37,7 @@ from ctc.synth.gt import MIN_AREA, build_ground_truth, clean_frame
 from ctc.synth.motion import simulate
 from ctc.synth.presets import SYNTH_PRESETS, Preset, SequenceParams, sample_params
 from ctc.synth.render import Renderer, rasterise
+from ctc.writer import staged_folder
 
 __all__ = ["SYNTH_PRESETS", "Preset", "SequenceParams", "SynthSequence", "appearance_families",
            "generate_sequence", "sequence_seed", "write_dataset"]
@@ -161,25 +160,16 @@ def write_dataset(out_dir: str | Path, preset: str, frames: int, size: tuple[int
     _check_args(preset, frames, size)
     families = select_appearance(preset, tuple(appearance) if appearance else None, tuple(hold_out))
     target = Path(out_dir)
-    check_output(target, replace=overwrite, kind=kind)
-    made = make_parents(target)
-    remove_stale_temps(target)
-    tmp = temp_dir_beside(target)
-    try:
+    with staged_folder(target, kind, overwrite=overwrite) as staging:
         record: dict[str, object] = {"preset": preset, "frames": frames, "size": list(size), "seed": seed,
                                      "appearance": list(families), "sequences": {}}
         for i, name in enumerate(sequences):
             seq = generate_sequence(preset, frames, size, sequence_seed(seed, i), families)
-            _write_sequence(tmp, name, seq)
+            _write_sequence(staging.path, name, seq)
             record["sequences"][name] = {"seed": seq.seed, "tracks": len(seq.tracks),  # type: ignore[index]
                                          "divisions": sum(1 for tr in seq.tracks if tr.parent),
                                          "params": asdict(seq.params)}
-        (tmp / "synth.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
-        move_into_place(tmp, target, overwrite=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        remove_made(made)
-        raise
+        staging.file("synth.json", json.dumps(record, indent=2))
     logger.info("wrote synthetic %s dataset %s (%s, %d frames of %dx%d)", preset, target,
                 "+".join(sequences), frames, size[0], size[1])
     return target

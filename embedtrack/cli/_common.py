@@ -8,7 +8,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from ctc.errors import CTCError
+from ctc.errors import CTCError, escape_name
 from embedtrack.errors import EmbedTrackError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,25 +40,29 @@ def _debug_requested() -> bool:
 
 def handle_errors(func: F) -> F:
     """Turn every error into one clean CLI error line (exit code 1); the package's own errors say what is wrong
-    with which file, anything unexpected says its type and points to ``--debug`` for the traceback."""
+    with which file, anything unexpected says its type and points to ``--debug`` for the traceback. Control
+    characters in the message (a file name holding a newline) are escaped (:func:`ctc.errors.escape_name`)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except click.ClickException as err:
+            err.message = escape_name(err.message)
+            raise
+        except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except (CTCError, EmbedTrackError) as err:
-            raise click.ClickException(str(err)) from err
+            raise click.ClickException(escape_name(err)) from err
         except OSError as err:
             if _debug_requested():
                 raise
-            raise click.ClickException(os_error_message(err)) from err
+            raise click.ClickException(escape_name(os_error_message(err))) from err
         except Exception as err:
             if _debug_requested():
                 raise
-            raise click.ClickException(f"unexpected {type(err).__name__}: {err} "
-                                       "(run `embedtrack --debug ...` for the traceback)") from err
+            raise click.ClickException(escape_name(f"unexpected {type(err).__name__}: {err} "
+                                                   "(run `embedtrack --debug ...` for the traceback)")) from err
 
     return wrapper  # type: ignore[return-value]
 

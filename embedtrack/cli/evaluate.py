@@ -39,17 +39,17 @@ def command(res_dir: Path, gt_dir: Path, metrics: str, json_file: Path | None, s
             threads: int, overwrite: bool) -> None:
     """Score the result RES_DIR (<SEQ>_RES) against the ground truth GT_DIR (<SEQ>_GT)."""
     from ctc.evaluate import evaluate, parse_metrics
-    from ctc.fsutil import write_atomic
-    from ctc.guard import SCORES, check_output
+    from ctc.guard import SCORES, Output
+    from ctc.writer import check, write_file
 
     requested = parse_metrics(metrics)
     if json_file is not None:  # before any work
-        check_output(json_file, [res_dir, gt_dir], replace=overwrite, kind=SCORES)
+        check([Output(json_file, SCORES)], [res_dir, gt_dir], overwrite)
     scores = evaluate(res_dir, gt_dir, requested, threads=threads)
     click.echo(format_table(scores, requested, show_all))
     if json_file is not None:
         payload = {"result": str(res_dir), "ground_truth": str(gt_dir),
                    "scores": {k: (None if math.isnan(v) else v) for k, v in scores.items()}}
         text = json.dumps(payload, indent=2) + "\n"
-        write_atomic(json_file, lambda f: f.write(text.encode("utf-8")))
+        write_file(json_file, text, SCORES, inputs=[res_dir, gt_dir], overwrite=overwrite)
         click.echo(f"scores written to {json_file}")

@@ -29,25 +29,44 @@ def command(result: Path, kind: str, out: Path | None, overwrite: bool) -> None:
     OUT/tracks and the label images in OUT/segmentation.
     """
     from ctc import export
-    from ctc.guard import check_not_input
     from ctc.io import open_result
+    from ctc.validate import require_valid
 
+    target = out if out is not None else default_target(result, kind)
+    guard_export(target, kind, result, overwrite)  # before any work
+    if kind == "geff":
+        _require_geff()
     masks, tracks = open_result(result)
-    target = out if out is not None else Path(os.path.abspath(result)).with_name(result.name + SUFFIX[kind])
-    check_not_input(target, [result])
-    if target.exists() and not overwrite:
-        raise click.ClickException(f"{target}: exists; use --overwrite to replace it")
+    require_valid(result, refused="not exported")  # the same CTC rules as evaluate
     first = masks.indices[0]
     table = export.track_table(masks, tracks, first)
     if kind == "csv":
-        export.write_csv(table, target)
+        export.write_csv(table, target, overwrite, [result])
     elif kind == "geff":
-        _require_geff()
-        export.write_geff(table, masks, target, overwrite, first)
+        export.write_geff(table, masks, target, overwrite, first, [result])
     else:
-        export.write_napari(table, masks, target, first, overwrite)
+        export.write_napari(table, masks, target, first, overwrite, [result])
     click.echo(f"{len(table['node_id'])} cells in {len(tracks)} tracks -> {target}"
                + (f" (graph: {target / export.GEFF_GROUP})" if kind == "geff" else ""))
+
+
+def default_target(result: Path, kind: str) -> Path:
+    """``RESULT.csv`` (``.geff.zarr``, ``_napari``) beside the result folder, named after the folder itself also
+    when RESULT is ``.`` or ends with a slash."""
+    folder = Path(os.path.abspath(result))
+    if not folder.name:
+        raise click.ClickException(f"{result}: give --out (no name to derive the output's from)")
+    return folder.with_name(folder.name + SUFFIX[kind])
+
+
+def guard_export(target: Path, kind: str, result: Path, overwrite: bool) -> None:
+    """The rule of :mod:`ctc.writer` for the export's output, before the result is read."""
+    from ctc import export
+    from ctc.guard import Output
+    from ctc.writer import check
+
+    check([Output(target, {"csv": export.TABLE, "geff": export.GEFF_STORE, "napari": export.NAPARI_FOLDER}[kind])],
+          [result], overwrite)
 
 
 def _require_geff() -> None:

@@ -1,24 +1,25 @@
 """`embedtrack show RES_DIR --raw SEQ_DIR --out FILE.gif`: an animated picture of a result and its lineage tree.
 
 Reads the CTC folders with ``ctc.io`` one frame at a time, draws with :mod:`embedtrack.show` and writes each
-file under a temporary name beside the target, renamed into place only when complete.
+file through :mod:`ctc.writer` (under a temporary name beside the target, renamed into place when complete).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import BinaryIO, Iterable
 
 import click
 import numpy as np
 from PIL import Image
 
 from ctc.errors import CTCFormatError
-from ctc.fsutil import atomic_path
-from ctc.guard import GIF, MP4, PNG, Output, check_outputs
+from ctc.guard import GIF, MP4, PNG, Output
 from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, Sequence, open_result, open_sequence, open_tracking_gt
 from ctc.lineage import Track
 from ctc.progress import progress
+from ctc.writer import check, put_video, write_file, write_path
 from embedtrack.cli._common import handle_errors, overwrite_option
 from embedtrack.errors import EmbedTrackError
 from embedtrack.show import GifStream, intensity_range, render_lineage, render_overlay
@@ -57,16 +58,22 @@ def _frame_pairs(raw: Sequence, labels: Sequence, max_frames: int | None) -> lis
     return pairs[:max_frames] if max_frames else pairs
 
 
-def _mp4_writer(path: Path, fps: float) -> object:
-    """An imageio MP4 writer, only if imageio-ffmpeg is installed (it is not a dependency)."""
+def _require_mp4(path: Path) -> None:
+    """MP4 needs imageio with imageio-ffmpeg (not a dependency)."""
     try:
-        import imageio.v2 as imageio
+        import imageio.v2  # noqa: F401
         import imageio_ffmpeg  # noqa: F401  (the ffmpeg binary comes with it)
     except ImportError as err:
         raise EmbedTrackError(
             f"{path}: writing MP4 needs the optional package imageio-ffmpeg; install it or write a .gif"
         ) from err
-    return imageio.get_writer(str(path), format="FFMPEG", fps=fps, codec="libx264", macro_block_size=2)
+
+
+def _write_gif(handle: BinaryIO, frames: Iterable[np.ndarray], fps: float) -> None:
+    gif = GifStream(handle, fps=fps)
+    for rgb in frames:
+        gif.add(rgb)
+    gif.close()
 
 
 def show_result(
@@ -90,7 +97,8 @@ def show_result(
     suffix = out.suffix.lower()
     if suffix not in (".gif", ".mp4"):
         raise EmbedTrackError(f"{out}: the animation must be a .gif (or .mp4 with imageio-ffmpeg installed)")
-    check_outputs(picture_outputs(out, lineage_out), (res_dir, raw_dir), overwrite)  # before any work
+    inputs = (res_dir, raw_dir)
+    check(picture_outputs(out, lineage_out), inputs, overwrite)  # before any work
     labels, tracks = open_labels(res_dir)
     raw = open_sequence(raw_dir, "t")
     pairs = _frame_pairs(raw, labels, max_frames)
@@ -102,28 +110,19 @@ def show_result(
         render_overlay(raw.read(raw_pos), labels.read(lab_pos), value_range=value_range, max_size=max_size)
         for raw_pos, lab_pos in progress(pairs, desc="show frames", unit="frame")
     )
-    with atomic_path(out) as tmp:
-        if suffix == ".gif":
-            with open(tmp, "wb") as handle:
-                gif = GifStream(handle, fps=fps)
-                for rgb in frames:
-                    gif.add(rgb)
-                gif.close()
-        else:
-            writer = _mp4_writer(tmp, fps)
-            try:
-                for rgb in frames:
-                    writer.append_data(rgb)  # type: ignore[attr-defined]
-            finally:
-                writer.close()  # type: ignore[attr-defined]
+    if suffix == ".gif":
+        write_file(out, lambda handle: _write_gif(handle, frames, fps), GIF, inputs=inputs, overwrite=overwrite)
+    else:
+        _require_mp4(out)
+        write_path(out, lambda tmp: put_video(tmp, frames, fps), MP4, inputs=inputs, overwrite=overwrite)
     logger.info("wrote %s", out)
 
     if lineage_out is None:
         return out, None
     lineage_out = Path(lineage_out)
     picture = render_lineage(tracks, len(labels), first_frame=labels.indices[0])
-    with atomic_path(lineage_out) as tmp:
-        Image.fromarray(picture).save(tmp, format="PNG")
+    write_file(lineage_out, lambda handle: Image.fromarray(picture).save(handle, format="PNG"), PNG, inputs=inputs,
+               overwrite=overwrite)
     logger.info("wrote %s", lineage_out)
     return out, lineage_out
 

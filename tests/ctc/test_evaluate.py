@@ -125,11 +125,11 @@ def test_seg_alone_does_not_need_a_valid_tracking_ground_truth(dataset: Path, gt
 
 def test_the_ground_truth_is_checked_once_per_state_of_its_files(dataset: Path, gt_result: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import ctc.evaluate
+    import ctc.validate
 
     calls: list[Path] = []
-    real = ctc.evaluate.validate_result
-    monkeypatch.setattr(ctc.evaluate, "validate_result", lambda folder: calls.append(Path(folder)) or real(folder))
+    real = ctc.validate.validate_result
+    monkeypatch.setattr(ctc.validate, "validate_result", lambda folder: calls.append(Path(folder)) or real(folder))
     for _ in range(3):
         evaluate(gt_result, dataset / "01_GT", ["DET"])
     assert calls.count(dataset / "01_GT" / "TRA") == 1 and calls.count(gt_result) == 3

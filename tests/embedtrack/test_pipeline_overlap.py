@@ -178,7 +178,7 @@ def test_corrupt_frame_is_one_line_from_the_cli(corrupt_sequence: Path, tiny_mod
 def test_failing_write_is_raised_once_and_leaves_nothing(synth_dataset: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
     raised: list[OSError] = []
-    imwrite = ctc.io.tifffile.imwrite
+    imwrite = tifffile.imwrite
 
     def full_disk_at_mask002(path: Path, *args: Any, **kwargs: Any) -> None:
         if Path(path).name == "mask002.tif":
@@ -186,7 +186,7 @@ def test_failing_write_is_raised_once_and_leaves_nothing(synth_dataset: Path, tm
             raise raised[-1]
         imwrite(path, *args, **kwargs)
 
-    monkeypatch.setattr(ctc.io.tifffile, "imwrite", full_disk_at_mask002)
+    monkeypatch.setattr(tifffile, "imwrite", full_disk_at_mask002)
     tracker = Tracker(_config(), predictor=GroundTruthPredictor(*_gt(synth_dataset)[:2]))
     with pytest.raises(OSError) as caught:
         run_sequence(synth_dataset / "01", tracker, tmp_path / "01_RES", RunOptions(overlap=on))

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import tifffile
 from click.testing import CliRunner, Result
 
 import ctc.io
@@ -52,7 +53,7 @@ def test_write_failures_are_one_line_and_leave_nothing(tiny_model: Path, synth_d
     def failing_write(path: Path, *args: object, **kwargs: object) -> None:
         raise OSError(code, os.strerror(code), str(path))
 
-    monkeypatch.setattr(ctc.io.tifffile, "imwrite", failing_write)
+    monkeypatch.setattr(tifffile, "imwrite", failing_write)
     result = _run(synth_dataset / "01", "--model", tiny_model, "--output", tmp_path / "01_RES")
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output and hint in result.output and "mask000.tif" in result.output
@@ -66,7 +67,7 @@ def test_a_failed_run_removes_the_parent_folders_it_created(tiny_model: Path, sy
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "somewhere")
 
     if where == "mask":  # while the masks are written
-        monkeypatch.setattr(ctc.io.tifffile, "imwrite", failing)
+        monkeypatch.setattr(tifffile, "imwrite", failing)
     else:  # at the very end, when the result and its settings land together
         monkeypatch.setattr(ctc.io, "land_together", failing)
     result = _run(synth_dataset / "01", "--model", tiny_model, "--output", tmp_path / "a" / "b" / "res")
