@@ -176,3 +176,19 @@ def test_thresholds_left_as_shown_are_the_models_own(viewer: Any, qtbot: Any, ti
     widget.button.native.click()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=WAIT_MS)
     assert passed == {"source": model, "device": "cpu", "kernel_threshold": 0.35}  # 0.53719 stays the model's
+
+
+def test_widget_shows_the_generalist_first_with_its_use(viewer: Any) -> None:
+    widget = _dock(viewer)
+    assert widget.model.value == "fluo-nuclei-generalist" and "fluorescent nuclei" in widget.note.value
+    widget.model.value = "Fluo-C2DL-MSC"
+    assert "large cells" in widget.note.value
+
+
+def test_viewer_opens_a_result_folder_with_embedtrack_unasked(viewer: Any, tmp_path: Path) -> None:
+    """No plugin= : napari picks this reader for a CTC result folder (labels + tracks, not an image)."""
+    from tests.conftest import GT_TRACKS, gt_masks, write_result
+
+    res = write_result(tmp_path / "01_RES", gt_masks(), GT_TRACKS)
+    layers = viewer.open(str(res))
+    assert [type(layer) for layer in layers] == [napari.layers.Labels, napari.layers.Tracks]
