@@ -185,10 +185,17 @@ def test_widget_shows_the_generalist_first_with_its_use(viewer: Any) -> None:
     assert "large cells" in widget.note.value
 
 
-def test_viewer_opens_a_result_folder_with_embedtrack_unasked(viewer: Any, tmp_path: Path) -> None:
-    """No plugin= : napari picks this reader for a CTC result folder (labels + tracks, not an image)."""
+def test_napari_offers_embedtrack_for_a_result_folder_and_a_geff_store(viewer: Any, tmp_path: Path) -> None:
+    """What napari lists when it lets the user choose (a folder dragged in, ``viewer.open(path, plugin=None)``).
+    ``viewer.open(path)`` itself reads with napari's built-in reader (its default ``plugin="napari"``), which a
+    plugin cannot change: hence ``plugin="embedtrack"`` in the docs."""
+    pytest.importorskip("geff")
+    from napari.plugins._npe2 import get_readers
+
+    from ctc import export
     from tests.conftest import GT_TRACKS, gt_masks, write_result
 
     res = write_result(tmp_path / "01_RES", gt_masks(), GT_TRACKS)
-    layers = viewer.open(str(res))
-    assert [type(layer) for layer in layers] == [napari.layers.Labels, napari.layers.Tracks]
+    store = export.write_geff(export.track_table(gt_masks(), GT_TRACKS), gt_masks(), tmp_path / "01_RES.geff.zarr")
+    for path in (res, store):
+        assert "embedtrack" in get_readers(str(path))
