@@ -8,7 +8,9 @@ Intensity augmentations (CLAHE, gamma, contrast, a low-frequency multiplicative 
 per pair and applied to both frames; texture and additive noise are drawn per frame, as a camera would. Two
 act on the cells themselves, as sequences of one dataset differ: a per-cell gain (the same for a track in both
 frames: dim and bright nuclei side by side) and a dimmed body (a strong gamma that leaves the brightest
-chromatin spots bright and pushes a nucleus's body down towards the background).
+chromatin spots bright and pushes a nucleus's body down towards the background). Camera noise (Poisson-Gaussian)
+is drawn to reach a chosen body SNR of the cells (down to 1, as dim sequences of one dataset show), after which
+each frame is normalised again as inference would normalise it; the zoom reaches 0.5-2.5x.
 Beyond §4.3 they exist so that a model learns cells, not the one renderer that made its training data.
 """
 
@@ -40,7 +42,7 @@ class Augment:
     max_shift: int = 12
     p_gamma: float = 0.3
     p_scale: float = 0.5
-    scale: tuple[float, float] = (0.7, 1.4)  # zoom factor (> 1 magnifies)
+    scale: tuple[float, float] = (0.5, 2.5)  # zoom factor (> 1 magnifies), drawn log-uniformly
     p_elastic: float = 0.3
     elastic_px: float = 3.0  # largest displacement of the smooth deformation field
     p_contrast: float = 0.5
@@ -54,6 +56,8 @@ class Augment:
     cell_gain: tuple[float, float] = (0.25, 1.5)  # per-track multiplicative gain
     p_dim_body: float = 0.2
     dim_gamma: tuple[float, float] = (1.8, 3.2)
+    p_snr: float = 0.4
+    snr: tuple[float, float] = (1.0, 8.0)  # target body SNR of the camera-noise augmentation, log-uniform
 
     @classmethod
     def off(cls, **kwargs: float) -> Augment:
@@ -186,6 +190,8 @@ class CropPairs(Dataset):
         if aug is not None:
             img_t, img_p = _cell_gain(img_t, img_p, lab_t, lab_p, aug, rng)
             img_t, img_p = self._intensity(img_t, img_p, aug, rng)
+            if rng.random() < aug.p_snr:
+                img_t, img_p = camera_noise(img_t, img_p, lab_t, float(np.exp(rng.uniform(*np.log(aug.snr)))), rng)
             k, flip = int(rng.integers(4)), bool(rng.integers(2))
             img_t, img_p, lab_t, lab_p = (_geometric(a, k, flip) for a in (img_t, img_p, lab_t, lab_p))
         links = links_for(lab_t, lab_p, seq.parents)
@@ -202,7 +208,7 @@ class CropPairs(Dataset):
 
         The same map serves t and t-1 (each at its own origin), so both frames see the same geometry.
         """
-        scale = float(rng.uniform(*aug.scale)) if rng.random() < aug.p_scale else 1.0
+        scale = float(np.exp(rng.uniform(*np.log(aug.scale)))) if rng.random() < aug.p_scale else 1.0
         elastic = rng.random() < aug.p_elastic
         if scale == 1.0 and not elastic:
             return None
@@ -253,6 +259,36 @@ class CropPairs(Dataset):
             std = float(rng.uniform(0.0, aug.max_noise))
             a, b = (x + rng.normal(0.0, std, x.shape) for x in (a, b))
         return a.astype(np.float32), b.astype(np.float32)
+
+
+def camera_noise(a: np.ndarray, b: np.ndarray, lab_a: np.ndarray, snr: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson-Gaussian noise that brings the cells' median body SNR down to ``snr``, then each frame
+    normalised again by its own 1st/99th percentiles, as inference normalises a noisy frame.
+
+    Body SNR is a cell's mean minus the background median, over the background's standard deviation
+    (:mod:`ctc.conditions`), measured on the t crop. A constant (read) variance brings the background's noise to
+    the target; a signal-dependent (shot) part, proportional to the intensity above the background, adds up to
+    twice as much again at a median cell body. Crops whose cells already stand out less are left as they are.
+    """
+    cells, back = _cells(lab_a), lab_a == 0
+    if not cells.any() or back.sum() < 16:
+        return a, b
+    bg = float(np.median(a[back]))
+    contrast = float(np.median(ndimage.mean(a, lab_a * cells, np.unique(lab_a[cells])))) - bg
+    noise_now = 1.4826 * float(np.median(np.abs(a[back] - bg)))
+    extra_var = (contrast / snr) ** 2 - noise_now ** 2
+    if contrast <= 0.0 or extra_var <= 0.0:
+        return a, b
+    shot = float(rng.uniform(0.0, 2.0))
+    out = []
+    for x in (a, b):
+        above = np.clip(x - bg, 0.0, None) / contrast  # 1 at the median body
+        std = np.sqrt(extra_var * (1.0 + shot * above))
+        noisy = x + rng.normal(0.0, 1.0, x.shape) * std
+        lo, hi = np.percentile(noisy, [1.0, 99.0])
+        out.append(((noisy - lo) / max(float(hi - lo), 1e-6)).astype(np.float32))
+    return out[0], out[1]
 
 
 def _cell_gain(a: np.ndarray, b: np.ndarray, lab_a: np.ndarray, lab_b: np.ndarray, aug: Augment,

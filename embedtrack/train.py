@@ -31,7 +31,7 @@ from ctc.fsutil import make_parents, remove_made, set_aside, write_atomic
 from ctc.guard import MODEL, MODEL_FILES, TRAIN_LOCK, check_output, remove_stale_temps
 from ctc.progress import progress
 from embedtrack.crops import Augment, CropPairs, collate
-from embedtrack.device import pick_device, use_all_cores
+from embedtrack.device import pick_device, resolve_precision, use_all_cores
 from embedtrack.data import TrackedSequence, load_dataset, min_mask_size
 from embedtrack.errors import EmbedTrackError
 from embedtrack.inference_config import InferenceConfig
@@ -72,6 +72,7 @@ class TrainOptions:
     name: str | None = None  # model name stored in the config (default: the preset's name)
     init: str | None = None  # start from this model's weights (bundled name or folder): fine-tuning
     sparse_fill: str | None = None  # sparse labels beyond the markers: "ignore" or "grow" (None: the preset's)
+    precision: str = "auto"  # auto, fp32 or bf16: network arithmetic of the training steps (see _arithmetic)
 
 
 def _batches(dataset: CropPairs, batch_size: int, seed: int) -> DataLoader:
@@ -208,6 +209,8 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: Path, opts: Train
     net = EmbedTrackNet(arch).to(device)
     if opts.init and not resume:
         _load_init(net, opts.init, arch, device)
+    precision, memory_format = _arithmetic(opts.precision, device)
+    net = net.to(memory_format=memory_format)
     if opts.init:  # a fine-tuned model starts from its parent's (calibrated) inference settings
         params = inherited_inference(opts.init, params)
     start_iou = None
@@ -216,8 +219,8 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: Path, opts: Train
         logger.info("validation IoU of %s before fine-tuning: %.3f", opts.init, start_iou)
     optimiser = torch.optim.Adam(net.parameters(), lr=opts.lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=opts.lr, total_steps=opts.epochs * steps)
-    amp = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    amp = precision in ("bf16", "fp16")
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
     start_epoch, best_iou = 0, -1.0
     if resume:
         state = load_checkpoint(out_dir / CHECKPOINT_NAME, device)
@@ -253,8 +256,8 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: Path, opts: Train
     if opts.init:
         config.training["inference_from"] = f"{opts.init} (the --init model's settings, fov_border and " \
                                             "coord_scale from the preset)"
-    logger.info("training %s on %s: %d crops/epoch, %d val crops, batch %d, %s, min mask size %d px",
-                preset.name, dataset_dir, len(train_set), len(val_set), batch_size, device, min_size)
+    logger.info("training %s on %s: %d crops/epoch, %d val crops, batch %d, %s %s, min mask size %d px",
+                preset.name, dataset_dir, len(train_set), len(val_set), batch_size, device, precision, min_size)
     net.train()
     for epoch in range(start_epoch, opts.epochs):
         tic = time.perf_counter()
@@ -264,8 +267,10 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: Path, opts: Train
         bar = progress(_epoch_batches(train_set, batch_size, opts.seed, epoch, ddp),
                    desc=f"epoch {epoch + 1}/{opts.epochs}", leave=False, dynamic_ncols=True)
         for n_batch, batch in enumerate(bar, start=1):
-            with torch.autocast(device.type, enabled=amp):
-                seg_t, seg_p, track = step_net(batch["image_t"].to(device), batch["image_prev"].to(device))
+            with torch.autocast(device.type, dtype=AMP_DTYPES.get(precision), enabled=amp):
+                seg_t, seg_p, track = step_net(*(batch[k].to(device, memory_format=memory_format)
+                                                 for k in ("image_t", "image_prev")))
+            seg_t, seg_p, track = seg_t.float(), seg_p.float(), track.float()  # the losses in fp32
             loss, parts = embedtrack_loss(seg_t, seg_p, track, batch["labels_t"].to(device),
                                           batch["labels_prev"].to(device), [x.to(device) for x in batch["links"]],
                                           preset.coord_scale, LossWeights())
@@ -311,6 +316,21 @@ def inherited_inference(init: str, own: InferenceConfig) -> InferenceConfig:
 
     parent = read_config(resolve_model(init)).inference
     return parent.replace(coord_scale=own.coord_scale, fov_border=own.fov_border)
+
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _arithmetic(name: str, device: torch.device) -> tuple[str, torch.memory_format]:
+    """Precision and memory order of the training steps.
+
+    ``auto``: fp16 autocast with gradient scaling on CUDA; on a CPU, bf16 autocast where the CPU has bf16 in
+    hardware, else fp32. On a CPU the network and its inputs are in channels-last order, which oneDNN's
+    convolutions run faster in either precision (``benchmarks/bench_train_precision.py``, docs/speed.md). The
+    losses are computed in fp32 whatever the network's arithmetic.
+    """
+    precision = resolve_precision(name, device)
+    return precision, torch.channels_last if device.type == "cpu" else torch.contiguous_format
 
 
 def _load_init(net: EmbedTrackNet, init: str, arch: ArchConfig, device: torch.device) -> None:

@@ -49,6 +49,9 @@ def _parse_widths(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Crop pairs per training step (default: the preset's).")
 @device_option
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="Network arithmetic of the training steps: auto = fp16 with gradient scaling on CUDA, bf16 on a "
+                   "CPU with bf16 in hardware (avx512_bf16/amx_bf16), else fp32; the losses stay fp32.")
 @click.option("--lr", type=float, default=5e-4, show_default=True, callback=_positive_finite,
               help="Peak learning rate (one-cycle).")
 @click.option("--widths", default=None, callback=_parse_widths,
@@ -71,7 +74,7 @@ def _parse_widths(ctx: click.Context, param: click.Parameter, value: str | None)
                                           "--batch-size is the global batch). See embedtrack.train_ddp.")
 @handle_errors
 def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_per_epoch: int | None,
-            batch_size: int | None, device: str, lr: float, widths: tuple[int, int, int] | None,
+            batch_size: int | None, device: str, precision: str, lr: float, widths: tuple[int, int, int] | None,
             init_model: str | None, derive_links: bool, sparse_fill: str | None, name: str | None, seed: int,
             resume: bool, overwrite: bool, ddp: bool) -> None:
     """Train EmbedTrack on DATASET_DIR (CTC training layout: 01/, 01_GT/TRA, 01_ST/SEG, 02/, ...).
@@ -90,7 +93,7 @@ def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_pe
     arch = _architecture(widths, init_model)
     opts = TrainOptions(epochs=epochs, crops_per_epoch=crops_per_epoch, batch_size=batch_size or None, lr=lr,
                         device=device, seed=seed, derive_links=derive_links, architecture=arch.to_dict(), name=name,
-                        init=init_model, sparse_fill=sparse_fill)
+                        init=init_model, sparse_fill=sparse_fill, precision=precision)
     argv = ["embedtrack", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("embedtrack") else ["embedtrack", "train"]
     context = None
     if ddp:

@@ -243,3 +243,53 @@ def test_a_crops_augmentation_depends_on_its_index_and_epoch_only() -> None:
     before = a[2]["image_t"]
     a.resample()
     assert not torch.equal(a[2]["image_t"], before)
+
+
+# ------------------------------------------------------------------------------ camera noise to a body SNR
+
+
+def _discs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    yy, xx = np.mgrid[:96, :96]
+    labels = np.zeros((96, 96), np.uint16)
+    for label, (cy, cx) in enumerate([(24, 24), (24, 70), (70, 48)], start=1):
+        labels[(yy - cy) ** 2 + (xx - cx) ** 2 <= 100] = label
+    rng = np.random.default_rng(seed)
+    image = (0.1 + 0.8 * (labels > 0) + rng.normal(0.0, 0.01, labels.shape)).astype(np.float32)
+    return image, labels
+
+
+@pytest.mark.parametrize("snr", [1.0, 2.0, 4.0])
+def test_camera_noise_reaches_the_target_body_snr_and_renormalises(snr: float) -> None:
+    from ctc.conditions import body_snr
+    from embedtrack.crops import camera_noise
+
+    image, labels = _discs()
+    rng = np.random.default_rng(1)
+    a, b = camera_noise(image, image.copy(), labels, snr, rng)
+    assert np.median(body_snr(a, labels)) == pytest.approx(snr, rel=0.2)
+    assert np.median(body_snr(b, labels)) == pytest.approx(snr, rel=0.2)
+    assert not np.array_equal(a, b)  # each frame its own noise
+    for x in (a, b):
+        lo, hi = np.percentile(x, [1.0, 99.0])
+        assert lo == pytest.approx(0.0, abs=1e-5) and hi == pytest.approx(1.0, abs=1e-5)
+
+
+def test_camera_noise_leaves_crops_that_are_already_noisier() -> None:
+    from embedtrack.crops import camera_noise
+
+    image, labels = _discs()
+    noisy = image + np.random.default_rng(2).normal(0.0, 1.0, image.shape).astype(np.float32)  # SNR < 1
+    a, b = camera_noise(noisy, noisy, labels, 4.0, np.random.default_rng(0))
+    assert a is noisy and b is noisy
+
+
+def test_crop_pairs_apply_camera_noise_when_drawn() -> None:
+    image, labels = _discs()
+    seq = TrackedSequence("01", [image.astype(np.float16)] * 4, [labels] * 4, {1: 0, 2: 0, 3: 0})
+    plain = CropPairs([seq], 96, "train", count=4, augment=Augment.off(), seed=0)
+    noisy = CropPairs([seq], 96, "train", count=4, augment=Augment.off(p_snr=1.0, snr=(1.5, 1.5)), seed=0)
+    from ctc.conditions import body_snr
+
+    snrs = [np.median(body_snr(noisy[i]["image_t"][0].numpy(), noisy[i]["labels_t"].numpy())) for i in range(4)]
+    assert np.median(snrs) == pytest.approx(1.5, rel=0.25)
+    assert np.median(body_snr(plain[0]["image_t"][0].numpy(), plain[0]["labels_t"].numpy())) > 20

@@ -158,3 +158,28 @@ def test_init_refuses_other_widths_before_any_work(tiny_model: Path, synth_datas
     assert not out.exists()
     code, text = _run(synth_dataset, "--out", out, "--preset", "synth-fluo", "--init", "no-such-model")
     assert code == 1 and "no-such-model" in text and not out.exists()
+
+
+@pytest.mark.parametrize(("flag", "expected"), [("fp32", (torch.float32, False)), ("bf16", (torch.bfloat16, True))])
+def test_precision_reaches_the_training_steps(synth_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              flag: str, expected: tuple[torch.dtype, bool]) -> None:
+    """--precision decides the arithmetic of the network in the steps; the inputs arrive in channels-last order on
+    a CPU; the recorded options say which was asked for."""
+    import embedtrack.train as train_module
+
+    seen: list[tuple[torch.dtype, bool]] = []
+    real = train_module.EmbedTrackNet.forward
+
+    def spy(self: torch.nn.Module, image_t: torch.Tensor, image_prev: torch.Tensor):  # type: ignore[no-untyped-def]
+        out = real(self, image_t, image_prev)
+        if self.training:
+            seen.append((out[0].dtype, image_t.is_contiguous(memory_format=torch.channels_last)))
+        return out
+
+    monkeypatch.setattr(train_module.EmbedTrackNet, "forward", spy)
+    out = tmp_path / flag
+    code, text = _run(synth_dataset, "--out", out, "--epochs", "1", *TINY, "--precision", flag)
+    assert code == 0, text
+    assert seen and {dtype for dtype, _ in seen} == {expected[0]}
+    assert all(channels_last for _, channels_last in seen)
+    assert read_config(out).training["options"]["precision"] == flag
