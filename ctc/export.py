@@ -170,11 +170,24 @@ def to_networkx(table: Table) -> nx.DiGraph:
     return graph
 
 
+GEFF_EXTRA = "needs the optional extra 'geff': in the embedtrack clone run pip install -c constraints.txt \".[geff]\""
+
+
+def require_geff(what: str) -> None:
+    """Raise one :class:`CTCError` naming the extra to install when geff (or zarr) is missing."""
+    try:
+        import geff  # noqa: F401
+        import zarr  # noqa: F401
+    except ImportError:
+        raise CTCError(f"{what} {GEFF_EXTRA}") from None
+
+
 def write_geff(table: Table, labels: Sequence[np.ndarray], path: str | Path, overwrite: bool = False,
                first_index: int = 0, inputs: Iterable[str | Path] = ()) -> Path:
     """The graph as a geff store ``<path>/tracks`` with the label images in ``<path>/segmentation``, through
     :mod:`ctc.writer` (:data:`GEFF_STORE`); ``first_index``: the frame number of the first label image (its
     attribute ``first_index``)."""
+    require_geff(f"{path}: writing a geff store")
     import geff
     import zarr
     from geff_spec import GeffMetadata, RelatedObject

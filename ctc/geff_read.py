@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ctc.errors import CTCFormatError
-from ctc.export import GEFF_GROUP, Table
+from ctc.export import GEFF_EXTRA, GEFF_GROUP, Table
 
 
 def _attributes(group: Path) -> dict[str, Any]:
@@ -57,8 +57,7 @@ def read_geff(path: str | Path) -> tuple[Table, Any, int]:
     try:
         import geff
     except ImportError:
-        raise CTCFormatError(f"{path}: reading a geff store needs the optional extra 'geff': in the embedtrack "
-                             "clone run pip install -c constraints.txt \".[geff]\"") from None
+        raise CTCFormatError(f"{path}: reading a geff store {GEFF_EXTRA}") from None
     try:
         graph, meta = geff.read(str(group), backend="networkx")
     except Exception as err:  # geff's own validation errors have no common base class

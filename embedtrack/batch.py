@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from ctc.frames import sequence_name
+from ctc.wording import counted
 from ctc.zarr_frames import is_zarr
 from embedtrack.errors import EmbedTrackError
 
@@ -65,6 +66,7 @@ class JobOptions:
     device: str = "auto"
     overwrite: bool = False
     evaluate: bool = False
+    quiet: bool = False  # `-q`: no per-sequence progress bars in the workers either
 
 
 @dataclass
@@ -122,13 +124,13 @@ def _sequence_dirs(dataset: Path, names: list[str] | None) -> list[Path]:
 
 def _model_for(dataset: str, model: str | None, model_dir: Path | None) -> str | None:
     """``--model`` for all, else ``--model-dir/<DATASET>``, else the bundled model of that name, else None."""
-    from embedtrack.registry import bundled_models, resolve_model
+    from embedtrack.registry import bundled_name, resolve_model
 
     if model is not None:
         return str(resolve_model(model).resolve())
     if model_dir is not None and (model_dir / dataset).is_dir():
         return str((model_dir / dataset).resolve())
-    return dataset if dataset in bundled_models() else None
+    return bundled_name(dataset)  # old names and case as `run --model` takes them
 
 
 def find_jobs(root: str | Path, datasets: str | None = None, sequences: str | None = None,
@@ -240,10 +242,15 @@ def process_job(job: Job, options: JobOptions, exclusive: bool = False) -> JobRe
             result.frames, result.tracks = _existing_result(output)
             result.status = SKIPPED
         else:
+            from ctc import progress
             from embedtrack.pipeline import RunOptions, run_sequence
 
-            report = run_sequence(job.seq_dir, job.model, output,
-                                  RunOptions(device=options.device, overwrite=options.overwrite))
+            quiet, progress.QUIET = progress.QUIET, progress.QUIET or options.quiet
+            try:  # a worker process does not see the command's `-q`: it comes with the options
+                report = run_sequence(job.seq_dir, job.model, output,
+                                      RunOptions(device=options.device, overwrite=options.overwrite))
+            finally:
+                progress.QUIET = quiet
             result.frames, result.tracks, result.status = report.frames, report.tracks, DONE
         if options.evaluate and job.gt_dir is not None:
             result.scores = _scores(job)
@@ -359,6 +366,17 @@ def succeeded(results: list[JobResult], strict_models: bool) -> bool:
     """Whether every sequence is done or skipped (``no model`` counts as a failure when ``strict_models``)."""
     bad = {FAILED, NO_MODEL} if strict_models else {FAILED}
     return not any(r.status in bad for r in results)
+
+
+def not_done_note(results: list[JobResult], strict_models: bool) -> str | None:
+    """A line saying which sequences had no model and why that is no failure, or None when every one had."""
+    missing = [r for r in results if r.status == NO_MODEL]
+    if not missing or strict_models:
+        return None
+    datasets = ", ".join(sorted({r.dataset for r in missing}))
+    return (f"{len(missing)} of {counted(len(results), 'sequence')} not done: no model for {datasets} (give "
+            "--model or --model-dir); exit code 0 because --datasets all runs only the datasets that have a "
+            "model; name the datasets with --datasets to make a missing model an error")
 
 
 def table(results: list[JobResult], evaluate: bool = False) -> str:

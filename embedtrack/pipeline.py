@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ctc.frames import Frames, open_frames, sequence_name
+from ctc.wording import counted
 from ctc.guard import RESULT, SETTINGS, Output, check_outputs
 from ctc.io import ResultWriter, Sequence, discover_frames, open_sequence, tiff_header
 from ctc.lineage import division_count
@@ -73,7 +74,8 @@ class RunReport:
         stages = ", ".join(f"{s} {self.seconds[s]:.1f}s" for s in STAGES)
         how = "read and write overlapped with compute" if self.overlap else "one after the other"
         fps = self.frames / max(self.wall_seconds, 1e-9)
-        return (f"{self.frames} frames, {self.tracks} tracks ({self.divisions} divisions) -> {self.output} | "
+        return (f"{counted(self.frames, 'frame')}, {counted(self.tracks, 'track')} "
+                f"({counted(self.divisions, 'division')}) -> {self.output} | "
                 f"busy: {stages} ({how}) | {self.wall_seconds:.1f}s wall, {fps:.2f} frames/s on {self.device} "
                 f"({self.precision}){' with 8x TTA' if self.tta else ''}")
 
@@ -152,6 +154,10 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
     :class:`Tracker`) into a CTC result, and write the effective settings to ``<RES>.json``."""
     opts = options or RunOptions()
     seq_dir = Path(seq_dir)
+    if not isinstance(model, Tracker):
+        from embedtrack.registry import resolve_model
+
+        resolve_model(model)  # a mistyped model name is the first error, before inputs and outputs are checked
     sequence = open_frames(seq_dir)  # checks files, gaps, shapes, dimensionality before any work
     masks = open_masks(opts.masks, sequence) if opts.masks is not None else None
     out = Path(os.path.abspath(output)) if output is not None else default_output(seq_dir)

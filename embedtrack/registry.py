@@ -11,6 +11,7 @@ A model folder holds:
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 from dataclasses import asdict, dataclass, field, fields
@@ -129,24 +130,46 @@ def bundled_models() -> dict[str, Path]:
     return {p.name: p for p in sorted(BUNDLED_DIR.iterdir()) if (p / CONFIG_NAME).is_file()}
 
 
+def bundled_name(name: str) -> str | None:
+    """The bundled model ``name`` stands for: itself, a renamed model's old name (:data:`ALIASES`, with a
+    warning) or a name that differs only in case; None when none does."""
+    models = bundled_models()
+    if name not in models and name in ALIASES:
+        new_name, note = ALIASES[name]
+        logger.warning("model %s is now called %s (%s)", name, new_name, note)
+        name = new_name
+    if name in models:
+        return name
+    folded = {n.casefold(): n for n in (*models, *ALIASES)}
+    return bundled_name(folded[name.casefold()]) if name.casefold() in folded else None
+
+
+def closest_names(name: str, names: list[str]) -> list[str]:
+    """Names of ``names`` that ``name`` is probably a typo or a part of (case-insensitive), best first."""
+    by_fold = {n.casefold(): n for n in names}
+    query = name.casefold()
+    close = difflib.get_close_matches(query, list(by_fold), n=3, cutoff=0.6)
+    parts = [folded for folded in by_fold if query and query in folded and folded not in close]
+    return [by_fold[folded] for folded in close + parts]
+
+
 def resolve_model(name_or_dir: str | Path) -> Path:
-    """A model folder from a path, or a bundled model's folder from its name."""
+    """A model folder from a path, or a bundled model's folder from its name (see :func:`bundled_name`)."""
     path = Path(name_or_dir)
     if path.is_dir():
         if not (path / CONFIG_NAME).is_file():
             raise ModelError(f"{path} is not a model folder: {CONFIG_NAME} is missing")
         return path
     models = bundled_models()
-    if str(name_or_dir) in ALIASES and str(name_or_dir) not in models:
-        name, note = ALIASES[str(name_or_dir)]
-        logger.warning("model %s is now called %s (%s)", name_or_dir, name, note)
-        name_or_dir = name
-    if str(name_or_dir) in models:
-        return models[str(name_or_dir)]
-    available = ", ".join(models) or "none"
+    name = bundled_name(str(name_or_dir))
+    if name is not None:
+        return models[name]
+    suggestion = closest_names(str(name_or_dir), list(models))
+    hint = f"Did you mean {' or '.join(repr(n) for n in suggestion)}? " if suggestion else ""
     raise ModelError(
-        f"Unknown model {str(name_or_dir)!r}: neither a model folder nor a bundled model. "
-        f"Bundled models: {available}. Train one with `embedtrack train DATASET_DIR --preset NAME --out MODEL_DIR`."
+        f"Unknown model {str(name_or_dir)!r}: neither a model folder nor a bundled model. {hint}"
+        f"Bundled models: {', '.join(models) or 'none'}. "
+        "Train one with `embedtrack train DATASET_DIR --preset NAME --out MODEL_DIR`."
     )
 
 

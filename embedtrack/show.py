@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ctc.labels import label_stats
 from ctc.lineage import Track, division_count
+from ctc.wording import counted
 from embedtrack.errors import EmbedTrackError
 
 logger = logging.getLogger(__name__)
@@ -303,7 +304,7 @@ def render_lineage(
             _text(draw, (x_end + 3, y), str(track.label), (40, 40, 40), min(row - 1, 12), "lm")
     if n == 0:
         _text(draw, (width / 2, top + row / 2), "no tracks", (120, 120, 120), 12, "mm")
-    title = f"{len(everything)} tracks, {n_div} divisions, frames {t0}-{t1}"
+    title = f"{counted(len(everything), 'track')}, {counted(n_div, 'division')}, frames {t0}-{t1}"
     _text(draw, (left, 15), title, (0, 0, 0), 13, "lm")
     if note:
         _text(draw, (left, 33), note, (90, 90, 90), 11, "lm")

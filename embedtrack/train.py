@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_KEYS = ("model", "optimiser", "schedule", "scaler", "epoch", "best_iou", "preset", "architecture")
 LOG_NAME = "train_log.jsonl"
+START_IOU = "start_val_iou"  # config.json, training: the --init model's validation IoU before fine-tuning
 
 
 @dataclass
@@ -211,6 +212,12 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: Path, opts: Train
         _load_init(net, opts.init, arch, device)
     precision, memory_format = _arithmetic(opts.precision, device)
     net = net.to(memory_format=memory_format)
+    if opts.init:  # a fine-tuned model starts from its parent's (calibrated) inference settings
+        params = inherited_inference(opts.init, params)
+    start_iou = None
+    if opts.init and not resume and (ddp is None or ddp.is_main):
+        start_iou = round(validate(net, val_set, params, device), 4)
+        logger.info("validation IoU of %s before fine-tuning: %.3f", opts.init, start_iou)
     optimiser = torch.optim.Adam(net.parameters(), lr=opts.lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=opts.lr, total_steps=opts.epochs * steps)
     amp = precision in ("bf16", "fp16")
@@ -244,7 +251,12 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: Path, opts: Train
         config.training.update(ddp.provenance(batch_size, opts.lr))
     if resume and (out_dir / "config.json").is_file():
         previous = read_config(out_dir).training  # checked: one error naming the file
-        config.training.update({k: previous[k] for k in ("best_epoch", "val_iou") if k in previous})
+        config.training.update({k: previous[k] for k in ("best_epoch", "val_iou", START_IOU) if k in previous})
+    if start_iou is not None:
+        config.training[START_IOU] = start_iou
+    if opts.init:
+        config.training["inference_from"] = f"{opts.init} (the --init model's settings, fov_border and " \
+                                            "coord_scale from the preset)"
     logger.info("training %s on %s: %d crops/epoch, %d val crops, batch %d, %s %s, min mask size %d px",
                 preset.name, dataset_dir, len(train_set), len(val_set), batch_size, device, precision, min_size)
     net.train()
@@ -293,7 +305,17 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: Path, opts: Train
             "architecture": arch.to_dict()})
         logger.info("epoch %d/%d: loss %.4f, val IoU %.3f (best %.3f), %.0f s", epoch + 1, opts.epochs,
                     record.get("total", float("nan")), val_iou, best_iou, record["seconds"])
-    return {"out": str(out_dir), "best_val_iou": best_iou, "min_size": min_size}
+    return {"out": str(out_dir), "best_val_iou": best_iou, "min_size": min_size,
+            START_IOU: config.training.get(START_IOU)}
+
+
+def inherited_inference(init: str, own: InferenceConfig) -> InferenceConfig:
+    """The inference settings of model ``init`` (thresholds, minimum size, linking: calibrated ones kept), with
+    the coordinate scale and field-of-view border of this training run (``own``)."""
+    from embedtrack.registry import read_config, resolve_model
+
+    parent = read_config(resolve_model(init)).inference
+    return parent.replace(coord_scale=own.coord_scale, fov_border=own.fov_border)
 
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}

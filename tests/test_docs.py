@@ -99,3 +99,37 @@ def test_skipped_examples_are_only_those_that_cannot_run_here() -> None:
     allowed = ("installs", "Docker", "cluster", "GPU", "SLURM", "torchrun")
     assert all(any(word in reason for word in allowed) for _, reason in skipped), skipped
     assert sum(1 for p in PAGES for b in blocks(p) if b.skip is None and b.lang in ("bash", "python")) >= 10
+
+
+LINK = re.compile(r"!?\[[^\]]*\]\((?P<target>[^)\s]+)[^)]*\)")
+
+
+def _prose(page: Path) -> str:
+    """The page without its code blocks (a link in an example is code, not a link)."""
+    return FENCE.sub("", page.read_text(encoding="utf-8"))
+
+
+def test_relative_links_and_images_resolve() -> None:
+    """Every link and image of the README and docs/ that is not a URL or an anchor names a file that exists,
+    relative to its page (``images/x.png`` from docs/, ``docs/images/x.png`` from the README)."""
+    broken = []
+    for page in PAGES:
+        for match in LINK.finditer(_prose(page)):
+            target = match["target"].split("#")[0]
+            if target and not re.match(r"[a-z][a-z0-9+.-]*:", target) and not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(REPO)}: {match[0]}")
+    assert broken == []
+
+
+@pytest.mark.parametrize("page,kind", [("README.md", "readme"), ("docs/training.md", "training")])
+def test_model_tables_agree_with_each_models_config(page: str, kind: str) -> None:
+    """The model tables are `embedtrack models --markdown KIND` as it prints them from the bundled configs."""
+    from embedtrack.model_table import model_table
+
+    expected = model_table(kind=kind)
+    text = (REPO / page).read_text(encoding="utf-8")
+    header = expected.splitlines()[0]
+    assert header in text, f"{page}: no model table (`embedtrack models --markdown {kind}` prints it)"
+    lines = text[text.index(header):].splitlines()
+    table = "\n".join(lines[:next((i for i, line in enumerate(lines) if not line.startswith("|")), len(lines))])
+    assert table == expected, f"{page}: model table out of date; regenerate: embedtrack models --markdown {kind}"

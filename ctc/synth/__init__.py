@@ -1,7 +1,7 @@
 """Synthetic Cell Tracking Challenge datasets with full ground truth.
 
 Three modality presets (:data:`SYNTH_PRESETS`): ``fluo`` (fluorescent nuclei), ``phc`` (phase contrast) and
-``bf`` (brightfield). A sequence is made in three steps: a cell population is simulated in a field larger than
+``bf`` (brightfield), and ``fluo-moderate`` (``fluo`` in narrower, moderate conditions: the demo's data). A sequence is made in three steps: a cell population is simulated in a field larger than
 the view (:mod:`ctc.synth.motion`: random walk with drift, fast movers, growth, deformation, contact,
 divisions), each frame is rasterised into instance labels and rendered through a modality model
 (:mod:`ctc.synth.render`: texture, halos or rims, uneven illumination and gradients, haze, out-of-focus cells,
@@ -98,7 +98,7 @@ def generate_sequence(preset: str, frames: int, size: tuple[int, int], seed: int
     ``appearance``: the appearance families (:mod:`ctc.synth.appearance`) the cells may draw; default all.
     """
     _check_args(preset, frames, size)
-    families = select_appearance(preset, appearance)
+    families = select_appearance(SYNTH_PRESETS[preset].name, appearance)
     shape = (int(size[0]), int(size[1]))
     for attempt in range(MAX_ATTEMPTS):
         param_ss, sim_ss, render_ss, seg_ss = np.random.SeedSequence([int(seed), attempt]).spawn(4)
@@ -158,7 +158,8 @@ def write_dataset(out_dir: str | Path, preset: str, frames: int, size: tuple[int
     ``appearance`` / ``hold_out``: appearance families to use (default all) and to leave out.
     """
     _check_args(preset, frames, size)
-    families = select_appearance(preset, tuple(appearance) if appearance else None, tuple(hold_out))
+    families = select_appearance(SYNTH_PRESETS[preset].name, tuple(appearance) if appearance else None,
+                                 tuple(hold_out))
     target = Path(out_dir)
     with staged_folder(target, kind, overwrite=overwrite) as staging:
         record: dict[str, object] = {"preset": preset, "frames": frames, "size": list(size), "seed": seed,

@@ -15,7 +15,7 @@ modality somewhere inside them. Calibrated against real frames:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -225,7 +225,25 @@ _BF = Preset(
     haze=(0.0, 0.0),
 )
 
-SYNTH_PRESETS: dict[str, Preset] = {p.name: p for p in (_FLUO, _PHC, _BF)}
+#: ``fluo`` narrowed to medium-size nuclei at moderate density, noise and blur, with fewer divisions: the
+#: conditions of the demo (``embedtrack demo``) and of the bundled ``synth-fluorescence`` model. Its
+#: ``name`` stays ``fluo``: it renders and draws appearance families as ``fluo`` does.
+_FLUO_MODERATE = replace(
+    _FLUO,
+    description="fluorescent nuclei in moderate conditions (medium size and density, moderate noise and blur)",
+    radius=(11.0, 20.0),
+    elongation=(1.0, 1.4),
+    density=(0.05, 0.25),
+    cycle=(60.0, 120.0),
+    dim_fraction=(0.05, 0.2),
+    brightness_spread=(0.15, 0.5),
+    snr=(10.0, 60.0),
+    blur=(0.6, 1.6),
+    defocus=(0.0, 0.15),
+)
+
+#: Generator presets by the name ``embedtrack synth --preset`` takes; a preset's ``name`` is its modality.
+SYNTH_PRESETS: dict[str, Preset] = {"fluo": _FLUO, "fluo-moderate": _FLUO_MODERATE, "phc": _PHC, "bf": _BF}
 
 # parameters drawn log-uniformly (they span orders of magnitude); the rest uniformly
 _LOG_UNIFORM = {"radius", "background", "contrast", "snr", "gain"}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ctc.wording import counted
 from embedtrack.cli._common import device_option, handle_errors, overwrite_option
 
 
@@ -49,11 +50,14 @@ def command(root: Path, datasets: str, sequences: str, model_dir: Path | None, m
         raise click.ClickException(f"{root}: no sequence folders (<DATASET>/01, ...) to process")
     if report is not None:
         batch.check_report_path(report, jobs, overwrite)
-    options = batch.JobOptions(device=device, overwrite=overwrite, evaluate=evaluate)
+    from ctc import progress
+
+    options = batch.JobOptions(device=device, overwrite=overwrite, evaluate=evaluate, quiet=progress.QUIET)
     try:
         with batch.open_client(scheduler, workers, threads) as client:
             link = batch.dashboard(client)
-            click.echo(f"{len(jobs)} sequences on {len(client.scheduler_info()['workers'])} workers"
+            click.echo(f"{counted(len(jobs), 'sequence')} on "
+                       f"{counted(len(client.scheduler_info()['workers']), 'worker')}"
                        + (f", dashboard {link}" if link else ""), err=True)
             results = batch.run_batch(jobs, options, client)
     finally:
@@ -63,5 +67,9 @@ def command(root: Path, datasets: str, sequences: str, model_dir: Path | None, m
     if report is not None:
         batch.write_report(report, results, {"root": str(root.resolve()), "command": " ".join(sys.argv)}, jobs,
                            overwrite)
-    if not batch.succeeded(results, strict_models=datasets.strip().lower() != "all"):
+    strict = datasets.strip().lower() != "all"
+    note = batch.not_done_note(results, strict)
+    if note:
+        click.echo(note, err=True)
+    if not batch.succeeded(results, strict_models=strict):
         sys.exit(1)

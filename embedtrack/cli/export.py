@@ -70,8 +70,10 @@ def guard_export(target: Path, kind: str, result: Path, overwrite: bool) -> None
 
 
 def _require_geff() -> None:
+    from ctc import export
+    from ctc.errors import CTCError
+
     try:
-        import geff  # noqa: F401
-    except ImportError:
-        raise click.ClickException("--to geff needs the optional extra 'geff': in the embedtrack clone run "
-                                   "pip install -c constraints.txt \".[geff]\"") from None
+        export.require_geff("--to geff")
+    except CTCError as err:
+        raise click.ClickException(str(err)) from None

@@ -1,7 +1,8 @@
-"""`embedtrack show RES_DIR --raw SEQ_DIR --out FILE.gif`: an animated picture of a result and its lineage tree.
+"""`embedtrack show RES_DIR --raw FRAMES --out FILE.gif`: an animated picture of a result and its lineage tree.
 
-Reads the CTC folders with ``ctc.io`` one frame at a time, draws with :mod:`embedtrack.show` and writes each
-file through :mod:`ctc.writer` (under a temporary name beside the target, renamed into place when complete).
+Reads the result with ``ctc.io`` and the raw frames with :func:`ctc.frames.open_frames` (every form `run`
+accepts), one frame at a time, draws with :mod:`embedtrack.show` and writes each file through
+:mod:`ctc.writer` (under a temporary name beside the target, renamed into place when complete).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import numpy as np
 from PIL import Image
 
 from ctc.errors import CTCFormatError
+from ctc.frames import Frames, open_frames
 from ctc.guard import GIF, MP4, PNG, Output
-from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, Sequence, open_result, open_sequence, open_tracking_gt
+from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, Sequence, open_result, open_tracking_gt
 from ctc.lineage import Track
 from ctc.progress import progress
 from ctc.writer import check, put_video, write_file, write_path
@@ -45,7 +47,7 @@ def open_labels(res_dir: Path) -> tuple[Sequence, list[Track]]:
     raise CTCFormatError(f"{res_dir}: neither {TRACK_FILE_RES} nor {TRACK_FILE_GT}; not a CTC result or TRA folder")
 
 
-def _frame_pairs(raw: Sequence, labels: Sequence, max_frames: int | None) -> list[tuple[int, int]]:
+def _frame_pairs(raw: Frames, labels: Sequence, max_frames: int | None) -> list[tuple[int, int]]:
     """(raw position, label position) for each label frame, up to ``max_frames``; checks shapes and numbers."""
     if raw.shape != labels.shape:
         raise CTCFormatError(
@@ -100,7 +102,7 @@ def show_result(
     inputs = (res_dir, raw_dir)
     check(picture_outputs(out, lineage_out), inputs, overwrite)  # before any work
     labels, tracks = open_labels(res_dir)
-    raw = open_sequence(raw_dir, "t")
+    raw = open_frames(raw_dir)
     pairs = _frame_pairs(raw, labels, max_frames)
     picks = np.unique(np.linspace(0, len(pairs) - 1, min(RANGE_SAMPLES, len(pairs))).round().astype(int))
     value_range = intensity_range(raw.read(pairs[k][0]) for k in picks)
@@ -129,8 +131,9 @@ def show_result(
 
 @click.command("show")
 @click.argument("res_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--raw", "raw_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="The sequence's raw frames (tNNN.tif).")
+@click.option("--raw", "raw_dir", required=True, type=click.Path(path_type=Path),
+              help="The sequence's raw frames, in any form `run` takes: a CTC folder (tNNN.tif), a folder of "
+                   "TIFFs, a T×Y×X TIFF stack or a zarr array.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Animation to write: .gif, or .mp4 when imageio-ffmpeg is installed.")
 @click.option("--lineage", "lineage_out", type=click.Path(dir_okay=False, path_type=Path), default=None,

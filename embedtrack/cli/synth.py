@@ -9,13 +9,14 @@ import click
 
 from embedtrack.cli._common import handle_errors, overwrite_option
 
-PRESET_NAMES = ("fluo", "phc", "bf")  # kept in step with ctc.synth.SYNTH_PRESETS (checked by the tests)
+PRESET_NAMES = ("fluo", "fluo-moderate", "phc", "bf")  # kept in step with ctc.synth.SYNTH_PRESETS (checked by the tests)
 
 
 @click.command(name="synth")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--preset", type=click.Choice(PRESET_NAMES), default="fluo", show_default=True,
-              help="Modality: fluo (fluorescent nuclei), phc (phase contrast), bf (brightfield).")
+              help="Modality: fluo (fluorescent nuclei), fluo-moderate (fluo in moderate conditions, as in the "
+                   "demo), phc (phase contrast), bf (brightfield).")
 @click.option("--frames", type=click.IntRange(min=1), default=50, show_default=True, help="Frames per sequence.")
 @click.option("--size", type=(click.IntRange(min=16), click.IntRange(min=16)), default=(512, 512),
               show_default=True, metavar="H W", help="Frame height and width in pixels.")

@@ -108,8 +108,10 @@ def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_pe
             context.close()
     if context is not None and not context.is_main:
         return
-    click.echo(f"model written to {summary['out']} (best validation IoU {summary['best_val_iou']:.3f}, "
-               f"min mask size {summary['min_size']} px)")
+    start = summary.get("start_val_iou")
+    click.echo(f"model written to {summary['out']} (best validation IoU {summary['best_val_iou']:.3f}"
+               + (f", {start:.3f} before fine-tuning" if start is not None else "")
+               + f", min mask size {summary['min_size']} px)")
 
 
 def _architecture(widths: tuple[int, int, int] | None, init_model: str | None) -> ArchConfig:

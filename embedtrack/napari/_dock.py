@@ -1,6 +1,7 @@
 """The dock widget *Track cells (embedtrack)* (magicgui; needs napari).
 
-The user picks an image layer, a model (a bundled name, or *folder…* and a model folder), the device and the
+The user picks an image layer, a model (a bundled name, the generalist for fluorescent nuclei first, with a line
+saying what the chosen one is for; or *folder…* and a model folder), the device and the
 main thresholds, which show the chosen model's own values (a value left as shown is passed on as the model's
 own, not rounded to the spin box). *Track* runs :func:`~embedtrack.napari._widget.track_steps` in a napari
 worker thread, so the viewer stays responsive, with a progress bar advanced per frame; the button then reads
@@ -24,8 +25,8 @@ from ctc.errors import CTCError
 from embedtrack.errors import EmbedTrackError
 from embedtrack.inference_config import InferenceConfig, field_help
 from embedtrack.napari._reader import LayerData
-from embedtrack.napari._widget import MAIN_SETTINGS, check_image, track_steps
-from embedtrack.registry import bundled_models, read_config, resolve_model
+from embedtrack.napari._widget import MAIN_SETTINGS, check_image, model_choices, model_note, track_steps
+from embedtrack.registry import read_config, resolve_model
 
 FOLDER = "folder…"
 DEVICES = ("auto", "cpu", "cuda")
@@ -58,13 +59,15 @@ class TrackingWidget(widgets.Container):
         super().__init__()
         self.viewer = napari_viewer
         self.image = widgets.ComboBox(label="image", choices=self._image_names)
-        self.model = widgets.ComboBox(label="model", choices=[*sorted(bundled_models()), FOLDER])
+        names, first = model_choices()
+        self.model = widgets.ComboBox(label="model", choices=[*names, FOLDER], value=first or FOLDER)
+        self.note = widgets.Label(label="", value="")
         self.folder = widgets.FileEdit(label="model folder", mode="d", visible=False)
         self.device = widgets.ComboBox(label="device", choices=DEVICES)
         self.settings = {name: setting_widget(name) for name in MAIN_SETTINGS}
         self.button = widgets.PushButton(text="Track")
         self.progress = widgets.ProgressBar(label="frames", min=0, max=1, value=0)
-        self.extend([self.image, self.model, self.folder, self.device, *self.settings.values(), self.button,
+        self.extend([self.image, self.model, self.note, self.folder, self.device, *self.settings.values(), self.button,
                      self.progress])
         self.worker: GeneratorWorker | None = None
         self.shown: dict[str, Any] = {}  # the model's values as the spin boxes show them
@@ -90,6 +93,7 @@ class TrackingWidget(widgets.Container):
     def _model_changed(self, *_: Any) -> None:
         """Show the folder field for *folder…* and the model's own thresholds."""
         self.folder.visible = self.model.value == FOLDER
+        self.note.value = "" if self.model.value == FOLDER else model_note(str(self.model.value))
         try:
             inference = read_config(resolve_model(self.model_source())).inference
         except (EmbedTrackError, CTCError, OSError):

@@ -14,8 +14,26 @@ import numpy as np
 
 from embedtrack.napari._reader import LayerData
 
+#: The model the widget starts with: fluorescent nuclei of any kind, the most common first use.
+DEFAULT_MODEL = "fluo-nuclei-generalist"
+
 #: The thresholds the widget offers (:class:`~embedtrack.inference_config.InferenceConfig` names).
 MAIN_SETTINGS = ("seed_threshold", "kernel_threshold", "min_size", "min_daughter_ratio", "min_track_frames")
+
+
+def model_choices() -> tuple[list[str], str]:
+    """The bundled models, :data:`DEFAULT_MODEL` first, and the one to start with (the first)."""
+    from embedtrack.registry import bundled_models
+
+    names = sorted(bundled_models(), key=lambda n: (n != DEFAULT_MODEL, n.casefold()))
+    return names, names[0] if names else ""
+
+
+def model_note(model: str | Path) -> str:
+    """What the chosen model is for, as the widget shows it under the model box."""
+    from embedtrack.model_table import use_of
+
+    return f"for: {use_of(Path(str(model)).name)}"
 
 
 def check_image(image: Any) -> Any:
@@ -50,7 +68,7 @@ def track_steps(image: Any, model: str | Path, device: str = "auto",
     return layers
 
 
-def track_image(image: Any, model: str | Path = "Fluo-N2DH-SIM+", device: str = "auto",
+def track_image(image: Any, model: str | Path = DEFAULT_MODEL, device: str = "auto",
                 **settings: Any) -> list[LayerData]:
     """Segment and track a ``(T, Y, X)`` image; returns a labels and a tracks layer (napari layer-data tuples).
     ``model``: a bundled name or a model folder; ``settings``: :class:`InferenceConfig` values (None: the

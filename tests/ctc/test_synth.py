@@ -21,7 +21,7 @@ from ctc.rules import check_lineage, errors_only
 from ctc.validate import validate_result
 
 PRESETS = sorted(SYNTH_PRESETS)
-EXPECTED_DTYPE = {"fluo": np.uint16, "phc": np.uint8, "bf": np.uint16}
+EXPECTED_DTYPE = {"fluo": np.uint16, "fluo-moderate": np.uint16, "phc": np.uint8, "bf": np.uint16}
 
 
 def _as_result(dataset: Path, seq: str) -> Path:
@@ -54,7 +54,22 @@ def test_shapes_dtypes_and_consistent_lineage(preset: str) -> None:
         assert image.std() > 0
     assert _lineage_errors(seq.masks, seq.tracks) == []
     assert 1 <= len(seq.seg_frames) < 5 and all(0 <= t < 5 for t in seq.seg_frames)
-    assert seq.params.preset == preset
+    assert seq.params.preset == SYNTH_PRESETS[preset].name  # the modality the renderer draws
+
+
+def test_moderate_fluo_is_fluo_narrowed() -> None:
+    """``fluo-moderate`` (the demo's data) draws inside ``fluo``'s ranges, and narrower for size and noise."""
+    from dataclasses import fields
+
+    wide, narrow = SYNTH_PRESETS["fluo"], SYNTH_PRESETS["fluo-moderate"]
+    assert narrow.name == "fluo"
+    for f in fields(wide):
+        if f.name not in ("name", "description", "dtype"):
+            (lo, hi), (nlo, nhi) = getattr(wide, f.name), getattr(narrow, f.name)
+            assert lo <= nlo <= nhi <= hi, f.name
+    assert narrow.radius[0] > wide.radius[0] and narrow.snr[0] > wide.snr[0] and narrow.blur[1] < wide.blur[1]
+    seq = generate_sequence("fluo-moderate", frames=3, size=(96, 96), seed=4)
+    assert narrow.radius[0] <= seq.params.radius <= narrow.radius[1]
 
 
 @pytest.mark.parametrize("preset", PRESETS)

@@ -198,8 +198,26 @@ def test_models_by_dataset_name_and_missing_models(tree: Path, tiny_model: Path,
     everything = invoke(tree, "--model-dir", str(models), "--scheduler", scheduler, "--report", str(report))
     assert everything.exit_code == 0, everything.output  # `all`: datasets without a model are listed only
     assert rows(report)["DS_B", "01"]["status"] == "no model" and not (tree / "DS_B" / "01_RES").exists()
+    assert "1 of 3 sequences not done: no model for DS_B" in everything.output  # and why the exit code is 0
     named = invoke(tree, "--model-dir", str(models), "--scheduler", scheduler, "--datasets", "DS_B")
     assert named.exit_code == 1 and "no model for dataset DS_B" in named.output
+
+
+def test_a_dataset_named_by_an_old_or_differently_cased_model_name_gets_that_model(tree: Path) -> None:
+    for name in ("BF-C2DL-HSC", "fluo-n2dh-gowt1"):
+        (tree / name / "01").mkdir(parents=True)
+    jobs = {j.dataset: j.model for j in batch.find_jobs(tree, sequences="01")}
+    assert jobs["BF-C2DL-HSC"] == "synth-brightfield" and jobs["fluo-n2dh-gowt1"] == "Fluo-N2DH-GOWT1"
+
+
+def test_quiet_reaches_the_workers_progress_bars(tree: Path, tiny_model: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    job = next(j for j in batch.find_jobs(tree, datasets="DS_A", sequences="01", model=str(tiny_model)))
+    for quiet in (False, True):
+        result = batch.process_job(job, batch.JobOptions(device="cpu", overwrite=True, quiet=quiet))
+        assert result.status == "done", result.error
+        bars = capsys.readouterr().err
+        assert ("embedtrack 01" in bars) is not quiet
 
 
 def test_find_jobs_and_input_errors(tree: Path, tiny_model: Path, tmp_path: Path) -> None:

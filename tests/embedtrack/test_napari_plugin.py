@@ -126,3 +126,17 @@ def test_geff_reader_errors_name_the_store(tmp_path: Path) -> None:
     (tmp_path / "bad" / ".zattrs").write_text('{"geff": {"geff_version": "1.3"}}')
     with pytest.raises(CTCError, match="not a valid geff group"):
         read_geff_store(str(tmp_path / "bad"))
+
+
+def test_widget_starts_with_the_generalist_and_says_what_each_model_is_for() -> None:
+    """Not the first name alphabetically (an MSC model merges nuclei): the fluorescent-nuclei generalist."""
+    from embedtrack.model_table import USES
+    from embedtrack.napari._widget import DEFAULT_MODEL, model_choices, model_note
+    from embedtrack.registry import bundled_models
+
+    names, first = model_choices()
+    assert first == DEFAULT_MODEL == "fluo-nuclei-generalist" and sorted(names) == sorted(bundled_models())
+    assert track_image.__defaults__ is not None and track_image.__defaults__[0] == DEFAULT_MODEL
+    for name in names:
+        assert name in USES and model_note(name) == f"for: {USES[name]}"
+    assert model_note("/data/my-model") == "for: your own model"

@@ -176,3 +176,26 @@ def test_thresholds_left_as_shown_are_the_models_own(viewer: Any, qtbot: Any, ti
     widget.button.native.click()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=WAIT_MS)
     assert passed == {"source": model, "device": "cpu", "kernel_threshold": 0.35}  # 0.53719 stays the model's
+
+
+def test_widget_shows_the_generalist_first_with_its_use(viewer: Any) -> None:
+    widget = _dock(viewer)
+    assert widget.model.value == "fluo-nuclei-generalist" and "fluorescent nuclei" in widget.note.value
+    widget.model.value = "Fluo-C2DL-MSC"
+    assert "large cells" in widget.note.value
+
+
+def test_napari_offers_embedtrack_for_a_result_folder_and_a_geff_store(viewer: Any, tmp_path: Path) -> None:
+    """What napari lists when it lets the user choose (a folder dragged in, ``viewer.open(path, plugin=None)``).
+    ``viewer.open(path)`` itself reads with napari's built-in reader (its default ``plugin="napari"``), which a
+    plugin cannot change: hence ``plugin="embedtrack"`` in the docs."""
+    pytest.importorskip("geff")
+    from napari.plugins._npe2 import get_readers
+
+    from ctc import export
+    from tests.conftest import GT_TRACKS, gt_masks, write_result
+
+    res = write_result(tmp_path / "01_RES", gt_masks(), GT_TRACKS)
+    store = export.write_geff(export.track_table(gt_masks(), GT_TRACKS), gt_masks(), tmp_path / "01_RES.geff.zarr")
+    for path in (res, store):
+        assert "embedtrack" in get_readers(str(path))

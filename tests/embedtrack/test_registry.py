@@ -168,3 +168,15 @@ def test_a_renamed_bundled_model_answers_to_its_old_name_with_a_warning(caplog: 
     assert folder == registry.bundled_models()["synth-brightfield"]
     assert "now called synth-brightfield" in caplog.text and "never on real" in caplog.text
     assert "BF-C2DL-HSC" not in registry.bundled_models()  # a CTC name only for models trained on its data
+
+
+def test_a_mistyped_model_name_gets_the_closest_bundled_name() -> None:
+    folders = registry.bundled_models()
+    assert resolve_model("fluo-n2dh-gowt1") == folders["Fluo-N2DH-GOWT1"]  # case-insensitive exact match
+    assert resolve_model("bf-c2dl-hsc") == folders["synth-brightfield"]  # an old name, in any case
+    for typo in ("Fluo-N2DH-GOWT", "gowt1"):
+        with pytest.raises(ModelError, match=rf"Unknown model '{typo}'.*Did you mean 'Fluo-N2DH-GOWT1'"):
+            resolve_model(typo)
+    with pytest.raises(ModelError) as err:
+        resolve_model("zzz")
+    assert "Did you mean" not in str(err.value) and "Bundled models: " in str(err.value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import pytest
 import tifffile
 from click.testing import CliRunner
 
+from ctc.errors import CTCError
 from ctc.evaluate import evaluate
 from ctc.io import open_result, open_tracking_gt
 from ctc.lineage import Track
@@ -364,3 +366,12 @@ def test_network_maps_kept_as_tensors_give_the_same_result(tiny_model: Path, syn
     assert sum(int(lab.max()) for lab in results[0].labels) > 0
     assert all(np.array_equal(a, b) for a, b in zip(results[0].labels, results[1].labels))
     assert results[0].tracks == results[1].tracks
+
+
+def test_to_geff_without_the_extra_names_it(golden: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, _, images = _gt(golden)
+    result = _stub_tracker(golden).track(images[:2])
+    monkeypatch.setitem(sys.modules, "geff", None)  # as if the extra were not installed
+    with pytest.raises(CTCError, match=r"x\.geff\.zarr: writing a geff store needs the optional extra 'geff'"):
+        result.to_geff(tmp_path / "x.geff.zarr")
+    assert not (tmp_path / "x.geff.zarr").exists()

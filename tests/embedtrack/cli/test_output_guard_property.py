@@ -141,16 +141,16 @@ def test_calibrate_never_replaces_a_model_folder_unasked(tmp_path: Path, tiny_mo
 def test_demo_never_replaces_a_dataset_or_pictures_unasked(tmp_path: Path, tiny_model: Path,
                                                            no_expensive_work: None) -> None:
     out = tmp_path / "out"
-    write_dataset(out / "Fluo-N2DH-SIM+")  # the user's own CTC data, not a demo's (no synth.json)
+    write_dataset(out / "synthetic-nuclei")  # the user's own CTC data, not a demo's (no synth.json)
     (out / "demo.gif").write_bytes(b"my picture")
     before = tree_state(tmp_path)
     _refused(_invoke("demo", "--out", out, "--frames", "2", "--size", "64"), "does not look like")
     _refused(_invoke("demo", "--out", out, "--frames", "2", "--size", "64", "--overwrite"), "does not look like")
-    (out / "Fluo-N2DH-SIM+").rename(tmp_path / "moved")
+    (out / "synthetic-nuclei").rename(tmp_path / "moved")
     _refused(_invoke("demo", "--out", out, "--frames", "2", "--size", "64", "--overwrite"),
              "demo.gif", "does not look like a GIF")
     assert tree_state(tmp_path / "out") == {k.removeprefix("out/"): v for k, v in before.items()
-                                            if k.startswith("out/") and "Fluo" not in k}
+                                            if k.startswith("out/") and "nuclei" not in k}
 
 
 def test_evaluate_json_never_replaces_ground_truth_or_result(tmp_path: Path, tiny_model: Path) -> None:

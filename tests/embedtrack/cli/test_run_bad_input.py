@@ -51,6 +51,14 @@ def test_overwrite_refuses_a_ground_truth_folder(tiny_model: Path, user_dataset:
     assert tree_state(user_dataset) == before
 
 
+def test_a_mistyped_model_is_the_first_error_even_beside_an_existing_result(user_dataset: Path) -> None:
+    (user_dataset / "01_RES").mkdir()
+    (user_dataset / "01_RES" / "notes.txt").write_text("mine")
+    result = _run(user_dataset / "01", "--model", "Fluo-N2DH-GOWT")
+    _one_error(result, "Unknown model 'Fluo-N2DH-GOWT'", "Did you mean 'Fluo-N2DH-GOWT1'")
+    assert "exists" not in result.output and (user_dataset / "01_RES" / "notes.txt").read_text() == "mine"
+
+
 def test_overwrite_replaces_an_earlier_result(tiny_model: Path, user_dataset: Path) -> None:
     for _ in range(2):
         result = _run(user_dataset / "01", "--model", tiny_model, "--overwrite")

@@ -51,11 +51,23 @@ def test_demo_runs_end_to_end_and_prints_scores(tiny_model: Path, tmp_path: Path
     assert result.exit_code == 0, result.output
     for metric in ("SEG", "TRA", "DET"):
         assert metric in result.output
-    true = open_tracking_gt(tmp_path / "Fluo-N2DH-SIM+" / "01_GT" / "TRA")[1]
-    found = read_track_file(tmp_path / "Fluo-N2DH-SIM+" / "01_RES" / "res_track.txt")
+    true = open_tracking_gt(tmp_path / "synthetic-nuclei" / "01_GT" / "TRA")[1]
+    found = read_track_file(tmp_path / "synthetic-nuclei" / "01_RES" / "res_track.txt")
     assert re.search(rf"tracks {len(found)} \(true {len(true)}\), divisions {division_count(found)} \(true "
                      rf"{division_count(true)}\), \d+ matched: division F1 \d\.\d\d\d", result.output)
     assert (tmp_path / "demo.gif").is_file()
+    assert "did not learn this generator" in result.output  # a model not made for the demo's data says so
+
+
+def test_demo_defaults_to_the_model_made_for_its_data() -> None:
+    """The demo's model is bundled and records that it learned the demo's generator on other seeds."""
+    from embedtrack.cli.demo import DEMO_MODEL, DEMO_PRESET, DEMO_SEED, score_context
+    from embedtrack.registry import bundled_models, read_json_object
+
+    training = read_json_object(bundled_models()[DEMO_MODEL] / "config.json")["training"]
+    assert f"--preset {DEMO_PRESET} " in training["command"]
+    assert f"--seed {DEMO_SEED} " not in training["command"]
+    assert "training data" in score_context(DEMO_MODEL) and "did not learn" not in score_context(DEMO_MODEL)
 
 
 def test_models_lists_bundled_models() -> None:

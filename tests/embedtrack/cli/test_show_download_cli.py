@@ -58,6 +58,32 @@ def test_show_max_frames_and_explicit_lineage(tmp_path: Path) -> None:
     assert tree.is_file() and not (tmp_path / "a_lineage.png").exists()
 
 
+@pytest.mark.parametrize("form", ["stack", "named folder", "zarr"])
+def test_show_takes_every_raw_form_run_takes(tmp_path: Path, form: str) -> None:
+    """--raw goes through the opener `run` uses: the same pictures from a stack, named TIFFs or a zarr array."""
+    res, ctc_raw = write_sequence(tmp_path)
+    frames = np.stack([tifffile.imread(ctc_raw / f"t{t:03d}.tif") for t in range(4)])
+    if form == "stack":
+        raw = tmp_path / "movie.tif"
+        tifffile.imwrite(raw, frames, photometric="minisblack")
+    elif form == "named folder":
+        raw = tmp_path / "named"
+        raw.mkdir()
+        for t, frame in enumerate(frames):
+            tifffile.imwrite(raw / f"img{t + 1}.tif", frame)
+    else:
+        pytest.importorskip("zarr")
+        from tests.ctc.test_zarr_frames import write_array
+
+        raw = tmp_path / "movie.zarr"
+        write_array(raw, frames)
+    expected, out = tmp_path / "ctc.gif", tmp_path / "form.gif"
+    for source, gif in ((ctc_raw, expected), (raw, out)):
+        result = CliRunner().invoke(main, ["show", str(res), "--raw", str(source), "--out", str(gif)])
+        assert result.exit_code == 0, result.output
+    assert out.read_bytes() == expected.read_bytes()
+
+
 def test_show_bad_input_is_one_clear_error(tmp_path: Path) -> None:
     res, _ = write_sequence(tmp_path)
     args = ["show", str(res), "--raw", str(tmp_path / "nope"), "--out", str(tmp_path / "x.gif")]

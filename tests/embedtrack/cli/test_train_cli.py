@@ -128,6 +128,28 @@ def test_init_starts_from_the_models_weights(tiny_model: Path, synth_dataset: Pa
     assert read_config(out).architecture == config.architecture  # no --widths: the model's
 
 
+def test_a_fine_tuned_model_keeps_its_parents_calibration(tiny_model: Path, synth_dataset: Path,
+                                                           tmp_path: Path) -> None:
+    """--init: the child starts from the parent's inference settings, says so, and reports the IoU it started at."""
+    import shutil
+
+    from embedtrack.registry import write_inference
+
+    parent = Path(shutil.copytree(tiny_model, tmp_path / "calibrated"))
+    calibrated = read_config(parent).inference.replace(seed_threshold=0.4, kernel_threshold=0.3, min_size=56,
+                                                       min_daughter_ratio=0.5)
+    write_inference(parent, calibrated)
+    out = tmp_path / "tuned"
+    code, text = _run(synth_dataset, "--out", out, "--epochs", "1", "--preset", "synth-fluo", "--crops-per-epoch", "2",
+                      "--batch-size", "1", "--init", parent)
+    assert code == 0, text
+    child = read_config(out)
+    assert child.inference == calibrated.replace(fov_border=0, coord_scale=256.0)  # the preset's (synth-fluo)
+    assert str(parent) in child.training["inference_from"]
+    start = child.training["start_val_iou"]
+    assert 0.0 <= start <= 1.0 and f"{start:.3f} before fine-tuning" in text
+
+
 def test_init_refuses_other_widths_before_any_work(tiny_model: Path, synth_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "tuned"
     code, text = _run(synth_dataset, "--out", out, "--preset", "synth-fluo", "--init", tiny_model,
