@@ -139,6 +139,29 @@ def tiff_names(folder: Path) -> list[str]:
     return names
 
 
+def array_frames(frames: Any, where: str = "frames") -> Any:
+    """In-memory frames (any iterable of 2-D arrays): a ``T×Y×X`` array-like (numpy, zarr, dask, a lazy view) is
+    checked by its shape (frame count, frame size, pixel limit) before any frame is read; each frame is checked
+    again by :func:`check_frame_array` as it is taken."""
+    shape = getattr(frames, "shape", None)
+    if shape is not None and len(shape) == 3:
+        check_frame_count(int(shape[0]), where)
+        check_frame_shape((int(shape[1]), int(shape[2])), where)
+    return frames
+
+
+def check_frame_array(frame: Any, where: str) -> np.ndarray:
+    """One in-memory frame as a numpy array: its declared shape is checked (2-D, size, pixel limit) before it is
+    materialised, so a lazy 30000 x 30000 view is refused without allocating it."""
+    shape = getattr(frame, "shape", None)
+    if shape is not None and len(shape) == 2:
+        check_frame_shape((int(shape[0]), int(shape[1])), where)
+    array = np.asarray(frame)
+    if array.ndim == 2:
+        check_frame_shape(array.shape, where)
+    return array
+
+
 def sequence_name(path: Path) -> str:
     """A time-lapse's name: a folder's own, a stack file's without its suffix, a zarr store's without ``.zarr``
     (``movie.ome.zarr`` -> ``movie``); results are named after it (``<name>_RES``)."""

@@ -218,6 +218,9 @@ class TrackStream:
             t = self.first_index + i
             frame = _check_frame(frame, t, shape)
             shape = frame.shape
+            declared = getattr(mask, "shape", None)
+            if declared is not None and tuple(declared) != shape:  # before a lazy mask is materialised
+                raise EmbedTrackError(f"mask {t}: shape {tuple(declared)} differs from the frame's {shape}")
             item = self.tracker.prepare(frame, t, mask)
             item.seconds["read"] = seconds
             yield item
@@ -276,7 +279,9 @@ def _pairs(frames: Iterable[Any], masks: Iterable[Any] | None) -> Iterator[tuple
 
 
 def _check_frame(frame: Any, t: int, shape: tuple[int, ...] | None) -> np.ndarray:
-    frame = np.asarray(frame)
+    from ctc.frames import check_frame_array
+
+    frame = check_frame_array(frame, f"frame {t}")  # size and pixel limit checked before it is materialised
     if frame.ndim != 2:
         raise EmbedTrackError(f"frame {t}: expected a 2-D array, got shape {frame.shape}")
     if not (np.issubdtype(frame.dtype, np.number) or frame.dtype == bool):
@@ -438,11 +443,13 @@ class Tracker:
         """
         if masks is not None and self.predictor is None and self.linker is None:
             raise EmbedTrackError("linking given masks needs a predictor (tracking offsets) or a linker")
-        if isinstance(frames, (str, os.PathLike)):
-            from ctc.frames import open_frames
+        from ctc.frames import array_frames, open_frames
 
+        if isinstance(frames, (str, os.PathLike)):
             frames = open_frames(frames)
             first_index = frames.indices[0] if first_index is None else first_index
+        else:
+            frames = array_frames(frames)
         first_index = 0 if first_index is None else first_index
         if isinstance(first_index, bool) or not isinstance(first_index, (int, np.integer)) or first_index < 0:
             raise EmbedTrackError(f"first_index must be a frame number >= 0, got {first_index!r}")

@@ -225,6 +225,31 @@ def test_frames_are_checked(golden: Path) -> None:
         _stub_tracker(golden).track([images[0], images[1][:-2]])
 
 
+def _never(frame: np.ndarray) -> np.ndarray:
+    raise AssertionError(f"a frame of shape {frame.shape} reached the segmenter")
+
+
+def test_in_memory_frames_are_capped_before_they_are_materialised() -> None:
+    """A lazy 30000 x 30000 view (no memory behind it) is refused by its shape, as a file would be, before any
+    stage sees it; so is a T×Y×X array-like whose frames are too large, and a 0 x 0 frame."""
+    from ctc.errors import CTCFormatError
+
+    tracker = Tracker(InferenceConfig(), segmenter=_never)
+    huge = np.broadcast_to(np.uint8(0), (30000, 30000))
+    with pytest.raises(CTCFormatError, match=r"frame 0: declares an image of 30000 x 30000 = 900,000,000 pixels"):
+        tracker.track([huge])
+    with pytest.raises(CTCFormatError, match=r"frames: declares an image of 30000 x 30000"):
+        tracker.iter_track(np.broadcast_to(np.uint8(0), (3, 30000, 30000)))
+    with pytest.raises(CTCFormatError, match=r"frame 0: frames of 0 x 0 pixels; a frame needs at least 2"):
+        tracker.track([np.zeros((0, 0), np.uint8)])
+
+
+def test_a_lazy_mask_of_another_shape_is_refused_before_it_is_read(golden: Path) -> None:
+    masks, _, images = _gt(golden)
+    with pytest.raises(EmbedTrackError, match=r"mask 0: shape \(30000, 30000\) differs from the frame's"):
+        _stub_tracker(golden).track(images[:1], masks=[np.broadcast_to(np.uint16(1), (30000, 30000))])
+
+
 def test_to_napari(golden: Path) -> None:
     _, _, images = _gt(golden)
     result = _stub_tracker(golden).track(images[:6])
