@@ -56,6 +56,16 @@ def apply_output(root: click.Context) -> int:
     return logging.WARNING if quiet else (logging.DEBUG if (verbose or 0) >= 1 or debug else logging.INFO)
 
 
+class OneLineFormatter(logging.Formatter):
+    """Log messages as one line each: names in them are escaped (:func:`ctc.errors.one_line`), so a file name
+    with a newline cannot forge a line of its own (a traceback under ``--debug`` is kept as it is)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        from ctc.errors import one_line
+
+        return one_line(super().formatMessage(record))
+
+
 def start_output(ctx: click.Context) -> None:
     """Once per command line: the log format, the settings of :func:`apply_output`, and log records and Python
     warnings written above a running bar instead of through it (tqdm's logging redirect); everything is put back
@@ -66,7 +76,9 @@ def start_output(ctx: click.Context) -> None:
 
     root_logger = logging.getLogger()
     level = root_logger.level
-    logging.basicConfig(level=apply_output(ctx), format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=apply_output(ctx), handlers=[handler])
     logging.captureWarnings(True)
     ctx.with_resource(logging_redirect_tqdm())
     ctx.call_on_close(lambda: setattr(progress, "QUIET", False))
