@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ctc.errors import CTCError, CTCFormatError
-from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, discover_frames, read_track_file, tiff_header
+from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, discover_frames, read_track_file, require_regular_file, tiff_header
 from ctc.rules import errors_only
 from ctc.validate import validate_result
 
@@ -95,13 +95,11 @@ def _check_folders(res_dir: Path, gt_dir: Path, metrics: list[str]) -> None:
         raise CTCFormatError(f"{res_dir}: result folder not found")
     if not gt_dir.is_dir():
         raise CTCFormatError(f"{gt_dir}: ground-truth folder not found")
-    if not (res_dir / TRACK_FILE_RES).is_file():
-        raise CTCFormatError(f"{res_dir / TRACK_FILE_RES}: track file not found")
+    require_regular_file(res_dir / TRACK_FILE_RES, "track file")  # missing, or a FIFO, folder, broken link
     n_res = _count(res_dir, "mask")
     if metrics != ["SEG"]:
         tra = gt_dir / "TRA"
-        if not (tra / TRACK_FILE_GT).is_file():
-            raise CTCFormatError(f"{tra / TRACK_FILE_GT}: ground-truth track file not found")
+        require_regular_file(tra / TRACK_FILE_GT, "ground-truth track file")
         read_track_file(tra / TRACK_FILE_GT)  # a malformed line is one error naming it, not an IndexError later
         n_gt = _count(tra, "man_track")
         if n_gt == 0:
