@@ -79,16 +79,7 @@ class ZarrFrames:
 
 def open_zarr(path: Path, accepted: str) -> ZarrFrames:
     """Open the store at ``path`` (see the module docstring); ``accepted`` ends the messages about its shape."""
-    try:
-        import zarr
-    except ImportError:
-        raise CTCFormatError(f"{path}: a zarr store; reading it needs the optional extra 'zarr' ({INSTALL})") \
-            from None
-    try:
-        node = zarr.open(store=str(path), mode="r")
-    except Exception as err:
-        raise CTCFormatError(f"{path}: not a readable zarr store ({type(err).__name__}: {err})") from err
-    array, time_axis = _image_array(node, path)
+    array, time_axis = _image_array(_open_node(path), path)
     shape = tuple(int(s) for s in array.shape)
     kept = [axis for axis, size in enumerate(shape) if size != 1]
     if len(kept) == 2 or (time_axis is not None and time_axis not in kept):
@@ -106,6 +97,34 @@ def open_zarr(path: Path, accepted: str) -> ZarrFrames:
     logger.info("%s: a zarr array of %d frames of %dx%d", path, frames, height, width)
     return ZarrFrames(path, array, index, list(range(frames)), default_ndigits(frames), (height, width),
                       np.dtype(array.dtype))
+
+
+def open_label_array(path: Path) -> Any:
+    """A ``(T, Y, X)`` zarr array of label images (a geff store's segmentation), checked as a time-lapse is
+    (regular files, frame count, frame size, chunks decoded per frame) and read lazily."""
+    array = _open_node(path)
+    if not hasattr(array, "shape") or len(array.shape) != 3:
+        raise CTCFormatError(f"{path}: expected (T, Y, X) label images, got {getattr(array, 'shape', 'a group')}")
+    check_frame_count(int(array.shape[0]), path)
+    check_frame_shape((int(array.shape[1]), int(array.shape[2])), path)
+    if not np.issubdtype(np.dtype(array.dtype), np.integer):
+        raise CTCFormatError(f"{path}: label images of dtype {array.dtype}, expected integers")
+    _check_chunks(array, (None, slice(None), slice(None)), path)
+    _check_files(path, path)
+    return array
+
+
+def _open_node(path: Path) -> Any:
+    """The zarr array or group at ``path``, opened read-only (nothing decoded yet)."""
+    try:
+        import zarr
+    except ImportError:
+        raise CTCFormatError(f"{path}: a zarr store; reading it needs the optional extra 'zarr' ({INSTALL})") \
+            from None
+    try:
+        return zarr.open(store=str(path), mode="r")
+    except Exception as err:
+        raise CTCFormatError(f"{path}: not a readable zarr store ({type(err).__name__}: {err})") from err
 
 
 def _check_chunks(array: Any, index: tuple[Any, ...], path: Path) -> None:

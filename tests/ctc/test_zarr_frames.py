@@ -127,3 +127,20 @@ def test_ome_metadata_errors_name_the_store(tmp_path: Path, multiscales: Any, me
     write_array(tmp_path / "movie.ome.zarr" / "0", FRAMES)
     with pytest.raises(CTCFormatError, match=rf"movie.ome.zarr: OME-Zarr .*{message}"):
         open_frames(tmp_path / "movie.ome.zarr")
+
+
+def test_a_geff_segmentation_is_checked_like_any_frames(tmp_path: Path) -> None:
+    """The napari reader's geff segmentation goes through the same checks: a FIFO chunk is named, not read."""
+    import os
+
+    pytest.importorskip("geff")
+    from ctc import export
+    from ctc.geff_read import read_geff
+    from tests.conftest import GT_TRACKS, gt_masks
+
+    store = export.write_geff(export.track_table(gt_masks(), GT_TRACKS), gt_masks(), tmp_path / "r.geff.zarr")
+    chunk = store / "segmentation" / "3.0.0"
+    chunk.unlink()
+    os.mkfifo(chunk)
+    with pytest.raises(CTCFormatError, match=r"segmentation: chunk 3.0.0 is not a regular file"):
+        read_geff(store)
