@@ -11,6 +11,11 @@
 Every form gives an object with the interface of :class:`ctc.io.Sequence` (``indices``, ``ndigits``, ``shape``,
 ``dtype``, ``len()``, ``read(i)``, iteration) and a ``kind`` (``ctc``, ``folder``, ``stack`` or ``zarr``). Only headers
 are read when opening; anything else is one :class:`~ctc.errors.CTCFormatError` naming the accepted forms.
+
+This is the one way frames come in (docs/safety.md, "One way in"): every file taken as a frame is a regular file
+(a FIFO, folder, device or broken link is named, never skipped), frame count and frame size are within
+:mod:`ctc.limits` before anything is decoded, a stack's pages are frames whatever series they were written in
+(a page of another size is named), and arrays in memory pass :func:`array_frames` / :func:`check_frame_array`.
 """
 
 from __future__ import annotations
