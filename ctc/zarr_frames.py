@@ -34,8 +34,9 @@ INSTALL = "pip install -c constraints.txt \".[zarr]\" in the embedtrack clone"
 
 
 def is_zarr(path: Path) -> bool:
-    """Whether ``path`` is a zarr array or group (a folder with zarr's metadata file)."""
-    return path.is_dir() and any((path / name).is_file() for name in ZARR_FILES)
+    """Whether ``path`` is a zarr array or group (a folder with zarr's metadata file, which :func:`open_zarr`
+    then checks is a regular file)."""
+    return path.is_dir() and any(os.path.lexists(path / name) for name in ZARR_FILES)
 
 
 def zarr_stem(path: Path) -> str:
@@ -93,7 +94,6 @@ def open_zarr(path: Path, accepted: str) -> ZarrFrames:
     check_frame_shape((height, width), path)
     index = tuple(None if a == t_axis else (slice(None) if a in kept else 0) for a in range(len(shape)))
     _check_chunks(array, index, path)
-    _check_files(path / str(getattr(array, "path", "") or ""), path)
     logger.info("%s: a zarr array of %d frames of %dx%d", path, frames, height, width)
     return ZarrFrames(path, array, index, list(range(frames)), default_ndigits(frames), (height, width),
                       np.dtype(array.dtype))
@@ -110,12 +110,13 @@ def open_label_array(path: Path) -> Any:
     if not np.issubdtype(np.dtype(array.dtype), np.integer):
         raise CTCFormatError(f"{path}: label images of dtype {array.dtype}, expected integers")
     _check_chunks(array, (None, slice(None), slice(None)), path)
-    _check_files(path, path)
     return array
 
 
 def _open_node(path: Path) -> Any:
-    """The zarr array or group at ``path``, opened read-only (nothing decoded yet)."""
+    """The zarr array or group at ``path``, opened read-only (nothing decoded yet) once every file of the store
+    is known to be a regular file (zarr would block on a FIFO metadata or chunk file)."""
+    _check_files(path)
     try:
         import zarr
     except ImportError:
@@ -138,20 +139,19 @@ def _check_chunks(array: Any, index: tuple[Any, ...], path: Path) -> None:
     check_decoded_pixels(math.prod(chunks) * math.prod(touched), chunks, "chunks", path)
 
 
-def _check_files(folder: Path, path: Path) -> None:
-    """Every file of the array's folder (links followed, each folder once) is a regular file."""
-    seen: set[str] = set()
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:
-            dirs.clear()
-            continue
-        seen.add(real)
+def _check_files(store: Path) -> None:
+    """Every file of the store is a regular file (a link to one included); links to folders are refused, so the
+    walk stays inside the store."""
+    for root, dirs, files in os.walk(store):
+        for name in dirs:
+            if (Path(root) / name).is_symlink():
+                raise CTCFormatError(f"{store}: {(Path(root) / name).relative_to(store)} is a link to a folder; "
+                                     "only the store's own folders are read")
         for name in files:
             file = Path(root) / name
             if not file.is_file():
                 kind = "a link to a missing file" if not file.exists() else "not a regular file (a FIFO or device)"
-                raise CTCFormatError(f"{path}: chunk {file.relative_to(path)} is {kind}; only regular files are read")
+                raise CTCFormatError(f"{store}: {file.relative_to(store)} is {kind}; only regular files are read")
 
 
 def _image_array(node: Any, path: Path) -> tuple[Any, int | None]:

@@ -109,7 +109,7 @@ def test_a_chunk_that_is_no_regular_file_is_refused_without_blocking(tmp_path: P
         os.mkfifo(chunk)
     else:
         chunk.symlink_to("/dev/zero" if kind == "device" else tmp_path / "gone")
-    with pytest.raises(CTCFormatError, match=rf"movie.zarr: chunk {chunk.relative_to(tmp_path / 'movie.zarr')} is"):
+    with pytest.raises(CTCFormatError, match=rf"movie.zarr: {chunk.relative_to(tmp_path / 'movie.zarr')} is"):
         open_frames(tmp_path / "movie.zarr")
 
 
@@ -142,5 +142,21 @@ def test_a_geff_segmentation_is_checked_like_any_frames(tmp_path: Path) -> None:
     chunk = store / "segmentation" / "3.0.0"
     chunk.unlink()
     os.mkfifo(chunk)
-    with pytest.raises(CTCFormatError, match=r"segmentation: chunk 3.0.0 is not a regular file"):
+    with pytest.raises(CTCFormatError, match=r"segmentation: 3.0.0 is not a regular file"):
         read_geff(store)
+
+
+def test_a_fifo_metadata_file_or_a_linked_folder_is_refused_before_zarr_opens_it(tmp_path: Path) -> None:
+    import os
+
+    write_ome(tmp_path / "movie.ome.zarr", FRAMES[:, None, None])
+    attrs = next(p for p in (tmp_path / "movie.ome.zarr").iterdir() if p.name in (".zattrs", "zarr.json"))
+    attrs.unlink()
+    os.mkfifo(attrs)
+    with pytest.raises(CTCFormatError, match=rf"movie.ome.zarr: {attrs.name} is not a regular file"):
+        open_frames(tmp_path / "movie.ome.zarr")
+    write_array(tmp_path / "linked.zarr", FRAMES)
+    (tmp_path / "linked.zarr" / "c").rename(tmp_path / "chunks")
+    (tmp_path / "linked.zarr" / "c").symlink_to(tmp_path / "chunks")
+    with pytest.raises(CTCFormatError, match=r"linked.zarr: c is a link to a folder"):
+        open_frames(tmp_path / "linked.zarr")
