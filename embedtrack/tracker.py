@@ -430,14 +430,15 @@ class Tracker:
 
     # ------------------------------------------------------------------------------------------ drivers
 
-    def iter_track(self, frames: Iterable[Any] | str | os.PathLike[str], masks: Iterable[Any] | None = None,
+    def iter_track(self, frames: Iterable[Any] | str | os.PathLike[str],
+                   masks: Iterable[Any] | str | os.PathLike[str] | None = None,
                    first_index: int | None = None, prefetch: bool = True) -> TrackStream:
         """Stream the frames: one :class:`FrameResult` per frame.
 
         ``frames``: any iterable of 2-D numeric arrays (a ``T×Y×X`` numpy or zarr array included), or a path: a
         CTC folder, a folder of 2-D TIFFs, a ``T×Y×X`` TIFF stack or zarr array (:func:`ctc.frames.open_frames`,
-        read lazily). ``masks``: the user's instance masks (2-D integer arrays, one per frame, same shapes): they
-        are kept (relabelled ``1..n`` per frame) and only linked. ``first_index``: the frame number of the first
+        read lazily). ``masks``: the user's instance masks (2-D integer arrays, one per frame, same shapes, or a
+        path in any of the forms of ``frames``): they are kept (relabelled ``1..n`` per frame) and only linked. ``first_index``: the frame number of the first
         frame [default: that of a CTC folder, else 0]. ``prefetch``: take, check and normalise the next frame in
         a background thread while this one is predicted (the results are the same either way).
         """
@@ -450,13 +451,18 @@ class Tracker:
             first_index = frames.indices[0] if first_index is None else first_index
         else:
             frames = array_frames(frames)
+        if isinstance(masks, (str, os.PathLike)):
+            masks = open_frames(masks)  # read like frames, one at a time
+        elif masks is not None:
+            masks = array_frames(masks, "masks")
         first_index = 0 if first_index is None else first_index
         if isinstance(first_index, bool) or not isinstance(first_index, (int, np.integer)) or first_index < 0:
             raise EmbedTrackError(f"first_index must be a frame number >= 0, got {first_index!r}")
         return TrackStream(self, frames, masks, first_index, prefetch)
 
-    def track(self, frames: Iterable[Any] | str | os.PathLike[str], masks: Iterable[Any] | None = None,
-              first_index: int | None = None) -> TrackResult:
+    def track(self, frames: Iterable[Any] | str | os.PathLike[str],
+              masks: Iterable[Any] | str | os.PathLike[str] | None = None, first_index: int | None = None
+              ) -> TrackResult:
         """Track a whole sequence in memory; see :meth:`iter_track` (``frames`` may be a path)."""
         stream = self.iter_track(frames, masks, first_index)
         labels: list[np.ndarray] = []

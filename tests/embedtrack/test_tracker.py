@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -197,6 +198,23 @@ def test_given_masks_are_kept_and_linked(golden: Path, tmp_path: Path) -> None:
     res = result.write_ctc(tmp_path / "01_RES")
     scores = evaluate(res, golden / "01_GT", ("TRA", "LNK"))
     assert scores["TRA"] >= 0.99 and scores["LNK"] >= 0.99, scores
+
+
+def test_given_masks_may_be_a_path_read_through_the_opener(golden: Path, tmp_path: Path) -> None:
+    masks, _, images = _gt(golden)
+    tracker = _stub_tracker(golden)
+    expected = tracker.track(images[:4], masks=masks[:4])
+    tifffile.imwrite(tmp_path / "masks.tif", np.stack(masks[:4]).astype(np.uint16))
+    got = tracker.track(images[:4], masks=tmp_path / "masks.tif")
+    np.testing.assert_array_equal(np.stack(got.labels), np.stack(expected.labels))
+    (tmp_path / "folder").mkdir()
+    for t in range(3):
+        tifffile.imwrite(tmp_path / "folder" / f"m{t}.tif", masks[t].astype(np.uint16))
+    os.mkfifo(tmp_path / "folder" / "m3.tif")
+    from ctc.errors import CTCFormatError
+
+    with pytest.raises(CTCFormatError, match=r"folder/m3.tif: is not a regular file"):
+        tracker.track(images[:4], masks=tmp_path / "folder")
 
 
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
