@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 
 class CTCError(ValueError):
     """Base class: bad CTC input (folder, TIFF, man_track.txt) or an invalid result."""
@@ -21,13 +19,14 @@ class CTCUnsafeOutputError(CTCError):
     """An output would overwrite an input, or replace a folder that is not a result of ours."""
 
 
-def one_line(message: str) -> str:
-    """``message`` as one printable line: control characters (newline, carriage return, escape, …) and line
-    separators, which a file name may hold, are shown escaped (``\\n``), so a name cannot forge a second
-    ``Error:`` line or move the cursor."""
-    return "".join(_escaped(c) if unicodedata.category(c) in ("Cc", "Zl", "Zp") and c != "\t" else c
-                   for c in message)
-
-
-def _escaped(char: str) -> str:
-    return repr(char)[1:-1] if char not in "\u2028\u2029" else f"\\u{ord(char):04x}"
+def escape_name(text: object) -> str:
+    """``text`` (a file name, or a message naming files) on one line: line breaks, tabs and other control
+    characters are written as escapes (``\\n``, ``\\x1b``), so that a name holding a newline cannot forge a second
+    ``Error:`` line, nor a terminal escape change the screen."""
+    out = []
+    for char in str(text):
+        if char.isprintable() or char == " ":
+            out.append(char)
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ctc.errors import CTCError, CTCFormatError
-from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, discover_frames, read_track_file, require_regular_file, tiff_header
+from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, discover_frames, read_track_file, tiff_header
 from ctc.rules import errors_only
 from ctc.validate import validate_result
 
@@ -91,11 +91,13 @@ def _count(folder: Path, prefix: str) -> int:
 
 
 def _check_folders(res_dir: Path, gt_dir: Path, metrics: list[str]) -> None:
+    from ctc.tiff import require_regular_file  # a FIFO, folder or broken link is named as such, not "not found"
+
     if not res_dir.is_dir():
         raise CTCFormatError(f"{res_dir}: result folder not found")
     if not gt_dir.is_dir():
         raise CTCFormatError(f"{gt_dir}: ground-truth folder not found")
-    require_regular_file(res_dir / TRACK_FILE_RES, "track file")  # missing, or a FIFO, folder, broken link
+    require_regular_file(res_dir / TRACK_FILE_RES, "track file")
     n_res = _count(res_dir, "mask")
     if metrics != ["SEG"]:
         tra = gt_dir / "TRA"
@@ -122,24 +124,24 @@ def _check_files(res_dir: Path, gt_dir: Path, metrics: list[str]) -> None:
         read_track_file(gt_dir / "TRA" / TRACK_FILE_GT)
 
 
-def _require_valid(folder: Path, track_file: str, role: str, refused: str = "not scored") -> None:
+def _require_valid(folder: Path, track_file: str, role: str) -> None:
     """Refuse a ``role`` folder (``result`` or ``ground truth``) that breaks the CTC rules of
     :func:`ctc.validate.validate_result`, naming its track file and its first violations."""
     problems = errors_only(validate_result(folder))
     if problems:
         shown = "; ".join(str(p) for p in problems[:5])
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise CTCError(f"{folder / track_file}: invalid CTC {role}, {refused}: {shown}{more}")
+        raise CTCError(f"{folder / track_file}: invalid CTC {role}, not scored: {shown}{more}")
 
 
-def require_valid_ground_truth(tra: Path, refused: str = "not scored") -> None:
+def _require_valid_ground_truth(tra: Path) -> None:
     """:func:`_require_valid` for a ``TRA`` folder, once per state of its files (calibration scores many results
-    against the same ground truth); training checks its ground truth with it too."""
+    against the same ground truth)."""
     with os.scandir(tra) as entries:
         stats = [(e.name, e.stat()) for e in entries]
     state = (os.path.realpath(tra), tuple(sorted((name, st.st_mtime_ns, st.st_size) for name, st in stats)))
     if state not in _VALID_GROUND_TRUTH:
-        _require_valid(tra, TRACK_FILE_GT, "ground truth", refused)
+        _require_valid(tra, TRACK_FILE_GT, "ground truth")
         _VALID_GROUND_TRUTH.add(state)
 
 
@@ -160,7 +162,7 @@ def evaluate(res_dir: str | Path, gt_dir: str | Path, metrics: Iterable[str] = D
     _check_folders(res_dir, gt_dir, needed)
     _check_files(res_dir, gt_dir, needed)
     if needed != ["SEG"]:  # the tracking ground truth follows the rules a result follows
-        require_valid_ground_truth(gt_dir / "TRA")
+        _require_valid_ground_truth(gt_dir / "TRA")
     _require_valid(res_dir, TRACK_FILE_RES, "result")
     captured = io.StringIO()
     with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(captured):

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ctc.errors import CTCFormatError
+from ctc.errors import CTCError, CTCFormatError
 from ctc.io import (TRACK_FILE_GT, TRACK_FILE_RES, discover_frames, frame_name, read_tiff, read_track_file,
                     tiff_header)
 from ctc.labels import label_set
 from ctc.lineage import Track
 from ctc.progress import progress
-from ctc.rules import WARNING, Violation, check_lineage, sort_violations
+from ctc.rules import WARNING, Violation, check_lineage, errors_only, sort_violations
 
 logger = logging.getLogger(__name__)
 
@@ -92,3 +92,16 @@ def validate_result(res_dir: str | Path) -> list[Violation]:
     sort_violations(out)
     logger.debug("%s: %d violation(s)", res_dir, len(out))
     return out
+
+
+def require_valid(folder: str | Path, track_file: str = TRACK_FILE_RES, role: str = "result",
+                  refused: str = "not scored") -> None:
+    """Raise :class:`CTCError` naming ``folder/track_file`` and its first violations when the ``role`` folder
+    (``result`` or ``ground truth``) breaks a CTC rule of :func:`validate_result`; ``refused`` says what the
+    command did not do (``not scored``, ``not exported``)."""
+    folder = Path(folder)
+    problems = errors_only(validate_result(folder))
+    if problems:
+        shown = "; ".join(str(p) for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise CTCError(f"{folder / track_file}: invalid CTC {role}, {refused}: {shown}{more}")

@@ -233,13 +233,13 @@ def _open_tracking_gt(tra: Path, indices: list[int]) -> tuple[Sequence, list[Tra
     """The TRA markers (one per raw frame number of ``indices``) and tracks, refused as
     :func:`ctc.evaluate.evaluate` refuses them when they break the CTC rules (e.g. a label in the masks that
     ``man_track.txt`` lacks): training learns the links from them."""
-    from ctc.evaluate import require_valid_ground_truth
+    from ctc.validate import require_valid
 
     markers, tracks = open_tracking_gt(tra)
     _check_indices(indices, markers.indices, tra)
     for i, file in enumerate(markers.files):  # each file's own faults first, named by the file
         to_uint16(markers.read(i), file)
-    require_valid_ground_truth(tra, "not used for training")
+    require_valid(tra, TRACK_FILE_GT, "ground truth", "not used for training")
     return markers, tracks
 
 

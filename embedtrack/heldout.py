@@ -14,11 +14,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from ctc.errors import CTCError, one_line
 from ctc.excerpt import write_excerpt
 from ctc.io import SequencePaths, frame_name, open_segmentation, open_sequence
 from embedtrack.data import heldout_block, write_linked_gt
-from embedtrack.errors import ConfigError, EmbedTrackError
 from embedtrack.presets import get_preset
 
 
@@ -55,6 +53,9 @@ def write_heldout(dataset_dir: str | Path, sequence: str, out_dir: str | Path) -
 def main(argv: list[str]) -> int:
     """The command line of the module docstring: 0 when written, 1 with one ``Error:`` line naming what is
     wrong (e.g. a dataset folder whose name is not a preset), 2 for a wrong argument count."""
+    from ctc.errors import CTCError, escape_name
+    from embedtrack.errors import ConfigError, EmbedTrackError
+
     if len(argv) != 3:
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         return 2
@@ -62,8 +63,7 @@ def main(argv: list[str]) -> int:
         first, end = heldout_frames(argv[0], argv[1])
         out = write_heldout(*argv)
     except (CTCError, EmbedTrackError, OSError) as err:
-        print(f"Error: {one_line(f'{argv[0]}: {err}' if isinstance(err, ConfigError) else str(err))}",
-              file=sys.stderr)
+        print(f"Error: {escape_name(f'{argv[0]}: {err}' if isinstance(err, ConfigError) else err)}", file=sys.stderr)
         return 1
     print(f"{out}: frames {first}..{end - 1} of {Path(argv[0]).name}/{argv[1]}")
     return 0

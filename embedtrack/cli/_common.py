@@ -8,7 +8,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from ctc.errors import CTCError, one_line
+from ctc.errors import CTCError, escape_name
 from embedtrack.errors import EmbedTrackError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,37 +40,31 @@ def _debug_requested() -> bool:
 
 def handle_errors(func: F) -> F:
     """Turn every error into one clean CLI error line (exit code 1); the package's own errors say what is wrong
-    with which file, anything unexpected says its type and points to ``--debug`` for the traceback. Names are
-    printed escaped (:func:`ctc.errors.one_line`): a file name with a newline cannot forge a second line."""
+    with which file, anything unexpected says its type and points to ``--debug`` for the traceback. Control
+    characters in the message (a file name holding a newline) are escaped (:func:`ctc.errors.escape_name`)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return _one_line_errors(func, *args, **kwargs)
+            return func(*args, **kwargs)
         except click.ClickException as err:
-            err.message = one_line(err.message)
+            err.message = escape_name(err.message)
             raise
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (CTCError, EmbedTrackError) as err:
+            raise click.ClickException(escape_name(err)) from err
+        except OSError as err:
+            if _debug_requested():
+                raise
+            raise click.ClickException(escape_name(os_error_message(err))) from err
+        except Exception as err:
+            if _debug_requested():
+                raise
+            raise click.ClickException(escape_name(f"unexpected {type(err).__name__}: {err} "
+                                                   "(run `embedtrack --debug ...` for the traceback)")) from err
 
     return wrapper  # type: ignore[return-value]
-
-
-def _one_line_errors(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``func(*args, **kwargs)`` with every error of it turned into a :class:`click.ClickException`."""
-    try:
-        return func(*args, **kwargs)
-    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-        raise
-    except (CTCError, EmbedTrackError) as err:
-        raise click.ClickException(str(err)) from err
-    except OSError as err:
-        if _debug_requested():
-            raise
-        raise click.ClickException(os_error_message(err)) from err
-    except Exception as err:
-        if _debug_requested():
-            raise
-        raise click.ClickException(f"unexpected {type(err).__name__}: {err} "
-                                   "(run `embedtrack --debug ...` for the traceback)") from err
 
 
 def overwrite_option(func: F) -> F:

@@ -56,29 +56,34 @@ def apply_output(root: click.Context) -> int:
     return logging.WARNING if quiet else (logging.DEBUG if (verbose or 0) >= 1 or debug else logging.INFO)
 
 
-class OneLineFormatter(logging.Formatter):
-    """Log messages as one line each: names in them are escaped (:func:`ctc.errors.one_line`), so a file name
-    with a newline cannot forge a line of its own (a traceback under ``--debug`` is kept as it is)."""
+class OneLine(logging.Filter):
+    """Log messages on one line: control characters (a newline in a file name) escaped, so that a name cannot
+    forge another log or ``Error:`` line (:func:`ctc.errors.escape_name`)."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        from ctc.errors import one_line
+    def filter(self, record: logging.LogRecord) -> bool:
+        from ctc.errors import escape_name
 
-        return one_line(super().formatMessage(record))
+        message = record.getMessage()
+        if not message.isprintable():
+            record.msg, record.args = escape_name(message), None
+        return True
 
 
 def start_output(ctx: click.Context) -> None:
-    """Once per command line: the log format, the settings of :func:`apply_output`, and log records and Python
-    warnings written above a running bar instead of through it (tqdm's logging redirect); everything is put back
-    when the command ends."""
+    """Once per command line: the log format, the settings of :func:`apply_output`, log messages on one line
+    (:class:`OneLine`), and log records and Python warnings written above a running bar instead of through it
+    (tqdm's logging redirect); everything is put back when the command ends."""
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from ctc import progress
 
     root_logger = logging.getLogger()
     level = root_logger.level
-    handler = logging.StreamHandler()
-    handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=apply_output(ctx), handlers=[handler])
+    logging.basicConfig(level=apply_output(ctx), format="%(levelname)s %(name)s: %(message)s")
+    one_line = OneLine()
+    for handler in root_logger.handlers:
+        handler.addFilter(one_line)
+        ctx.call_on_close(lambda handler=handler: handler.removeFilter(one_line))
     logging.captureWarnings(True)
     ctx.with_resource(logging_redirect_tqdm())
     ctx.call_on_close(lambda: setattr(progress, "QUIET", False))
