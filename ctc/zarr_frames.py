@@ -124,6 +124,8 @@ def _open_node(path: Path) -> Any:
             from None
     try:
         return zarr.open(store=str(path), mode="r")
+    except RecursionError:
+        raise CTCFormatError(f"{path}: attributes nested too deeply to read") from None
     except Exception as err:
         raise CTCFormatError(f"{path}: not a readable zarr store ({type(err).__name__}: {err})") from err
 
