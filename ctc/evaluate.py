@@ -90,17 +90,17 @@ def _count(folder: Path, prefix: str) -> int:
 
 
 def _check_folders(res_dir: Path, gt_dir: Path, metrics: list[str]) -> None:
+    from ctc.tiff import require_regular_file  # a FIFO, folder or broken link is named as such, not "not found"
+
     if not res_dir.is_dir():
         raise CTCFormatError(f"{res_dir}: result folder not found")
     if not gt_dir.is_dir():
         raise CTCFormatError(f"{gt_dir}: ground-truth folder not found")
-    if not (res_dir / TRACK_FILE_RES).is_file():
-        raise CTCFormatError(f"{res_dir / TRACK_FILE_RES}: track file not found")
+    require_regular_file(res_dir / TRACK_FILE_RES, "track file")
     n_res = _count(res_dir, "mask")
     if metrics != ["SEG"]:
         tra = gt_dir / "TRA"
-        if not (tra / TRACK_FILE_GT).is_file():
-            raise CTCFormatError(f"{tra / TRACK_FILE_GT}: ground-truth track file not found")
+        require_regular_file(tra / TRACK_FILE_GT, "ground-truth track file")
         read_track_file(tra / TRACK_FILE_GT)  # a malformed line is one error naming it, not an IndexError later
         n_gt = _count(tra, "man_track")
         if n_gt == 0:

@@ -117,16 +117,9 @@ def _chains(graph: Any, nodes: list[Any]) -> dict[Any, int]:
 
 def _segmentation(group: Path, meta: Any) -> Any:
     """The related ``labels`` object as a zarr array, or None when the store has none (or it is missing)."""
-    import zarr
+    from ctc.zarr_frames import open_label_array
 
     related = [r for r in (meta.related_objects or []) if r.type == "labels"]
     if not related or not (group / related[0].path).exists():
         return None
-    path = Path(os.path.normpath(group / related[0].path))
-    try:
-        array = zarr.open_array(str(path.resolve()), mode="r")
-    except RecursionError:
-        raise CTCFormatError(f"{path}: attributes nested too deeply to read") from None
-    if array.ndim != 3:
-        raise CTCFormatError(f"{path}: expected (T, Y, X) label images, got shape {array.shape}")
-    return array
+    return open_label_array(Path(os.path.normpath(group / related[0].path)))  # checked like any frames

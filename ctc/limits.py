@@ -4,6 +4,9 @@
   may declare, and the most pixels its decoder may write (a frame is decoded tile by tile or strip by strip; a
   header declaring tiles far larger than the frame would otherwise cost gigabytes). The header is read first, so
   such a file is refused before any pixel buffer is allocated.
+* frames: at most :data:`MAX_FRAMES` per time-lapse (CTC frame numbers have at most 4 digits), each at least
+  :data:`MIN_SIDE` pixels high and wide; a zarr chunk is capped like a TIFF tile (the pixels decoded to read one
+  frame).
 * ``EMBEDTRACK_MAX_UNPACKED_GB`` (default 64): the most a downloaded zip may unpack to (its members' declared
   sizes, checked before extraction; ``embedtrack download --max-unpacked-gb`` overrides it).
 """
@@ -19,6 +22,8 @@ MAX_PIXELS_ENV = "EMBEDTRACK_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 2**27
 MAX_UNPACKED_ENV = "EMBEDTRACK_MAX_UNPACKED_GB"
 DEFAULT_MAX_UNPACKED_GB = 64.0
+MAX_FRAMES = 10_000  # frame numbers 0..9999, the 4 digits of CTC names (ctc.trackfile.MAX_FRAME)
+MIN_SIDE = 2  # a frame of one row or column (or none) is no 2-D image
 
 
 def env_limit(name: str, default: float) -> float:
@@ -52,6 +57,24 @@ def check_pixel_count(shape: tuple[int, ...], path: object) -> None:
         raise CTCFormatError(f"{path}: declares an image of {' x '.join(str(s) for s in shape)} = {count:,} pixels, "
                              f"more than the limit of {limit:,}; if the file is genuine, raise the limit with "
                              f"{MAX_PIXELS_ENV}={count}")
+
+
+def check_frame_count(count: int, path: object) -> None:
+    """Refuse a time-lapse of more than :data:`MAX_FRAMES` frames (before any per-frame list is made)."""
+    if count > MAX_FRAMES:
+        raise CTCFormatError(f"{path}: {count:,} frames, more than the {MAX_FRAMES:,} that CTC frame numbers "
+                             "(4 digits) allow; split the time-lapse")
+
+
+def check_frame_shape(shape: tuple[int, ...], path: object) -> None:
+    """Refuse a frame that is not 2-D, has fewer than :data:`MIN_SIDE` pixels on a side, or more pixels than
+    :func:`max_pixels` (only its shape is looked at: nothing is decoded or materialised)."""
+    if len(shape) != 2:
+        raise CTCFormatError(f"{path}: a frame of shape {tuple(shape)}, expected a 2-D image")
+    if min(shape) < MIN_SIDE:
+        raise CTCFormatError(f"{path}: frames of {shape[0]} x {shape[1]} pixels; a frame needs at least {MIN_SIDE} "
+                             "pixels on each side")
+    check_pixel_count(shape, path)
 
 
 def check_decoded_pixels(count: int, chunk: tuple[int, ...], kind: str, path: object) -> None:

@@ -28,6 +28,8 @@ from ctc.limits import check_decoded_pixels, check_pixel_count
 def require_regular_file(path: Path, what: str = "file") -> None:
     """Only regular files are read: a FIFO or device would block or never end, a folder is no file."""
     if not path.exists():
+        if path.is_symlink():
+            raise CTCFormatError(f"{path}: a link to a missing file; only regular files are read")
         raise CTCFormatError(f"{path}: {what} not found")
     if not path.is_file():
         raise CTCFormatError(f"{path}: is not a regular file (a folder, FIFO or device); only regular files are read")

@@ -15,6 +15,7 @@ Warnings are CTC format deviations that py-ctcmetrics accepts, so they do not ma
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ def validate_result(res_dir: str | Path) -> list[Violation]:
     res_dir = Path(res_dir)
     out: list[Violation] = []
     prefix, track_file = "mask", TRACK_FILE_RES
-    if not any(res_dir.glob("mask*.tif")) and (res_dir / TRACK_FILE_GT).is_file():
+    if not any(res_dir.glob("mask*.tif")) and os.path.lexists(res_dir / TRACK_FILE_GT):  # a FIFO too: named later
         prefix, track_file = "man_track", TRACK_FILE_GT  # a ground-truth TRA folder follows the same rules
     try:
         indices, files, ndigits = discover_frames(res_dir, prefix)

@@ -92,7 +92,7 @@ class _Replay:
 
 def load_annotated(dataset_dir: Path, names: list[str] | None = None) -> list[AnnotatedSequence]:
     """The sequences of a CTC training dataset that have tracking ground truth (all, or ``names``)."""
-    from ctc.io import TRACK_FILE_GT, find_sequences, open_sequence
+    from ctc.io import TRACK_FILE_GT, find_sequences, open_sequence, require_regular_file
 
     dataset_dir = Path(dataset_dir)
     available = find_sequences(dataset_dir)
@@ -102,9 +102,11 @@ def load_annotated(dataset_dir: Path, names: list[str] | None = None) -> list[An
         gt_dir = dataset_dir / f"{name}_GT"
         if name not in available:
             raise EmbedTrackError(f"{dataset_dir / name}: no such sequence (found: {', '.join(available) or 'none'})")
-        if not (gt_dir / "TRA" / TRACK_FILE_GT).is_file():
-            raise EmbedTrackError(f"{gt_dir / 'TRA' / TRACK_FILE_GT}: missing; calibration needs tracking ground "
-                                  "truth (TRA markers and man_track.txt) and SEG masks")
+        track_file = gt_dir / "TRA" / TRACK_FILE_GT
+        if not track_file.exists() and not track_file.is_symlink():
+            raise EmbedTrackError(f"{track_file}: missing; calibration needs tracking ground truth (TRA markers and "
+                                  "man_track.txt) and SEG masks")
+        require_regular_file(track_file, "track file")  # a FIFO, folder or broken link is named as such
         seq = open_sequence(dataset_dir / name)
         out.append(AnnotatedSequence(name, [seq.read(i) for i in range(len(seq))], gt_dir, seq.indices[0]))
     return out

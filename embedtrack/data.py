@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ctc.errors import CTCFormatError
-from ctc.io import (TRACK_FILE_GT, SequencePaths, find_sequences, frame_name, open_segmentation, open_sequence,
+from ctc.io import (TRACK_FILE_GT, Sequence, SequencePaths, find_sequences, frame_name, open_segmentation, open_sequence,
                     open_tracking_gt, to_uint16, write_tiff, write_track_file)
 from ctc.labels import label_set, unique_inverse
 from ctc.lineage import Track
@@ -165,8 +165,7 @@ def load_sequence(paths: SequencePaths, preset: Preset, derive_links: bool = Fal
         return load_sparse(paths, raw.indices, frames, preset)
     report = LabelReport()
     if preset.labels == "gt" or (preset.labels == "st" and paths.gt_tra.is_dir() and not derive_links):
-        markers, tracks = open_tracking_gt(paths.gt_tra)
-        _check_indices(raw.indices, markers.indices, paths.gt_tra)
+        markers, tracks = _open_tracking_gt(paths.gt_tra, raw.indices)
         parents = {t.label: t.parent for t in tracks}
         marker_frames = [to_uint16(m, path) for m, path in zip(markers, markers.files)]  # never wrapped
         if preset.labels == "gt":
@@ -194,8 +193,7 @@ def load_sequence(paths: SequencePaths, preset: Preset, derive_links: bool = Fal
 
 def load_sparse(paths: SequencePaths, indices: list[int], frames: list[np.ndarray], preset: Preset) -> TrackedSequence:
     """Labels from TRA markers on every frame and SEG outlines where a frame has them (module doc)."""
-    markers, tracks = open_tracking_gt(paths.gt_tra)
-    _check_indices(indices, markers.indices, paths.gt_tra)
+    markers, tracks = _open_tracking_gt(paths.gt_tra, indices)
     seg = open_segmentation(paths.gt_seg)
     extra = sorted(set(seg.indices) - set(indices))
     if extra:
@@ -209,10 +207,11 @@ def load_sparse(paths: SequencePaths, indices: list[int], frames: list[np.ndarra
             raise EmbedTrackError(f"{markers.files[i]}: track id {marker.max()} is reserved (must be below "
                                   f"{sparse_labels.IGNORE})")
         if index in seg.indices:
-            lab, kept, dropped = sparse_labels.labels_from_outlines(seg.read_index(index), marker, frame,
-                                                                    preset.sparse_fill, preset.ring_factor)
+            outline = _outline(seg, index, marker, markers.files[i])
+            lab, kept, dropped = sparse_labels.labels_from_outlines(outline, marker, frame, preset.sparse_fill,
+                                                                    preset.ring_factor)
             report.kept, report.dropped = report.kept + kept, report.dropped + dropped
-            outline_ids.append(np.setdiff1d(np.unique(lab[seg.read_index(index) > 0]), [0, sparse_labels.IGNORE]))
+            outline_ids.append(np.setdiff1d(np.unique(lab[outline > 0]), [0, sparse_labels.IGNORE]))
         else:
             lab = sparse_labels.labels_from_markers(marker, frame, preset.sparse_fill, preset.ring_factor)
             outline_ids.append(np.zeros(0, dtype=np.int64))
@@ -230,10 +229,35 @@ def count_links(labels: list[np.ndarray]) -> int:
     return sum(len(a & b) for a, b in zip(ids[1:], ids[:-1]))
 
 
+def _open_tracking_gt(tra: Path, indices: list[int]) -> tuple[Sequence, list[Track]]:
+    """The TRA markers (one per raw frame number of ``indices``) and tracks, refused as
+    :func:`ctc.evaluate.evaluate` refuses them when they break the CTC rules (e.g. a label in the masks that
+    ``man_track.txt`` lacks): training learns the links from them."""
+    from ctc.validate import require_valid
+
+    markers, tracks = open_tracking_gt(tra)
+    _check_indices(indices, markers.indices, tra)
+    for i, file in enumerate(markers.files):  # each file's own faults first, named by the file
+        to_uint16(markers.read(i), file)
+    require_valid(tra, TRACK_FILE_GT, "ground truth", "not used for training")
+    return markers, tracks
+
+
+def _outline(seg: Sequence, index: int, marker: np.ndarray, marker_file: Path) -> np.ndarray:
+    """The outlines of frame number ``index``; an empty outline frame whose markers mark cells is refused."""
+    outline = seg.read_index(index)
+    if not outline.any() and marker.any():
+        raise CTCFormatError(f"{seg.files[seg.indices.index(index)]}: holds no outlines, but {marker_file.name} "
+                             f"marks {len(label_set(marker))} cells; outline them or remove the empty frame")
+    return outline
+
+
 def _check_indices(raw: list[int], other: list[int], folder: Path) -> None:
     if raw != other:
-        missing = sorted(set(raw) - set(other))[:5]
-        raise CTCFormatError(f"{folder}: needs one mask per raw frame; missing frame numbers {missing}")
+        missing, extra = sorted(set(raw) - set(other)), sorted(set(other) - set(raw))
+        problems = ([f"missing frame numbers {missing[:5]}"] if missing else []) + (
+            [f"frame numbers {extra[:5]} that the raw sequence lacks"] if extra else [])
+        raise CTCFormatError(f"{folder}: needs one mask per raw frame; {'; '.join(problems)}")
 
 
 def link_by_overlap(masks: list[np.ndarray], min_overlap: float = 0.5) -> list[np.ndarray]:
@@ -296,7 +320,8 @@ def min_mask_size(sequences: list[TrackedSequence]) -> int:
     """Half the 1st percentile of the training mask areas (paper §3.3)."""
     areas = mask_areas(sequences)
     if len(areas) == 0:
-        raise EmbedTrackError("the training data hold no masks")
+        raise EmbedTrackError("the training frames hold no outlined masks (markers are not outlines); the "
+                              "held-out frames are not used for training")
     return max(1, int(np.percentile(areas, 1) / 2))
 
 

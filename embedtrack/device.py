@@ -21,9 +21,15 @@ def pick_device(name: str) -> torch.device:
     """``auto`` -> CUDA when present, else CPU; ``cuda`` without a CUDA device is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise EmbedTrackError("--device cuda requested but no CUDA device is available")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise EmbedTrackError(f"device {name!r}: expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise EmbedTrackError(f"--device {name} requested but no CUDA device is available")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise EmbedTrackError(f"device {name!r}: expected auto, cpu, cuda or cuda:N")
+    return device
 
 
 def cpu_has_bf16(cpuinfo: Path = CPUINFO) -> bool:

@@ -57,11 +57,20 @@ def write_heldout(dataset_dir: str | Path, sequence: str, out_dir: str | Path) -
 
 
 def main(argv: list[str]) -> int:
+    """The command line of the module docstring: 0 when written, 1 with one ``Error:`` line naming what is
+    wrong (e.g. a dataset folder whose name is not a preset), 2 for a wrong argument count."""
+    from ctc.errors import CTCError, escape_name
+    from embedtrack.errors import ConfigError, EmbedTrackError
+
     if len(argv) != 3:
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         return 2
-    first, end = heldout_frames(argv[0], argv[1])
-    out = write_heldout(*argv)
+    try:
+        first, end = heldout_frames(argv[0], argv[1])
+        out = write_heldout(*argv)
+    except (CTCError, EmbedTrackError, OSError) as err:
+        print(f"Error: {escape_name(f'{argv[0]}: {err}' if isinstance(err, ConfigError) else err)}", file=sys.stderr)
+        return 1
     print(f"{out}: frames {first}..{end - 1} of {Path(argv[0]).name}/{argv[1]}")
     return 0
 

@@ -222,6 +222,9 @@ class TrackStream:
             t = self.first_index + i
             frame = _check_frame(frame, t, shape)
             shape = frame.shape
+            declared = getattr(mask, "shape", None)
+            if declared is not None and tuple(declared) != shape:  # before a lazy mask is materialised
+                raise EmbedTrackError(f"mask {t}: shape {tuple(declared)} differs from the frame's {shape}")
             item = self.tracker.prepare(frame, t, mask)
             item.seconds["read"] = seconds
             yield item
@@ -280,7 +283,9 @@ def _pairs(frames: Iterable[Any], masks: Iterable[Any] | None) -> Iterator[tuple
 
 
 def _check_frame(frame: Any, t: int, shape: tuple[int, ...] | None) -> np.ndarray:
-    frame = np.asarray(frame)
+    from ctc.frames import check_frame_array
+
+    frame = check_frame_array(frame, f"frame {t}")  # size and pixel limit checked before it is materialised
     if frame.ndim != 2:
         raise EmbedTrackError(f"frame {t}: expected a 2-D array, got shape {frame.shape}")
     if not (np.issubdtype(frame.dtype, np.number) or frame.dtype == bool):
@@ -429,31 +434,39 @@ class Tracker:
 
     # ------------------------------------------------------------------------------------------ drivers
 
-    def iter_track(self, frames: Iterable[Any] | str | os.PathLike[str], masks: Iterable[Any] | None = None,
+    def iter_track(self, frames: Iterable[Any] | str | os.PathLike[str],
+                   masks: Iterable[Any] | str | os.PathLike[str] | None = None,
                    first_index: int | None = None, prefetch: bool = True) -> TrackStream:
         """Stream the frames: one :class:`FrameResult` per frame.
 
         ``frames``: any iterable of 2-D numeric arrays (a ``T×Y×X`` numpy or zarr array included), or a path: a
         CTC folder, a folder of 2-D TIFFs, a ``T×Y×X`` TIFF stack or zarr array (:func:`ctc.frames.open_frames`,
-        read lazily). ``masks``: the user's instance masks (2-D integer arrays, one per frame, same shapes): they
-        are kept (relabelled ``1..n`` per frame) and only linked. ``first_index``: the frame number of the first
+        read lazily). ``masks``: the user's instance masks (2-D integer arrays, one per frame, same shapes, or a
+        path in any of the forms of ``frames``): they are kept (relabelled ``1..n`` per frame) and only linked. ``first_index``: the frame number of the first
         frame [default: that of a CTC folder, else 0]. ``prefetch``: take, check and normalise the next frame in
         a background thread while this one is predicted (the results are the same either way).
         """
         if masks is not None and self.predictor is None and self.linker is None:
             raise EmbedTrackError("linking given masks needs a predictor (tracking offsets) or a linker")
-        if isinstance(frames, (str, os.PathLike)):
-            from ctc.frames import open_frames
+        from ctc.frames import array_frames, open_frames
 
+        if isinstance(frames, (str, os.PathLike)):
             frames = open_frames(frames)
             first_index = frames.indices[0] if first_index is None else first_index
+        else:
+            frames = array_frames(frames)
+        if isinstance(masks, (str, os.PathLike)):
+            masks = open_frames(masks)  # read like frames, one at a time
+        elif masks is not None:
+            masks = array_frames(masks, "masks")
         first_index = 0 if first_index is None else first_index
         if isinstance(first_index, bool) or not isinstance(first_index, (int, np.integer)) or first_index < 0:
             raise EmbedTrackError(f"first_index must be a frame number >= 0, got {first_index!r}")
         return TrackStream(self, frames, masks, first_index, prefetch)
 
-    def track(self, frames: Iterable[Any] | str | os.PathLike[str], masks: Iterable[Any] | None = None,
-              first_index: int | None = None) -> TrackResult:
+    def track(self, frames: Iterable[Any] | str | os.PathLike[str],
+              masks: Iterable[Any] | str | os.PathLike[str] | None = None, first_index: int | None = None
+              ) -> TrackResult:
         """Track a whole sequence in memory; see :meth:`iter_track` (``frames`` may be a path)."""
         stream = self.iter_track(frames, masks, first_index)
         labels: list[np.ndarray] = []

@@ -37,13 +37,15 @@ def model_note(model: str | Path) -> str:
 
 
 def check_image(image: Any) -> Any:
-    """The layer data when it is a ``(T, Y, X)`` time-lapse, else one :class:`EmbedTrackError`."""
+    """The layer data when it is a ``(T, Y, X)`` time-lapse within the limits every input has (frame count,
+    frame size, pixels: :func:`ctc.frames.array_frames`, before the model is loaded), else one error."""
+    from ctc.frames import array_frames
     from embedtrack.errors import EmbedTrackError
 
     shape = tuple(getattr(image, "shape", np.shape(image)))
     if len(shape) != 3:
         raise EmbedTrackError(f"the image layer has shape {shape}; expected a time-lapse (T, Y, X) of one channel")
-    return image
+    return array_frames(image, "the image layer")
 
 
 def track_steps(image: Any, model: str | Path, device: str = "auto",

@@ -58,6 +58,17 @@ def test_folder_checks(dataset: Path, gt_result: Path, tmp_path: Path) -> None:
         evaluate(gt_result, dataset / "01_GT", ["SEG"])
 
 
+@pytest.mark.parametrize("side", ["result", "ground truth"])
+def test_a_fifo_track_file_is_named_as_such_not_missing(dataset: Path, gt_result: Path, side: str) -> None:
+    import os
+
+    track_file = gt_result / "res_track.txt" if side == "result" else dataset / "01_GT" / "TRA" / "man_track.txt"
+    track_file.unlink()
+    os.mkfifo(track_file)
+    with pytest.raises(CTCFormatError, match=rf"{track_file.name}: is not a regular file \(a folder, FIFO"):
+        evaluate(gt_result, dataset / "01_GT")
+
+
 def test_parse_metrics() -> None:
     assert parse_metrics("seg, tra,DET,bc(2),SEG") == ["SEG", "TRA", "DET", "BC(2)"]
     with pytest.raises(CTCError, match="unknown metric 'FOO'"):

@@ -60,3 +60,69 @@ def test_folder_with_one_stack_points_to_the_file(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "movie.tif", FRAMES)
     with pytest.raises(CTCFormatError, match="pass the file itself"):
         open_frames(tmp_path)
+
+
+def _img_folder(folder: Path, n: int = 5) -> list[Path]:
+    folder.mkdir(exist_ok=True)
+    paths = [folder / f"img{t}.tif" for t in range(n)]
+    for path, frame in zip(paths, FRAMES):
+        tifffile.imwrite(path, frame)
+    return paths
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("fifo", "not a regular file"), ("folder", "not a regular file"), ("dangling", "a link to a missing file"),
+    ("device", "not a regular file")])
+def test_a_frame_that_is_no_regular_file_is_named_not_skipped(tmp_path: Path, kind: str, message: str) -> None:
+    """A FIFO, folder, broken link or link to a device among the frames would shift the frame numbers if it were
+    skipped: it is one error naming it (and nothing blocks on the FIFO)."""
+    import os
+
+    paths = _img_folder(tmp_path / "movie")
+    paths[3].unlink()
+    if kind == "fifo":
+        os.mkfifo(paths[3])
+    elif kind == "folder":
+        paths[3].mkdir()
+    else:
+        paths[3].symlink_to(tmp_path / "gone.tif" if kind == "dangling" else Path("/dev/zero"))
+    with pytest.raises(CTCFormatError, match=rf"img3\.tif: .*{message}"):
+        open_frames(tmp_path / "movie")
+
+
+def test_one_ctc_name_among_others_does_not_switch_to_ctc_mode(tmp_path: Path) -> None:
+    _img_folder(tmp_path / "movie")
+    tifffile.imwrite(tmp_path / "movie" / "t000.tif", FRAMES[5])
+    with pytest.raises(CTCFormatError, match=r"movie: mixes CTC frame files \(t000.tif\) with other TIFF files "
+                                             r"\(img0.tif, img1.tif, img2.tif\)"):
+        open_frames(tmp_path / "movie")
+
+
+def test_a_stack_written_page_by_page_is_one_stack(tmp_path: Path) -> None:
+    """TiffWriter writing one page at a time makes one series per page; a float32 page among uint16 pages is a
+    series of its own: both are one T×Y×X stack when the pages agree in shape."""
+    with tifffile.TiffWriter(tmp_path / "pages.tif") as tw:
+        for frame in FRAMES[:5]:
+            tw.write(frame)
+    with tifffile.TiffWriter(tmp_path / "mixed.tif") as tw:
+        for t, frame in enumerate(FRAMES[:5]):
+            tw.write(frame.astype(np.float32) if t == 2 else frame)
+    for name in ("pages.tif", "mixed.tif"):
+        frames = open_frames(tmp_path / name)
+        assert len(frames) == 5 and frames.shape == (12, 10), name
+        np.testing.assert_array_equal(np.stack(list(frames)), FRAMES[:5], err_msg=name)
+    assert open_frames(tmp_path / "mixed.tif").read(2).dtype == np.float32
+
+
+def test_a_page_of_another_size_is_named_not_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, FRAMES[:5])
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint16), append=True)  # a 6th page, a second series
+    with pytest.raises(CTCFormatError, match=r"movie.tif: page 6 of 6 has shape \(8, 8\), page 1 has \(12, 10\)"):
+        open_frames(path)
+
+
+def test_a_stack_of_one_pixel_rows_is_not_called_a_2d_image(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "rows.tif", np.zeros((5, 1, 160), np.uint16))
+    with pytest.raises(CTCFormatError, match=r"rows.tif: frames of 1 x 160 pixels; a frame needs at least 2"):
+        open_frames(tmp_path / "rows.tif")

@@ -101,18 +101,85 @@ def test_complex_pixels_are_refused(tmp_path: Path, read: object) -> None:
         read(path)  # type: ignore[operator]
 
 
-def test_every_tiff_is_read_through_the_capped_reader() -> None:
-    """Only ``ctc/tiff.py`` opens or decodes TIFF files: elsewhere tifffile only writes, or memory-maps an
-    uncompressed stack whose pages ``ctc.frames`` checked through it."""
+#: The one way in: these modules open and decode frames (file-type checks, caps, pages and series, chunks).
+OPENER = {"ctc/tiff.py", "ctc/io.py", "ctc/frames.py", "ctc/zarr_frames.py"}
+#: Pixel readers of the opener, and the modules besides it that may call them: the validator reads each mask
+#: file on its own to report its faults one by one.
+PIXEL_READERS = {"read_tiff", "read_page", "open_tiff", "open_zarr", "open_stack", "open_tiff_folder", "TiffStack",
+                 "ZarrFrames", "_open_node"}
+PIXEL_READER_USERS = OPENER | {"ctc/validate.py"}
+#: Reading functions of image libraries (tifffile, imageio, PIL, scikit-image, OpenCV, numpy files).
+LIBRARY_READS = {"imread", "mimread", "volread", "mvolread", "get_reader", "imopen", "TiffFile", "TiffSequence",
+                 "FileSequence", "fromfile", "load", "open_array", "open_group", "open_consolidated", "open"}
+ALLOWED_LIBRARY_READS = {("ctc/tiff.py", "tifffile"), ("ctc/zarr_frames.py", "zarr")}
+READ_MODES = (None, "r", "r+")
+
+
+def _module_names(tree: ast.AST) -> dict[str, str]:
+    """The names a module binds to modules: ``import imageio.v2 as iio`` -> ``{"iio": "imageio"}``, ``from PIL
+    import Image`` -> ``{"Image": "PIL.Image"}``."""
+    names = {"tifffile": "tifffile", "zarr": "zarr", "imageio": "imageio", "cv2": "cv2", "np": "numpy"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                names[bound] = alias.name if alias.asname else bound
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return names
+
+
+def _library_read(module: str, attr: str, node: ast.Call, name: str) -> str | None:
+    """A call ``module.attr(...)`` that reads an image with a library, or None."""
+    root = module.split(".")[0]
+    if root == "tifffile":
+        if attr in ("imwrite", "TiffWriter") or (attr == "memmap" and name == "ctc/frames.py"):
+            return None  # memmap: only of a stack whose pages ctc.frames checked
+        return f"{name}: tifffile.{attr}"
+    if root == "zarr":
+        mode = next((k.value.value for k in node.keywords if k.arg == "mode" and isinstance(k.value, ast.Constant)),
+                    None)
+        if attr in LIBRARY_READS and mode in READ_MODES and (name, "zarr") not in ALLOWED_LIBRARY_READS:
+            return f"{name}: zarr.{attr} (mode {mode!r})"
+        return None
+    if root in ("imageio", "cv2", "numpy") or module.startswith("skimage.io") or module == "PIL.Image":
+        if attr in LIBRARY_READS and (module != "PIL.Image" or attr == "open"):
+            return f"{name}: {module}.{attr}"
+    return None
+
+
+def _offences(path: Path, name: str) -> list[str]:
+    """Ways ``path`` (``name`` relative to the repository) reads frames other than through the opener."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    modules = _module_names(tree)
+    found = []
+    for node in ast.walk(tree):
+        module_name = getattr(node, "module", None) or ""
+        if isinstance(node, ast.ImportFrom) and (module_name.split(".")[0] in ("tifffile", "imageio", "cv2", "zarr")
+                                                 or module_name.startswith("skimage.io")
+                                                 or (module_name == "skimage" and "io" in [a.name for a in node.names])):
+            found.append(f"{name}: from {node.module} import")
+        if isinstance(node, ast.ImportFrom) and module_name.startswith("ctc") and name not in PIXEL_READER_USERS:
+            found += [f"{name}: imports {a.name}" for a in node.names if a.name in PIXEL_READERS]
+        if isinstance(node, ast.Attribute) and node.attr in PIXEL_READERS and name not in PIXEL_READER_USERS:
+            found.append(f"{name}: uses {node.attr}")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                isinstance(node.func.value, ast.Name) and node.func.value.id in modules:
+            found += [o for o in [_library_read(modules[node.func.value.id], node.func.attr, node, name)] if o]
+    return found
+
+
+def test_frames_are_read_only_through_the_one_opener() -> None:
+    """The one way in: only ``ctc/tiff.py`` opens or decodes TIFF files (elsewhere tifffile only writes, or
+    ``ctc.frames`` memory-maps an uncompressed stack whose pages it checked), only ``ctc/zarr_frames.py`` opens
+    zarr stores for reading, the opener's pixel readers are called by nothing else (but the validator), and no
+    other image library reads a frame. Everything else takes frames from :func:`ctc.frames.open_frames`,
+    :func:`ctc.io.open_sequence` and its kin, or :func:`ctc.frames.array_frames` for arrays in memory."""
     repo = Path(__file__).resolve().parents[2]
     offenders = []
     for path in sorted(p for package in ("ctc", "embedtrack") for p in (repo / package).rglob("*.py")):
-        if path == repo / "ctc" / "tiff.py":
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tifffile"):
-                offenders.append(f"{path.name}: from {node.module} import")
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "tifffile"
-                    and node.attr not in ("imwrite", "memmap")):
-                offenders.append(f"{path.name}: tifffile.{node.attr}")
+        name = path.relative_to(repo).as_posix()
+        if name != "ctc/tiff.py":
+            offenders += _offences(path, name)
     assert offenders == []

@@ -195,6 +195,17 @@ def test_ground_truth_tra_folder(dataset: Path) -> None:
         "frame 4, label 5: label in the mask is not declared in man_track.txt"]
 
 
+def test_a_fifo_track_file_of_a_ground_truth_folder_is_named(dataset: Path) -> None:
+    """Not taken for a result folder without masks: the FIFO is named as what it is."""
+    import os
+
+    tra = dataset / "01_GT" / "TRA"
+    (tra / "man_track.txt").unlink()
+    os.mkfifo(tra / "man_track.txt")
+    assert [str(v).split(": ", 1)[1] for v in validate_result(tra)] == [
+        "is not a regular file (a folder, FIFO or device); only regular files are read"]
+
+
 def test_parent_cycles_and_self_parents_are_named() -> None:
     tracks = [Track(1, 0, 1, 3), Track(2, 2, 3, 1), Track(3, 4, 5, 2), Track(4, 0, 5, 4), Track(5, 2, 5, 1)]
     frames = {t: {1, 4} if t < 2 else {2, 4, 5} if t < 4 else {3, 4, 5} for t in range(6)}

@@ -80,3 +80,83 @@ def test_without_zarr_the_error_names_the_extra(tmp_path: Path, monkeypatch: pyt
         open_frames(store)
     with pytest.raises(CTCFormatError, match="or a T×Y×X zarr array"):
         open_frames(tmp_path / "missing.zarr")
+
+
+def test_chunks_are_capped_before_decoding(tmp_path: Path) -> None:
+    """A 5×160×160 array stored as one 5×20000×20000 chunk would decode 2·10⁹ pixels to read one frame."""
+    zarr = pytest.importorskip("zarr")
+    zarr.open(str(tmp_path / "huge.zarr"), mode="w", shape=(5, 160, 160), dtype="uint16", chunks=(5, 20000, 20000))
+    with pytest.raises(CTCFormatError, match=r"huge.zarr: its chunks of 5 x 20000 x 20000 pixels would decode "
+                                             r"2,000,000,000 pixels, more than the limit"):
+        open_frames(tmp_path / "huge.zarr")
+
+
+def test_a_billion_frames_are_refused_naming_the_store(tmp_path: Path) -> None:
+    zarr = pytest.importorskip("zarr")
+    zarr.open(str(tmp_path / "long.zarr"), mode="w", shape=(10**9, 160, 160), dtype="uint8", chunks=(1, 160, 160))
+    with pytest.raises(CTCFormatError, match=r"long.zarr: 1,000,000,000 frames, more than the 10,000"):
+        open_frames(tmp_path / "long.zarr")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "dangling"])
+def test_a_chunk_that_is_no_regular_file_is_refused_without_blocking(tmp_path: Path, kind: str) -> None:
+    import os
+
+    write_array(tmp_path / "movie.zarr", FRAMES)
+    chunk = next(p for p in sorted((tmp_path / "movie.zarr").rglob("*")) if p.is_file() and p.name.isdigit())
+    chunk.unlink()
+    if kind == "fifo":
+        os.mkfifo(chunk)
+    else:
+        chunk.symlink_to("/dev/zero" if kind == "device" else tmp_path / "gone")
+    with pytest.raises(CTCFormatError, match=rf"movie.zarr: {chunk.relative_to(tmp_path / 'movie.zarr')} is"):
+        open_frames(tmp_path / "movie.zarr")
+
+
+@pytest.mark.parametrize("multiscales,message", [
+    ("0", r"'multiscales' is str, expected a list of images"),
+    ([{"datasets": [{"path": "missing"}]}], r"dataset path 'missing' not found in the store"),
+    ([{"datasets": [{"path": "../other"}]}], r"names dataset path '../other'; expected a relative path inside"),
+    ([{"datasets": "0"}], r"has no 'datasets' list"),
+])
+def test_ome_metadata_errors_name_the_store(tmp_path: Path, multiscales: Any, message: str) -> None:
+    zarr = pytest.importorskip("zarr")
+    write_array(tmp_path / "other", FRAMES)
+    group = zarr.open_group(str(tmp_path / "movie.ome.zarr"), mode="w")
+    group.attrs["multiscales"] = multiscales
+    write_array(tmp_path / "movie.ome.zarr" / "0", FRAMES)
+    with pytest.raises(CTCFormatError, match=rf"movie.ome.zarr: OME-Zarr .*{message}"):
+        open_frames(tmp_path / "movie.ome.zarr")
+
+
+def test_a_geff_segmentation_is_checked_like_any_frames(tmp_path: Path) -> None:
+    """The napari reader's geff segmentation goes through the same checks: a FIFO chunk is named, not read."""
+    import os
+
+    pytest.importorskip("geff")
+    from ctc import export
+    from ctc.geff_read import read_geff
+    from tests.conftest import GT_TRACKS, gt_masks
+
+    store = export.write_geff(export.track_table(gt_masks(), GT_TRACKS), gt_masks(), tmp_path / "r.geff.zarr")
+    chunk = store / "segmentation" / "3.0.0"
+    chunk.unlink()
+    os.mkfifo(chunk)
+    with pytest.raises(CTCFormatError, match=r"segmentation: 3.0.0 is not a regular file"):
+        read_geff(store)
+
+
+def test_a_fifo_metadata_file_or_a_linked_folder_is_refused_before_zarr_opens_it(tmp_path: Path) -> None:
+    import os
+
+    write_ome(tmp_path / "movie.ome.zarr", FRAMES[:, None, None])
+    attrs = next(p for p in (tmp_path / "movie.ome.zarr").iterdir() if p.name in (".zattrs", "zarr.json"))
+    attrs.unlink()
+    os.mkfifo(attrs)
+    with pytest.raises(CTCFormatError, match=rf"movie.ome.zarr: {attrs.name} is not a regular file"):
+        open_frames(tmp_path / "movie.ome.zarr")
+    write_array(tmp_path / "linked.zarr", FRAMES)
+    (tmp_path / "linked.zarr" / "c").rename(tmp_path / "chunks")
+    (tmp_path / "linked.zarr" / "c").symlink_to(tmp_path / "chunks")
+    with pytest.raises(CTCFormatError, match=r"linked.zarr: c is a link to a folder"):
+        open_frames(tmp_path / "linked.zarr")

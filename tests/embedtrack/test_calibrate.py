@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from ctc.errors import CTCFormatError
 from embedtrack.calibrate import AnnotatedSequence, calibrate, load_annotated
 from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError
@@ -74,6 +75,10 @@ def test_annotated_sequences_need_tracking_ground_truth(tmp_path: Path, golden: 
         load_annotated(bare)
     with pytest.raises(EmbedTrackError, match="no such sequence"):
         load_annotated(golden, ["07"])
+    (bare / "01_GT" / "TRA").mkdir(parents=True)
+    os.mkfifo(bare / "01_GT" / "TRA" / "man_track.txt")
+    with pytest.raises(CTCFormatError, match=r"man_track.txt: is not a regular file \(a folder, FIFO"):
+        load_annotated(bare)
 
 
 def test_cli_writes_a_calibrated_copy_and_never_the_source(tiny_model: Path, synth_dataset: Path,

@@ -128,7 +128,7 @@ def test_min_mask_size_is_half_the_first_percentile_of_training_areas() -> None:
 
 
 def test_min_mask_size_without_masks_is_an_error() -> None:
-    with pytest.raises(EmbedTrackError, match="no masks"):
+    with pytest.raises(EmbedTrackError, match="hold no outlined masks"):
         min_mask_size([_sequence([np.zeros((4, 4), np.uint16)] * 3)])
 
 

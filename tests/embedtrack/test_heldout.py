@@ -32,3 +32,14 @@ def test_held_out_frames_of_silver_truth_get_ground_truth_linked_by_overlap(synt
     assert "frames 5..5 of PhC-C2DL-PSC/01" in capsys.readouterr().out  # the last 10 % of 6 frames
     assert [p.name for p in (tmp_path / "out" / "01_GT" / "SEG").iterdir()] == ["man_seg000.tif"]
     assert (tmp_path / "out" / "01_GT" / "TRA" / "man_track.txt").is_file()
+
+
+def test_a_dataset_name_that_is_no_preset_is_one_error_line(synth_dataset: Path, tmp_path: Path,
+                                                            capsys) -> None:  # noqa: ANN001
+    mine = tmp_path / "my-movies"
+    mine.mkdir()
+    (mine / "01").symlink_to(synth_dataset / "01")
+    assert main([str(mine), "01", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"Error: {mine}: Unknown preset 'my-movies'. Known presets: ")
+    assert len(err.splitlines()) == 1 and not (tmp_path / "out").exists()

@@ -75,6 +75,16 @@ def test_widget_function_tracks_an_image_stack() -> None:
         track_image(frames[0])
 
 
+def test_widget_refuses_a_huge_lazy_layer_before_loading_a_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The layer goes through the same limits as a file (ctc.frames.array_frames), before any model work."""
+    from ctc.errors import CTCFormatError
+    from embedtrack.tracker import Tracker
+
+    monkeypatch.setattr(Tracker, "from_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    with pytest.raises(CTCFormatError, match=r"the image layer: declares an image of 30000 x 30000"):
+        track_image(np.broadcast_to(np.uint8(0), (4, 30000, 30000)))
+
+
 def _same_layers(got: list, expected: list) -> None:
     assert [(kind, meta.get("graph")) for _, meta, kind in got] == [
         (kind, meta.get("graph")) for _, meta, kind in expected]

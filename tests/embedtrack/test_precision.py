@@ -118,3 +118,11 @@ def test_cli_compile_reaches_the_network(tiny_model: Path, synth_dataset: Path, 
         assert result.exit_code == 0, result.output
         assert compiled == expected
         assert json.loads((tmp_path / "01_RES.json").read_text())["compile"] is bool(expected)
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "meta"])
+def test_an_unknown_device_is_one_error_naming_it(device: str) -> None:
+    from embedtrack.errors import EmbedTrackError
+
+    with pytest.raises(EmbedTrackError, match=rf"device '{device}': expected auto, cpu, cuda or cuda:N"):
+        Tracker.from_model("Fluo-N2DH-SIM+", device=device)

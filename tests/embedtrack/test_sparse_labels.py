@@ -199,3 +199,15 @@ def test_a_model_trained_on_markers_and_sparse_outlines_recovers_full_outlines()
     assert with_ring > 0.8
     assert with_ring > without + 0.1
 
+
+
+def test_an_empty_outline_frame_beside_marked_cells_is_named(tmp_path: Path) -> None:
+    """An all-zero SEG frame where the markers mark cells is refused naming the file, not reported later as
+    training data without masks."""
+    from ctc.errors import CTCFormatError
+
+    root, masks = write_sparse_dataset(tmp_path / "Fluo-N2DH-GOWT1", frames=13, every=3)
+    write_tiff(root / "01_GT" / "SEG" / "man_seg003.tif", np.zeros_like(masks[3], dtype=np.uint16))
+    with pytest.raises(CTCFormatError, match=r"SEG/man_seg003.tif: holds no outlines, but man_track003.tif marks "
+                                             rf"{len(np.unique(masks[3])) - 1} cells"):
+        load_dataset(root, SPARSE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -201,6 +202,23 @@ def test_given_masks_are_kept_and_linked(golden: Path, tmp_path: Path) -> None:
     assert scores["TRA"] >= 0.99 and scores["LNK"] >= 0.99, scores
 
 
+def test_given_masks_may_be_a_path_read_through_the_opener(golden: Path, tmp_path: Path) -> None:
+    masks, _, images = _gt(golden)
+    tracker = _stub_tracker(golden)
+    expected = tracker.track(images[:4], masks=masks[:4])
+    tifffile.imwrite(tmp_path / "masks.tif", np.stack(masks[:4]).astype(np.uint16))
+    got = tracker.track(images[:4], masks=tmp_path / "masks.tif")
+    np.testing.assert_array_equal(np.stack(got.labels), np.stack(expected.labels))
+    (tmp_path / "folder").mkdir()
+    for t in range(3):
+        tifffile.imwrite(tmp_path / "folder" / f"m{t}.tif", masks[t].astype(np.uint16))
+    os.mkfifo(tmp_path / "folder" / "m3.tif")
+    from ctc.errors import CTCFormatError
+
+    with pytest.raises(CTCFormatError, match=r"folder/m3.tif: is not a regular file"):
+        tracker.track(images[:4], masks=tmp_path / "folder")
+
+
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     if not np.array_equal(a > 0, b > 0):
         return False
@@ -225,6 +243,31 @@ def test_frames_are_checked(golden: Path) -> None:
         _stub_tracker(golden).track([images[0], np.stack([images[1]] * 2)])
     with pytest.raises(EmbedTrackError, match="frame 1: shape"):
         _stub_tracker(golden).track([images[0], images[1][:-2]])
+
+
+def _never(frame: np.ndarray) -> np.ndarray:
+    raise AssertionError(f"a frame of shape {frame.shape} reached the segmenter")
+
+
+def test_in_memory_frames_are_capped_before_they_are_materialised() -> None:
+    """A lazy 30000 x 30000 view (no memory behind it) is refused by its shape, as a file would be, before any
+    stage sees it; so is a T×Y×X array-like whose frames are too large, and a 0 x 0 frame."""
+    from ctc.errors import CTCFormatError
+
+    tracker = Tracker(InferenceConfig(), segmenter=_never)
+    huge = np.broadcast_to(np.uint8(0), (30000, 30000))
+    with pytest.raises(CTCFormatError, match=r"frame 0: declares an image of 30000 x 30000 = 900,000,000 pixels"):
+        tracker.track([huge])
+    with pytest.raises(CTCFormatError, match=r"frames: declares an image of 30000 x 30000"):
+        tracker.iter_track(np.broadcast_to(np.uint8(0), (3, 30000, 30000)))
+    with pytest.raises(CTCFormatError, match=r"frame 0: frames of 0 x 0 pixels; a frame needs at least 2"):
+        tracker.track([np.zeros((0, 0), np.uint8)])
+
+
+def test_a_lazy_mask_of_another_shape_is_refused_before_it_is_read(golden: Path) -> None:
+    masks, _, images = _gt(golden)
+    with pytest.raises(EmbedTrackError, match=r"mask 0: shape \(30000, 30000\) differs from the frame's"):
+        _stub_tracker(golden).track(images[:1], masks=[np.broadcast_to(np.uint16(1), (30000, 30000))])
 
 
 def test_to_napari(golden: Path) -> None:

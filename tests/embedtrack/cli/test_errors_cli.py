@@ -46,6 +46,23 @@ def test_unexpected_error_is_one_line_with_a_hint(tiny_model: Path, synth_datase
     assert isinstance(debug.exception, TypeError)
 
 
+def test_a_file_name_with_a_newline_cannot_forge_an_error_line(tiny_model: Path, tmp_path: Path) -> None:
+    """Names are printed escaped: the message stays one line, whatever the name holds."""
+    import numpy as np
+    import tifffile
+
+    folder = tmp_path / "movie\nError: all fine\r\x1b[2K"
+    folder.mkdir()
+    for t in range(3):
+        tifffile.imwrite(folder / f"img{t}.tif", np.zeros((16, 16), np.uint8))
+    os.mkfifo(folder / "img1\nError: forged.tif")
+    result = _run(folder, "--model", tiny_model)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert "movie\\nError: all fine\\r\\x1b[2K/img1\\nError: forged.tif: is not a regular file" in lines[0]
+
+
 @pytest.mark.parametrize("code,hint", [(errno.ENOSPC, "the disk is full"), (errno.EROFS, "read-only"),
                                        (errno.EACCES, "permission denied")])
 def test_write_failures_are_one_line_and_leave_nothing(tiny_model: Path, synth_dataset: Path, tmp_path: Path,

@@ -169,8 +169,34 @@ def test_training_data_without_masks_leaves_no_folder(synth_dataset: Path, tmp_p
         tifffile.imwrite(marker, np.zeros_like(tifffile.imread(marker)))
     (data / "01_GT" / "TRA" / "man_track.txt").write_text("")
     result = _train(data, "--out", tmp_path / "out" / "M", "--epochs", "1", *TINY)
-    _one_error(result, "no masks")
+    _one_error(result, "man_track.txt: invalid CTC ground truth, not used for training: no tracks declared")
     assert not (tmp_path / "out" / "M").exists()
+
+
+def test_ground_truth_whose_track_file_lacks_a_track_of_the_masks_is_refused(synth_dataset: Path,
+                                                                             tmp_path: Path) -> None:
+    """Training checks its tracking ground truth as `evaluate` does: a label in the markers that man_track.txt
+    does not declare would teach wrong links."""
+    data = _copy(synth_dataset, tmp_path)
+    track_file = data / "01_GT" / "TRA" / "man_track.txt"
+    lines = track_file.read_text().splitlines()
+    track_file.write_text("\n".join(lines[1:]) + "\n")
+    dropped = lines[0].split()[0]
+    result = _train(data, "--out", tmp_path / "M", "--epochs", "1", *TINY)
+    _one_error(result, f"{track_file}: invalid CTC ground truth, not used for training",
+               f"label {dropped}: label in the mask is not declared in man_track.txt")
+    assert not (tmp_path / "M").exists()
+
+
+def test_more_marker_frames_than_raw_frames_are_named(synth_dataset: Path, tmp_path: Path) -> None:
+    data = _copy(synth_dataset, tmp_path)
+    raw = sorted((data / "01").glob("t*.tif"))
+    for path in raw[-2:]:
+        path.unlink()
+    n = len(raw)
+    result = _train(data, "--out", tmp_path / "M", "--epochs", "1", *TINY)
+    _one_error(result, "01_GT/TRA: needs one mask per raw frame; frame numbers "
+                       f"[{n - 2}, {n - 1}] that the raw sequence lacks")
 
 
 def test_library_refuses_a_nan_learning_rate(synth_dataset: Path, tmp_path: Path) -> None:
