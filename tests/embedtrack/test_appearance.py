@@ -222,12 +222,12 @@ def test_cli_overrides_and_the_model_record(tiny_model: Path, synth_dataset: Pat
                                                              frames="test")
     seq = tmp_path / "01"
     shutil.copytree(synth_dataset / "01", seq)
-    args = ["run", str(seq), "--model", str(model), "--device", "cpu", "--cell-size", "40", "--denoise", "1.5"]
+    args = ["run", str(seq), "--model", str(model), "--device", "cpu", "--cell-size", "25", "--denoise", "1.5"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     settings = json.loads((tmp_path / "01_RES.json").read_text())["appearance"]
-    assert settings["cell_size"] == 40.0 and settings["scale"] == 0.5 and settings["sigma"] == 1.5
-    assert settings["model_shape"] == [48, 48] and settings["input_shape"] == [96, 96]
+    assert settings["cell_size"] == 25.0 and settings["scale"] == 0.8 and settings["sigma"] == 1.5  # in the dead
+    assert settings["model_shape"] == [77, 77] and settings["input_shape"] == [96, 96]  # band: an override only
     assert tifffile.imread(tmp_path / "01_RES" / "mask000.tif").shape == (96, 96)
     bad = CliRunner().invoke(main, [*args[:6], "--cell-size", "huge", "--output", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "cell_size must be auto, off or a number" in bad.output
