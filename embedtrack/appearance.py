@@ -56,7 +56,7 @@ SCALE_DEAD_BAND = 1.2
 SNR_DEAD_BAND = 1.5
 #: Sigmas tried by auto denoising (input pixels), and the fraction of the training SNR estimate to reach.
 SIGMA_LADDER = (0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
-SNR_TARGET = 0.65
+SNR_TARGET = 0.4
 #: Scales tried when scale 1 is outside the dead band (relative to 1), and the range a scale is kept in.
 SCALE_GRID = (0.5, 0.7, 1.4, 2.0)
 SCALE_LIMITS = (0.25, 4.0)
