@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     if "heldout" in parts:
         part_heldout(args.data, args.work)
     if "snr" in parts:
-        part_snr(args.data, args.work, [float(s) for s in args.sigmas.split(",")])
+        part_snr(args.data, args.work, [float(s) for s in args.sigmas.split(",") if s.strip()])
     if "scale" in parts:
         part_scale(args.data, args.work)
     return 0
