@@ -9,7 +9,9 @@ measured are, in order of precedence: the source's ranges, ``--frames``, the mod
 ``config.json`` names this dataset and sequence (``training.sequences``: every frame outside ``heldout_frames``,
 or the first ``train_frames``), else every labelled frame. The record (:func:`embedtrack.appearance.
 record_from_pairs`) replaces the ``appearance`` object of ``MODEL_DIR/config.json`` atomically; nothing else
-changes. ``--dry-run`` prints it only. Example (the generalist's SIM+ and GOWT1 training frames together)::
+changes. The model itself runs on up to eight of the frames for ``diameter_estimate`` (the median diameter of
+its own instances, which the appearance stage compares a sequence's first pass with); ``--device`` picks where.
+``--dry-run`` prints the record only. Example (the generalist's SIM+ and GOWT1 training frames together)::
 
     python benchmarks/record_conditions.py embedtrack/models/fluo-nuclei-generalist \\
         ../shared/data/ctc/Fluo-N2DH-SIM+/01:0-48 ../shared/data/ctc/Fluo-N2DH-GOWT1/01:0-36,48-91
@@ -27,7 +29,7 @@ from typing import Any, Iterator
 import numpy as np
 import tifffile
 
-from embedtrack.appearance import AppearanceRecord, record_from_pairs
+from embedtrack.appearance import AppearanceRecord, first_pass_diameter, record_from_pairs
 from embedtrack.errors import EmbedTrackError
 from embedtrack.registry import read_config, resolve_model, write_appearance
 
@@ -110,8 +112,17 @@ def _span(frames: list[int]) -> str:
     return ",".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
 
 
-def measure_model(model_dir: str | Path, sources: list[str], frames: str | None = None) -> AppearanceRecord:
+#: Frames the model runs on for its diameter estimate.
+MODEL_FRAMES = 8
+
+
+def measure_model(model_dir: str | Path, sources: list[str], frames: str | None = None,
+                  device: str = "cpu") -> AppearanceRecord:
     """The record of ``sources`` for the model in ``model_dir`` (module doc)."""
+    import dataclasses
+
+    from embedtrack.tracker import Tracker
+
     training = read_config(resolve_model(model_dir)).training
     every = parse_ranges(frames, "--frames") if frames else None
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
@@ -126,7 +137,10 @@ def measure_model(model_dir: str | Path, sources: list[str], frames: str | None 
                 raise EmbedTrackError(f"{seq_dir}: no labelled frame among those asked for")
             pairs += got
             names.append(f"{seq_dir.parent.name}/{seq_dir.name} frames {_span(used)}")
-    return record_from_pairs(pairs, "; ".join(names) + " (labelled frames)")
+    record = record_from_pairs(pairs, "; ".join(names) + " (labelled frames)")
+    tracker = Tracker.from_model(model_dir, device=device)
+    chosen_frames = [pairs[i][0] for i in np.linspace(0, len(pairs) - 1, min(len(pairs), MODEL_FRAMES)).astype(int)]
+    return dataclasses.replace(record, diameter_estimate=first_pass_diameter(chosen_frames, tracker.first_pass))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,10 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model_dir", help="model folder (or bundled model name)")
     parser.add_argument("sources", nargs="+", help="dataset or sequence folders, each optionally :A-B[,C-D]")
     parser.add_argument("--frames", default=None, help="frame numbers for every source without its own, e.g. 0-48")
+    parser.add_argument("--device", default="cpu", help="where the model runs for its diameter estimate")
     parser.add_argument("--dry-run", action="store_true", help="print the record, do not write it")
     args = parser.parse_args(argv)
     try:
-        record = measure_model(args.model_dir, args.sources, args.frames)
+        record = measure_model(args.model_dir, args.sources, args.frames, args.device)
         if not args.dry_run:
             write_appearance(args.model_dir, record)
     except EmbedTrackError as err:

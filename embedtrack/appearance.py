@@ -7,8 +7,10 @@ paper's pipeline (§3.3–3.4) has no answer to that. Like cellpose's diameter e
 sequence once, on its first frame, and changes the frames before the network sees them:
 
 * **Cell size**: the model's instances are measured on a first pass (median equivalent-disc diameter, at model
-  scale); the frames are resampled by ``scale = model diameter / sequence diameter`` so the cells get the size
-  recorded in the model's ``config.json`` (``appearance.cell_diameter``). Scales tried: 1, then (outside the dead
+  scale) and compared with the same measure on the model's training frames (``appearance.diameter_estimate``
+  in its ``config.json``; the labelled ``cell_diameter`` when that is missing), so a model that draws its cells
+  a little small or large does not read that as another cell size; the frames are resampled by
+  ``scale = training diameter / sequence diameter``. Scales tried: 1, then (outside the dead
   band) a small grid and one refinement step; the one whose instances come nearest the model's diameter wins.
   Within ±20 % (:data:`SCALE_DEAD_BAND`) nothing is resampled. Everything from the network to the lineage runs at
   model scale (``min_size`` is in model pixels anyway; the field-of-interest border is scaled); the label images
@@ -75,11 +77,13 @@ def _num(lo: float | None = None, lo_open: bool = False, default: Any = None) ->
 class AppearanceRecord:
     """The conditions a model was trained at (``config.json`` ``appearance``), measured on its training frames'
     labels with :mod:`ctc.conditions`: median cell diameter (pixels), median body SNR, the stage's own SNR
-    estimate on the same frames (:func:`estimate_snr`), background noise, cells measured and where."""
+    estimate on the same frames (:func:`estimate_snr`), the median diameter of the model's own instances on
+    them (:func:`first_pass_diameter`), background noise, cells measured and where."""
 
     cell_diameter: float = _num(0.0, lo_open=True, default=1.0)
     snr: float = _num(default=0.0)
     snr_estimate: float | None = _num()
+    diameter_estimate: float | None = _num(0.0, lo_open=True)  # the model's own first pass on the same frames
     noise: float | None = _num(0.0)
     cells: int = _num(0, default=0)
     frames: str = ""
@@ -276,6 +280,12 @@ def median_diameter(labels: np.ndarray) -> float | None:
     return float(np.median(diameters)) if diameters.size >= MIN_INSTANCES else None
 
 
+def first_pass_diameter(frames: Iterable[np.ndarray], first_pass: FirstPass) -> float | None:
+    """Median diameter of the model's instances over ``frames`` (pooled): the record's ``diameter_estimate``."""
+    diameters = np.concatenate([cell_diameters(first_pass(np.asarray(f))) for f in frames] or [np.zeros(0)])
+    return round(float(np.median(diameters)), 2) if diameters.size >= MIN_INSTANCES else None
+
+
 def estimate_scale(frame: np.ndarray, model_diameter: float, first_pass: FirstPass) -> tuple[float, float | None, int]:
     """``(scale, sequence diameter in input pixels, passes)``: the scale among those tried whose instances'
     median diameter at model scale is nearest ``model_diameter`` (module doc); 1 when nothing is found."""
@@ -362,8 +372,11 @@ def _plan_scale(out: Appearance, frame: np.ndarray, record: AppearanceRecord | N
     if first_pass is None:
         out.scale_from = "no model"
         return
-    scale, out.cell_diameter, out.passes = estimate_scale(frame, record.cell_diameter, first_pass)
+    target = record.diameter_estimate or record.cell_diameter
+    scale, found, out.passes = estimate_scale(frame, target, first_pass)
+    if found is None:
+        out.scale_from = "no estimate"
+        return
+    out.cell_diameter = record.cell_diameter / scale  # the sequence's, in the record's (labelled) terms
     inside = _within(scale, SCALE_DEAD_BAND)
     out.scale, out.scale_from = (1.0, "dead band") if inside else (scale, AUTO)
-    if out.cell_diameter is None:
-        out.scale_from = "no estimate"

@@ -391,7 +391,7 @@ class Tracker:
             stage = Appearance(input_shape=tuple(frame.shape), scale_from="masks given",  # type: ignore[arg-type]
                                sigma_from="masks given")
         else:
-            stage = plan(frame, self.conditions, cell_size, denoise, self._first_pass if self.predictor is not None
+            stage = plan(frame, self.conditions, cell_size, denoise, self.first_pass if self.predictor is not None
                          or self.segmenter is not None else None)
             self.reset()  # the first passes left the predictor's previous frame behind
         if self.conditions is None and "auto" in (cell_size, denoise) and not masks_given:
@@ -403,8 +403,8 @@ class Tracker:
             logger.info(stage.summary())
         return stage
 
-    def _first_pass(self, frame: np.ndarray) -> np.ndarray:
-        """Instance labels of a raw frame (already at the scale to try), for the appearance estimate."""
+    def first_pass(self, frame: np.ndarray) -> np.ndarray:
+        """Instance labels of one raw frame on its own (no previous frame), for the appearance estimate."""
         self.reset()
         if self.segmenter is not None:
             return self.postprocess(self.segmenter(frame))

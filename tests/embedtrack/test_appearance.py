@@ -9,6 +9,7 @@ lose most cells; with it they must give the clean sequence's tracks.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -238,3 +239,16 @@ def test_cli_overrides_and_the_model_record(tiny_model: Path, synth_dataset: Pat
     (model / CONFIG_NAME).write_text(json.dumps(config))
     with pytest.raises(ModelError, match=r"config.json: appearance: unknown keys \['diameter'\]"):
         read_config(model)
+
+
+def test_the_models_own_diameter_is_what_a_first_pass_is_compared_with(sequence: SynthSequence,
+                                                                       record: AppearanceRecord) -> None:
+    """A model that draws its cells smaller than labelled (here: labels 1.5x its instances) is not led to
+    resample its own training conditions: the first pass is compared with its own first pass on them."""
+    biased = dataclasses.replace(record, cell_diameter=record.cell_diameter * 1.5,
+                                 diameter_estimate=record.cell_diameter)
+    kept = _tracker(biased, record.cell_diameter).track(sequence.images[:3], denoise="off").appearance
+    assert kept is not None and kept.scale == 1.0 and kept.scale_from == "dead band"
+    naive = dataclasses.replace(biased, diameter_estimate=None)
+    moved = _tracker(naive, record.cell_diameter).track(sequence.images[:3], denoise="off").appearance
+    assert moved is not None and moved.scale_from == "auto" and moved.scale > 1.2
