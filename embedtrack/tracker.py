@@ -31,7 +31,7 @@ import itertools
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterable, Iterator, Protocol, TypeVar
 
@@ -273,11 +273,9 @@ def _restored(result: FrameResult, appearance: Appearance | None) -> FrameResult
     are dropped: they are model-scale coordinates)."""
     if appearance is None or not appearance.resamples:
         return result
-    same = result.labels is result.instances
-    result.instances = appearance.restore(result.instances)
-    result.labels = result.instances if same else appearance.restore(result.labels)
-    result.shifted = None
-    return result
+    instances = appearance.restore(result.instances)  # a new result: the lineage stage may still hold this one
+    labels = instances if result.labels is result.instances else appearance.restore(result.labels)
+    return replace(result, instances=instances, labels=labels, shifted=None)
 
 
 _END = object()
