@@ -377,6 +377,6 @@ def _plan_scale(out: Appearance, frame: np.ndarray, record: AppearanceRecord | N
     if found is None:
         out.scale_from = "no estimate"
         return
-    out.cell_diameter = record.cell_diameter / scale  # the sequence's, in the record's (labelled) terms
+    out.cell_diameter = record.cell_diameter * found / target  # the sequence's, in the record's (labelled) terms
     inside = _within(scale, SCALE_DEAD_BAND)
     out.scale, out.scale_from = (1.0, "dead band") if inside else (scale, AUTO)
