@@ -343,11 +343,12 @@ def plan(frame: np.ndarray, record: AppearanceRecord | None, cell_size: str | fl
 def _plan_sigma(out: Appearance, frame: np.ndarray, record: AppearanceRecord | None, denoise: str | float) -> None:
     if denoise == OFF:
         return
+    if isinstance(denoise, str) and (record is None or record.snr_estimate is None):
+        out.sigma_from = "no record"
+        return
     out.snr, out.noise = estimate_snr(frame)
     if not isinstance(denoise, str):
         out.sigma, out.sigma_from = float(denoise), "override"
-    elif record is None or record.snr_estimate is None:
-        out.sigma_from = "no record"
     elif out.snr is None or out.snr <= 0:
         out.sigma_from = "no estimate"
     else:
