@@ -167,7 +167,7 @@ class Appearance:
         """A raw frame as the network should see it: smoothed, then resampled to :attr:`model_shape`."""
         if not self.active:
             return frame
-        out = np.asarray(frame, np.float32)
+        out = np.asarray(frame, _work_dtype(frame))
         if self.sigma > 0:
             out = ndimage.gaussian_filter(out, self.sigma)
         return resample_frame(out, self.model_shape) if self.resamples else out  # type: ignore[arg-type]
@@ -197,6 +197,11 @@ class Appearance:
 # ------------------------------------------------------------------------------------------ resampling
 
 
+def _work_dtype(frame: np.ndarray) -> type:
+    """float64 for float64 frames (their values may lie beyond float32's range), float32 otherwise."""
+    return np.float64 if np.asarray(frame).dtype == np.float64 else np.float32
+
+
 def scaled_shape(shape: tuple[int, ...], scale: float) -> tuple[int, int]:
     return max(1, int(round(shape[0] * scale))), max(1, int(round(shape[1] * scale)))
 
@@ -206,11 +211,12 @@ def resample_frame(frame: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     shrinking (sigma = (1/scale - 1) / 2, as scikit-image's ``resize``)."""
     from skimage.transform import resize
 
-    frame = np.asarray(frame, np.float32)
+    dtype = _work_dtype(frame)
+    frame = np.asarray(frame, dtype)
     shrink = min(shape[0] / frame.shape[0], shape[1] / frame.shape[1])
     if shrink < 1:
         frame = ndimage.gaussian_filter(frame, (1 / shrink - 1) / 2)
-    return resize(frame, shape, order=1, mode="edge", anti_aliasing=False, preserve_range=True).astype(np.float32)
+    return resize(frame, shape, order=1, mode="edge", anti_aliasing=False, preserve_range=True).astype(dtype)
 
 
 def resample_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -263,7 +269,7 @@ def choose_sigma(frame: np.ndarray, snr: float, model_snr: float) -> float:
     that brings it highest. The target was calibrated on degraded held-out frames (docs/appearance.md)."""
     if not model_snr / snr > SNR_DEAD_BAND:
         return 0.0
-    raw = np.asarray(frame, np.float32)
+    raw = np.asarray(frame, _work_dtype(frame))
     reached: dict[float, float] = {}
     for sigma in SIGMA_LADDER:
         reached[sigma] = estimate_snr(ndimage.gaussian_filter(raw, sigma))[0] or 0.0
@@ -333,7 +339,7 @@ def plan(frame: np.ndarray, record: AppearanceRecord | None, cell_size: str | fl
     out = Appearance(input_shape=tuple(frame.shape), model_diameter=record and record.cell_diameter,  # type: ignore
                      model_snr=record and record.snr_estimate)
     _plan_sigma(out, frame, record, denoise)
-    smoothed = out.apply(frame) if out.sigma > 0 else np.asarray(frame, np.float32)
+    smoothed = out.apply(frame) if out.sigma > 0 else frame
     _plan_scale(out, smoothed, record, cell_size, first_pass)
     if out.scale != 1.0:
         out.model_shape = scaled_shape(frame.shape, out.scale)

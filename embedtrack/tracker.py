@@ -27,7 +27,6 @@ in the calling thread, in frame order.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import time
@@ -201,6 +200,7 @@ class TrackStream:
         self.denoise = check_setting(denoise, "denoise")
         #: what the appearance stage estimated and applied (set when the first frame has been read)
         self.appearance: Appearance | None = None
+        self._work = tracker  # the tracker at model scale (:meth:`Tracker.at_scale`), once the stage is decided
         self.lineage = LineageStage(tracker.config, editable=masks is None or tracker.config.edit_given_masks)
         self._active: Generator[FrameResult, None, None] | None = None
 
@@ -222,48 +222,40 @@ class TrackStream:
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
-    def _inputs(self, pairs: Iterator[tuple[float, tuple[Any, Any]]], tracker: Tracker,
-                appearance: Appearance | None) -> Generator[FrameInput, None, None]:
-        """Frames (and masks) checked and prepared for the network, in order."""
+    def _inputs(self) -> Generator[FrameInput, None, None]:
+        """Frames (and masks) checked and prepared for the network, in order. The appearance stage is decided
+        on the first frame (:meth:`Tracker.plan_appearance`, in the reading thread too) before it is prepared:
+        :attr:`appearance` and the tracker to run at model scale are set before the first item is yielded."""
         shape: tuple[int, ...] | None = None
-        for i, (seconds, (frame, mask)) in enumerate(pairs):
+        for i, (seconds, (frame, mask)) in enumerate(_timed(_pairs(self.frames, self.masks))):
             t = self.first_index + i
             frame = _check_frame(frame, t, shape)
             shape = frame.shape
-            item = tracker.prepare(frame, t, mask, appearance)
+            if i == 0:
+                tic = time.perf_counter()
+                self.appearance = self.tracker.plan_appearance(frame, self.cell_size, self.denoise,
+                                                               self.masks is not None)
+                self._work = self.tracker.at_scale(self.appearance)
+                seconds += time.perf_counter() - tic
+            item = self._work.prepare(frame, t, mask, self.appearance)
             item.seconds["read"] = seconds
             yield item
 
-    def _plan(self) -> tuple[Iterator[tuple[float, tuple[Any, Any]]], Tracker, Appearance | None]:
-        """The appearance stage decided on the first frame: the timed (frame, mask) pairs (the first one put
-        back), the tracker to run at model scale and the stage (None when the sequence is empty)."""
-        pairs = _timed(_pairs(self.frames, self.masks))
-        first = next(pairs, None)
-        if first is None:
-            return pairs, self.tracker, None
-        frame = _check_frame(first[1][0], self.first_index, None)
-        tic = time.perf_counter()
-        self.appearance = self.tracker.plan_appearance(frame, self.cell_size, self.denoise, self.masks is not None)
-        seconds = first[0] + time.perf_counter() - tic
-        return itertools.chain([(seconds, first[1])], pairs), self.tracker.at_scale(self.appearance), \
-            self.appearance
-
     def _results(self) -> Generator[FrameResult, None, None]:
         self.tracker.reset()
-        pairs, tracker, appearance = self._plan()
         inputs: ReadAhead[FrameInput] | Generator[FrameInput, None, None]
-        work = self._inputs(pairs, tracker, appearance)
-        inputs = ReadAhead(work) if self.prefetch else work
+        inputs = ReadAhead(self._inputs()) if self.prefetch else self._inputs()
         prev: np.ndarray | None = None
         try:
             for item in inputs:
+                tracker, appearance = self._work, self.appearance  # set before the first item came
                 result = tracker.track_input(item, prev)
                 prev = result.instances
                 tic = time.perf_counter()
                 done = self.lineage.push(result)
                 result.seconds["link"] += time.perf_counter() - tic
                 yield from (_restored(r, appearance) for r in done)
-            yield from (_restored(r, appearance) for r in self.lineage.flush())
+            yield from (_restored(r, self.appearance) for r in self.lineage.flush())
         finally:
             inputs.close()
 
