@@ -8,7 +8,8 @@ network would otherwise wait for the disk, and off on a CPU, where the threads o
 report's per-stage seconds are the busy time of each stage, measured in the thread that does the work, beside
 the wall-clock time of the run. The result is written to a temporary folder, validated with :mod:`ctc.validate`
 and only then moved into place; an interrupted or failed run leaves no ``_RES`` folder behind. The effective
-inference settings are written next to it as ``<RES>.json`` (outside the CTC folder, which stays CTC-exact).
+inference settings, and what the appearance stage (:mod:`embedtrack.appearance`) estimated and applied, are
+written next to it as ``<RES>.json`` (outside the CTC folder, which stays CTC-exact).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class RunOptions:
     masks: Path | None = None  # a folder of instance masks to keep and only link
     inference: dict[str, Any] = field(default_factory=dict)  # InferenceConfig overrides (None = the model's)
     overlap: bool | None = None  # read ahead / write behind in threads (same result); None: on for CUDA only
+    cell_size: str | float = "auto"  # appearance stage (embedtrack.appearance): auto, off or a diameter in pixels
+    denoise: str | float = "auto"  # auto, off or a Gaussian sigma in pixels
 
 
 @dataclass
@@ -182,7 +185,8 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
     tic = time.perf_counter()
     with (ResultWriter(out, sequence.ndigits, opts.overwrite, inputs, outputs) as writer,
           WriteBehind(threaded=overlap) as behind,  # joined before the writer removes its temporary folder
-          tracker.iter_track(sequence, masks, sequence.indices[0], prefetch=overlap) as stream):
+          tracker.iter_track(sequence, masks, sequence.indices[0], prefetch=overlap, cell_size=opts.cell_size,
+                             denoise=opts.denoise) as stream):
         for result in progress(stream, total=len(sequence), desc=f"embedtrack {seq_dir.name}", unit="frame"):
             _add_seconds(sec, result)
             behind.submit(writer.write_mask, result.t, result.labels)
@@ -192,13 +196,20 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
         report.tracks = len(tracks)
         report.divisions = division_count(tracks)
         text = _settings_bytes({"sequence": str(seq_dir), **_input_record(sequence), "result": str(out),
-                                "masks": str(opts.masks or "") or None, **tracker.info, "overlap": overlap, "inference": tracker.config.to_dict(),
+                                "masks": str(opts.masks or "") or None, **tracker.info, "overlap": overlap,
+                                "inference": tracker.config.to_dict(), "appearance": _appearance_record(stream, opts),
                                 "frames": report.frames, "tracks": report.tracks, "divisions": report.divisions})
         writer.finish(tracks, extra={settings: text})  # the result and its settings land together
         sec["write"] += behind.busy_seconds + time.perf_counter() - toc
     report.wall_seconds = time.perf_counter() - tic
     logger.debug(report.summary())
     return report
+
+
+def _appearance_record(stream: Any, opts: RunOptions) -> dict[str, Any]:
+    """What the appearance stage was asked (``cell_size``, ``denoise``) and what it estimated and applied."""
+    applied = stream.appearance.to_dict() if stream.appearance is not None else {}
+    return {"cell_size": opts.cell_size, "denoise": opts.denoise, **applied}
 
 
 def _input_record(sequence: Frames) -> dict[str, Any]:

@@ -3,8 +3,10 @@
 A model folder holds:
 
 * ``config.json``: architecture, preset, tile size, the :class:`~embedtrack.inference_config.InferenceConfig`
-  (``inference``: normalisation, clustering and linking thresholds, minimum mask size, border, coordinate scale)
-  and training provenance. Unknown keys, wrong types and out-of-range values are rejected with one message
+  (``inference``: normalisation, clustering and linking thresholds, minimum mask size, border, coordinate scale),
+  training provenance and, optionally, ``appearance``: the conditions it was trained at (median cell diameter and
+  body SNR of the training frames, :class:`~embedtrack.appearance.AppearanceRecord`), which the tracker's
+  appearance stage compares a sequence with. Unknown keys, wrong types and out-of-range values are rejected with one message
   naming the file and the key; format-1 configs (before ``inference`` existed) are migrated on read.
 * ``weights.pt``: the network's state dict only, loaded with ``weights_only=True``.
 """
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ctc.guard import MODEL_CONFIG, MODEL_FILE
 from ctc.writer import write_file
+from embedtrack.appearance import AppearanceRecord
 from embedtrack.errors import ConfigError, ModelError
 from embedtrack.inference_config import InferenceConfig, check_fields
 
@@ -51,6 +54,7 @@ class ModelConfig:
     training: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)  # how the inference thresholds were chosen
     format: int = FORMAT_VERSION
+    appearance: AppearanceRecord | None = None  # the conditions it was trained at (None: not recorded)
 
     @property
     def coord_scale(self) -> float:
@@ -58,7 +62,10 @@ class ModelConfig:
         return self.inference.coord_scale
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.appearance is None:
+            del data["appearance"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "config") -> ModelConfig:
@@ -70,11 +77,13 @@ class ModelConfig:
             data = migrate_v1(data, source)
         values = dict(data)
         inference = values.pop("inference", {})
+        appearance = values.pop("appearance", None)
         check_fields(cls, values, source, required=("name", "preset", "architecture", "tile_size"))
         if values.get("format", FORMAT_VERSION) != FORMAT_VERSION:
             raise ConfigError(f"{source}: format {values['format']} is not supported (expected {FORMAT_VERSION})")
         _check_architecture(values["architecture"], f"{source}: architecture")
-        return cls(**values, inference=InferenceConfig.from_dict(inference, f"{source}: inference"))
+        record = None if appearance is None else AppearanceRecord.from_dict(appearance, f"{source}: appearance")
+        return cls(**values, inference=InferenceConfig.from_dict(inference, f"{source}: inference"), appearance=record)
 
 
 _V1_POSTPROCESS = ("min_size", "seed_threshold", "kernel_threshold", "min_votes", "w_s")
@@ -265,6 +274,16 @@ def write_inference(folder: str | Path, inference: InferenceConfig) -> ModelConf
     folder = resolve_model(folder)
     config = read_config(folder)
     config.inference = inference
+    write_file(folder / CONFIG_NAME, json.dumps(config.to_dict(), indent=2) + "\n", MODEL_CONFIG, overwrite=True)
+    return config
+
+
+def write_appearance(folder: str | Path, record: AppearanceRecord | None) -> ModelConfig:
+    """Replace the ``appearance`` record of a model folder's ``config.json`` (atomically; the rest is kept; None
+    removes it)."""
+    folder = resolve_model(folder)
+    config = read_config(folder)
+    config.appearance = record
     write_file(folder / CONFIG_NAME, json.dumps(config.to_dict(), indent=2) + "\n", MODEL_CONFIG, overwrite=True)
     return config
 

@@ -1,7 +1,12 @@
 """The in-memory tracker: 2-D arrays in, instance labels, links and a lineage out; no disk (paper §3.3–3.4, §4.4).
 
 One frame goes normalise -> predict -> cluster (§3.3) -> post-process (field-of-interest border) -> link (§3.4)
--> lineage (:mod:`embedtrack.lineage`: corrections over a few frames, then CTC track ids). Every driver
+-> lineage (:mod:`embedtrack.lineage`: corrections over a few frames, then CTC track ids). Before the first
+frame, the appearance stage (:mod:`embedtrack.appearance`) measures the sequence's cell size and noise against
+the conditions the model was trained at and, when they differ clearly, smooths and resamples every frame so the
+network sees cells of its training size and noise; everything from the network to the lineage then runs at model
+scale and the label images come back at the input shape (``cell_size``/``denoise``: ``"auto"``, ``"off"`` or a
+number; off/off is the pipeline without the stage). Every driver
 (``embedtrack run``, training validation, the classical baseline, the benchmarks) is a thin layer over
 :class:`Tracker`; the stages are pluggable:
 
@@ -25,13 +30,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterable, Iterator, Protocol, TypeVar
 
 import numpy as np
 
 from ctc.lineage import Track
+from embedtrack.appearance import OFF, Appearance, AppearanceRecord, check_setting, plan
 from embedtrack.background import ReadAhead
 from embedtrack.cluster import cluster
 from embedtrack.preprocess import normalise
@@ -128,6 +134,7 @@ class TrackResult:
     tracks: list[Track]
     first_index: int = 0
     config: InferenceConfig = field(default_factory=InferenceConfig)
+    appearance: Appearance | None = None  # what the appearance stage estimated and applied
 
     def write_ctc(self, output: str | Path, overwrite: bool = False) -> Path:
         """Write a CTC result folder (``maskNNN.tif`` + ``res_track.txt``), validated and moved into place; frame
@@ -187,14 +194,18 @@ class TrackStream:
     """
 
     def __init__(self, tracker: Tracker, frames: Iterable[Any], masks: Iterable[Any] | None, first_index: int,
-                 prefetch: bool = True) -> None:
+                 prefetch: bool = True, cell_size: str | float = "auto", denoise: str | float = "auto") -> None:
         self.tracker = tracker
         self.frames = frames
         self.masks = masks
         self.first_index = first_index
         self.prefetch = prefetch
-        config = tracker.config
-        self.lineage = LineageStage(config, editable=masks is None or config.edit_given_masks)
+        self.cell_size = check_setting(cell_size, "cell_size")
+        self.denoise = check_setting(denoise, "denoise")
+        #: what the appearance stage estimated and applied (set when the first frame has been read)
+        self.appearance: Appearance | None = None
+        self._work = tracker  # the tracker at model scale (:meth:`Tracker.at_scale`), once the stage is decided
+        self.lineage = LineageStage(tracker.config, editable=masks is None or tracker.config.edit_given_masks)
         self._active: Generator[FrameResult, None, None] | None = None
 
     def tracks(self) -> list[Track]:
@@ -216,7 +227,9 @@ class TrackStream:
         self.close()
 
     def _inputs(self) -> Generator[FrameInput, None, None]:
-        """Frames (and masks) checked and prepared for the network, in order."""
+        """Frames (and masks) checked and prepared for the network, in order. The appearance stage is decided
+        on the first frame (:meth:`Tracker.plan_appearance`, in the reading thread too) before it is prepared:
+        :attr:`appearance` and the tracker to run at model scale are set before the first item is yielded."""
         shape: tuple[int, ...] | None = None
         for i, (seconds, (frame, mask)) in enumerate(_timed(_pairs(self.frames, self.masks))):
             t = self.first_index + i
@@ -225,27 +238,43 @@ class TrackStream:
             declared = getattr(mask, "shape", None)
             if declared is not None and tuple(declared) != shape:  # before a lazy mask is materialised
                 raise EmbedTrackError(f"mask {t}: shape {tuple(declared)} differs from the frame's {shape}")
-            item = self.tracker.prepare(frame, t, mask)
+            if i == 0:
+                tic = time.perf_counter()
+                self.appearance = self.tracker.plan_appearance(frame, self.cell_size, self.denoise,
+                                                               self.masks is not None)
+                self._work = self.tracker.at_scale(self.appearance)
+                seconds += time.perf_counter() - tic
+            item = self._work.prepare(frame, t, mask, self.appearance)
             item.seconds["read"] = seconds
             yield item
 
     def _results(self) -> Generator[FrameResult, None, None]:
-        tracker = self.tracker
-        tracker.reset()
+        self.tracker.reset()
         inputs: ReadAhead[FrameInput] | Generator[FrameInput, None, None]
         inputs = ReadAhead(self._inputs()) if self.prefetch else self._inputs()
         prev: np.ndarray | None = None
         try:
             for item in inputs:
+                tracker, appearance = self._work, self.appearance  # set before the first item came
                 result = tracker.track_input(item, prev)
                 prev = result.instances
                 tic = time.perf_counter()
                 done = self.lineage.push(result)
                 result.seconds["link"] += time.perf_counter() - tic
-                yield from done
-            yield from self.lineage.flush()
+                yield from (_restored(r, appearance) for r in done)
+            yield from (_restored(r, self.appearance) for r in self.lineage.flush())
         finally:
             inputs.close()
+
+
+def _restored(result: FrameResult, appearance: Appearance | None) -> FrameResult:
+    """A frame tracked at model scale with its label images back at the input shape (its ``shifted`` targets
+    are dropped: they are model-scale coordinates)."""
+    if appearance is None or not appearance.resamples:
+        return result
+    instances = appearance.restore(result.instances)  # a new result: the lineage stage may still hold this one
+    labels = instances if result.labels is result.instances else appearance.restore(result.labels)
+    return replace(result, instances=instances, labels=labels, shifted=None)
 
 
 _END = object()
@@ -305,12 +334,16 @@ class Tracker:
     """
 
     def __init__(self, config: InferenceConfig | None = None, predictor: Predict | None = None,
-                 segmenter: Segmenter | None = None, linker: Linker | None = None) -> None:
+                 segmenter: Segmenter | None = None, linker: Linker | None = None,
+                 conditions: AppearanceRecord | None = None) -> None:
         self.config = config or InferenceConfig()
         self.predictor = predictor
         self.segmenter = segmenter
         self.linker = linker
+        #: the conditions the model was trained at (its config.json ``appearance``), for the appearance stage
+        self.conditions = conditions
         self.info: dict[str, Any] = {}  # model name, device, TTA: for reports
+        self._said_no_record = False
 
     @classmethod
     def from_model(cls, name_or_folder: str | Path, device: str = "auto", tta: bool | None = None,
@@ -333,16 +366,55 @@ class Tracker:
         config = model_config.inference.replace(**overrides)
         predictor = Predictor(net, model_config.tile_size, torch_device, tta=use_tta, batch_size=batch_size,
                               precision=precision, compile=compile)
-        tracker = cls(config, predictor=predictor)
+        tracker = cls(config, predictor=predictor, conditions=model_config.appearance)
         tracker.info = {"model": model_config.name, "device": torch_device.type, "tta": use_tta,
                         "precision": predictor.precision, "compile": predictor.compiled}
         return tracker
 
     def with_overrides(self, **overrides: Any) -> Tracker:
         """A tracker sharing these stages with some :class:`InferenceConfig` values changed (None: unchanged)."""
-        other = Tracker(self.config.replace(**overrides), self.predictor, self.segmenter, self.linker)
+        other = Tracker(self.config.replace(**overrides), self.predictor, self.segmenter, self.linker,
+                        self.conditions)
         other.info = dict(self.info)
+        other._said_no_record = self._said_no_record
         return other
+
+    # ------------------------------------------------------------------------------------------ appearance
+
+    def plan_appearance(self, frame: np.ndarray, cell_size: str | float = "auto", denoise: str | float = "auto",
+                        masks_given: bool = False) -> Appearance:
+        """Decide the appearance stage of a sequence from its first raw frame (:mod:`embedtrack.appearance`),
+        logged in one line; with given masks the frames stay as they are (the masks are at input scale)."""
+        cell_size, denoise = check_setting(cell_size, "cell_size"), check_setting(denoise, "denoise")
+        if masks_given:
+            stage = Appearance(input_shape=tuple(frame.shape), scale_from="masks given",  # type: ignore[arg-type]
+                               sigma_from="masks given")
+        else:
+            stage = plan(frame, self.conditions, cell_size, denoise, self.first_pass if self.predictor is not None
+                         or self.segmenter is not None else None)
+            self.reset()  # the first passes left the predictor's previous frame behind
+        if self.conditions is None and "auto" in (cell_size, denoise) and not masks_given:
+            if not self._said_no_record:
+                logger.info("appearance: model %s has no appearance record in its config.json; 'auto' leaves the "
+                            "frames as they are", self.info.get("model", "(no name)"))
+                self._said_no_record = True
+        elif (cell_size, denoise) != (OFF, OFF):
+            logger.info(stage.summary())
+        return stage
+
+    def first_pass(self, frame: np.ndarray) -> np.ndarray:
+        """Instance labels of one raw frame on its own (no previous frame), for the appearance estimate."""
+        self.reset()
+        if self.segmenter is not None:
+            return self.postprocess(self.segmenter(frame))
+        return self.segment(self.predict(normalise(frame, self.config.norm_low, self.config.norm_high)))
+
+    def at_scale(self, appearance: Appearance | None) -> Tracker:
+        """This tracker, or one whose field-of-interest border is in model pixels when frames are resampled
+        (every other length of :class:`InferenceConfig` is in model pixels already)."""
+        if appearance is None or not appearance.resamples or not self.config.fov_border:
+            return self
+        return self.with_overrides(fov_border=int(round(self.config.fov_border * appearance.scale)))
 
     # ------------------------------------------------------------------------------------------ stages
 
@@ -393,11 +465,15 @@ class Tracker:
                                   f"got {tuple(pred.track_offsets.shape)}")
         return shifted_targets(labels, pred.track_offsets, self.config.coord_scale)
 
-    def prepare(self, frame: np.ndarray, t: int, mask: Any = None) -> FrameInput:
-        """Frame ``t`` made ready for :meth:`track_input`: normalised for the predictor (timed). While
-        streaming this runs in the reading thread, ahead of the network."""
+    def prepare(self, frame: np.ndarray, t: int, mask: Any = None, appearance: Appearance | None = None
+                ) -> FrameInput:
+        """Frame ``t`` made ready for :meth:`track_input`: smoothed and resampled by the appearance stage when
+        it is active, then normalised for the predictor (timed). While streaming this runs in the reading
+        thread, ahead of the network."""
         sec = dict.fromkeys(TRACKER_STAGES, 0.0)
         tic = time.perf_counter()
+        if appearance is not None and appearance.active:
+            frame = appearance.apply(frame)
         norm = None if self.predictor is None else normalise(frame, self.config.norm_low, self.config.norm_high)
         sec["normalise"] = time.perf_counter() - tic
         return FrameInput(t, frame, norm, mask, sec)
@@ -436,7 +512,8 @@ class Tracker:
 
     def iter_track(self, frames: Iterable[Any] | str | os.PathLike[str],
                    masks: Iterable[Any] | str | os.PathLike[str] | None = None,
-                   first_index: int | None = None, prefetch: bool = True) -> TrackStream:
+                   first_index: int | None = None, prefetch: bool = True, cell_size: str | float = "auto",
+                   denoise: str | float = "auto") -> TrackStream:
         """Stream the frames: one :class:`FrameResult` per frame.
 
         ``frames``: any iterable of 2-D numeric arrays (a ``T×Y×X`` numpy or zarr array included), or a path: a
@@ -445,6 +522,12 @@ class Tracker:
         path in any of the forms of ``frames``): they are kept (relabelled ``1..n`` per frame) and only linked. ``first_index``: the frame number of the first
         frame [default: that of a CTC folder, else 0]. ``prefetch``: take, check and normalise the next frame in
         a background thread while this one is predicted (the results are the same either way).
+
+        ``cell_size``: ``"auto"`` (estimated on the first frame), ``"off"`` or the typical cell diameter in
+        pixels of these frames; the frames are resampled by the model's training diameter / this (outside a
+        ±20 % dead band for ``auto``). ``denoise``: ``"auto"`` (when the sequence's SNR is clearly below the
+        model's training SNR), ``"off"`` or a Gaussian sigma in input pixels. What was estimated and applied is
+        the stream's :attr:`TrackStream.appearance` (:mod:`embedtrack.appearance`).
         """
         if masks is not None and self.predictor is None and self.linker is None:
             raise EmbedTrackError("linking given masks needs a predictor (tracking offsets) or a linker")
@@ -462,16 +545,17 @@ class Tracker:
         first_index = 0 if first_index is None else first_index
         if isinstance(first_index, bool) or not isinstance(first_index, (int, np.integer)) or first_index < 0:
             raise EmbedTrackError(f"first_index must be a frame number >= 0, got {first_index!r}")
-        return TrackStream(self, frames, masks, first_index, prefetch)
+        return TrackStream(self, frames, masks, first_index, prefetch, cell_size, denoise)
 
     def track(self, frames: Iterable[Any] | str | os.PathLike[str],
-              masks: Iterable[Any] | str | os.PathLike[str] | None = None, first_index: int | None = None
-              ) -> TrackResult:
-        """Track a whole sequence in memory; see :meth:`iter_track` (``frames`` may be a path)."""
-        stream = self.iter_track(frames, masks, first_index)
+              masks: Iterable[Any] | str | os.PathLike[str] | None = None, first_index: int | None = None,
+              cell_size: str | float = "auto", denoise: str | float = "auto") -> TrackResult:
+        """Track a whole sequence in memory; see :meth:`iter_track` (``frames`` may be a path; ``cell_size`` and
+        ``denoise`` drive the appearance stage)."""
+        stream = self.iter_track(frames, masks, first_index, cell_size=cell_size, denoise=denoise)
         labels: list[np.ndarray] = []
         links: list[dict[int, int]] = []
         for result in stream:
             labels.append(result.labels)
             links.append(result.links)
-        return TrackResult(labels, links, stream.tracks(), stream.first_index, self.config)
+        return TrackResult(labels, links, stream.tracks(), stream.first_index, self.config, stream.appearance)

@@ -31,6 +31,7 @@ from ctc.fsutil import make_parents, remove_made, set_aside
 from ctc.guard import MODEL, MODEL_FILE, MODEL_FILES, TRAIN_LOCK, check_output, remove_stale_temps
 from ctc.progress import progress
 from ctc.writer import append_line, write_file
+from embedtrack.appearance import AppearanceRecord, record_from_pairs
 from embedtrack.crops import Augment, CropPairs, collate
 from embedtrack.device import pick_device, resolve_precision, use_all_cores
 from embedtrack.data import TrackedSequence, load_dataset, min_mask_size
@@ -246,6 +247,7 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: Path, opts: Train
         name=opts.name or preset.name, preset=preset.name, architecture=arch.to_dict(),
         tile_size=preset.crop_size, inference=params.replace(fov_border=preset.fov_border),
         training=_provenance(dataset_dir, preset, sequences, opts, batch_size, command),
+        appearance=training_conditions(sequences, dataset_dir.name),
     )
     if ddp is not None:
         config.training.update(ddp.provenance(batch_size, opts.lr))
@@ -415,6 +417,33 @@ def _check_schedule(path: Path, saved: dict[str, Any], fresh: dict[str, Any]) ->
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write the checkpoint beside ``path`` and rename it into place: an interruption never leaves it broken."""
     write_file(path, lambda handle: torch.save(state, handle), MODEL_FILE, overwrite=True)
+
+
+#: At most this many labelled training frames per sequence are measured for the model's appearance record.
+CONDITION_FRAMES = 20
+
+
+def training_conditions(sequences: list[TrackedSequence], dataset: str) -> AppearanceRecord | None:
+    """The conditions the model trains at (config.json ``appearance``, :mod:`embedtrack.appearance`): cell
+    diameter and body SNR of the training frames with full masks (sparse labels: the outlined cells of the
+    outlined frames; markers are not cells), at most :data:`CONDITION_FRAMES` per sequence, evenly spaced. The
+    frames are normalised already, which changes neither SNR nor diameter. None when no frame has full masks."""
+    pairs, names = [], []
+    for seq in sequences:
+        times = [t for t in seq.train_positions() if seq.is_outlined(t)]
+        times = [times[i] for i in np.linspace(0, len(times) - 1, min(len(times), CONDITION_FRAMES)).astype(int)] \
+            if times else []
+        for t in times:
+            labels = seq.labels[t]
+            if seq.outline_ids is not None:
+                labels = np.where(np.isin(labels, seq.outline_ids[t]), labels, 0)
+            pairs.append((seq.frames[t].astype(np.float32), labels))
+        names.append(f"{dataset}/{seq.name} {len(times)} frames")
+    try:
+        return record_from_pairs(pairs, "; ".join(names) + " (training frames with full masks)")
+    except EmbedTrackError:
+        logger.warning("%s: no training frame with full masks; the model gets no appearance record", dataset)
+        return None
 
 
 def _provenance(dataset_dir: Path, preset: Preset, sequences: list[TrackedSequence], opts: TrainOptions,

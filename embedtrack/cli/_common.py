@@ -116,3 +116,32 @@ def inference_options(func: F) -> F:
             kind = click.INT if hints[f.name] is int else click.FLOAT
             wrapper = click.option(flag, f.name, type=kind, default=None, help=help_text)(wrapper)
     return wrapper  # type: ignore[return-value]
+
+
+class AppearanceSetting(click.ParamType):
+    """``auto``, ``off`` or a number (:func:`embedtrack.appearance.check_setting`)."""
+
+    name = "auto|off|NUMBER"
+
+    def __init__(self, setting: str) -> None:
+        self.setting = setting
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        from embedtrack.appearance import check_setting
+        from embedtrack.errors import EmbedTrackError
+
+        try:
+            return check_setting(value, self.setting)
+        except EmbedTrackError as err:
+            self.fail(str(err), param, ctx)
+
+
+def appearance_options(func: F) -> F:
+    """``--cell-size`` and ``--denoise``: the appearance stage (:mod:`embedtrack.appearance`)."""
+    func = click.option("--denoise", type=AppearanceSetting("denoise"), default="auto", show_default=True,
+                        help="Smooth the frames with a Gaussian of this sigma (pixels) before the network; auto: "
+                             "only when the sequence's SNR is clearly below the model's training SNR.")(func)
+    return click.option("--cell-size", type=AppearanceSetting("cell_size"), default="auto", show_default=True,
+                        help="Typical cell diameter in pixels of these frames; they are resampled so the cells "
+                             "have the model's training size. auto: estimated on the first frame (no resampling "
+                             "within +-20 %).")(func)  # type: ignore[return-value]

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from embedtrack.cli._common import (batch_size_option, device_option, handle_errors, inference_options,
-                                    overwrite_option)
+from embedtrack.cli._common import (appearance_options, batch_size_option, device_option, handle_errors,
+                                    inference_options, overwrite_option)
 
 
 @click.command("run")
@@ -33,12 +33,13 @@ from embedtrack.cli._common import (batch_size_option, device_option, handle_err
               help="Read the next frame and write the previous mask in background threads while the network "
                    "runs [default: on with CUDA, off on CPU, where the threads only compete for the cores].")
 @batch_size_option(default=4)
+@appearance_options
 @inference_options
 @overwrite_option
 @handle_errors
 def command(seq_dir: Path, model: str, output: Path | None, masks: Path | None, tta: bool | None, device: str,
-            precision: str, compile_net: bool, overlap: bool | None, batch_size: int, inference: dict[str, Any],
-            overwrite: bool) -> None:
+            precision: str, compile_net: bool, overlap: bool | None, batch_size: int, cell_size: str | float,
+            denoise: str | float, inference: dict[str, Any], overwrite: bool) -> None:
     """Segment and track SEQ_DIR and write the CTC result (maskNNN.tif, res_track.txt).
 
     SEQ_DIR is a CTC sequence folder (t000.tif, t001.tif, ...), a folder of 2-D TIFFs with any names (taken in
@@ -48,11 +49,16 @@ def command(seq_dir: Path, model: str, output: Path | None, masks: Path | None, 
 
     The result is validated against the CTC rules before it is moved into place; nothing is left behind when
     the run fails or is interrupted. The settings used are written next to it as <RESULT>.json.
+
+    The appearance stage (--cell-size, --denoise; both auto by default) measures the first frame's cell size
+    and noise against the conditions the model was trained at and resamples / smooths the frames when they
+    differ clearly; what it estimated and applied is logged and written to <RESULT>.json.
     """
     from embedtrack.pipeline import RunOptions, run_sequence, settings_path
 
     options = RunOptions(tta=tta, device=device, batch_size=batch_size, precision=precision, compile=compile_net,
-                         overlap=overlap, overwrite=overwrite, masks=masks, inference=inference)
+                         overlap=overlap, overwrite=overwrite, masks=masks, inference=inference, cell_size=cell_size,
+                         denoise=denoise)
     report = run_sequence(seq_dir, model, output, options)
     click.echo(report.summary())
     click.echo(f"settings: {settings_path(report.output)}")

@@ -1,7 +1,8 @@
 """The dock widget *Track cells (embedtrack)* (magicgui; needs napari).
 
 The user picks an image layer, a model (a bundled name, the generalist for fluorescent nuclei first, with a line
-saying what the chosen one is for; or *folder…* and a model folder), the device and the
+saying what the chosen one is for; or *folder…* and a model folder), the device, the appearance stage's
+*cell size* and *denoise* (``auto``, ``off`` or a number, :mod:`embedtrack.appearance`) and the
 main thresholds, which show the chosen model's own values (a value left as shown is passed on as the model's
 own, not rounded to the spin box). *Track* runs :func:`~embedtrack.napari._widget.track_steps` in a napari
 worker thread, so the viewer stays responsive, with a progress bar advanced per frame; the button then reads
@@ -22,6 +23,7 @@ from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils.notifications import show_error, show_info
 
 from ctc.errors import CTCError
+from embedtrack.appearance import check_setting
 from embedtrack.errors import EmbedTrackError
 from embedtrack.inference_config import InferenceConfig, field_help
 from embedtrack.napari._reader import LayerData
@@ -64,11 +66,17 @@ class TrackingWidget(widgets.Container):
         self.note = widgets.Label(label="", value="")
         self.folder = widgets.FileEdit(label="model folder", mode="d", visible=False)
         self.device = widgets.ComboBox(label="device", choices=DEVICES)
+        self.appearance = {
+            "cell_size": widgets.LineEdit(label="cell size", value="auto", tooltip="Typical cell diameter (pixels) "
+                                          "of the image: auto (estimated), off, or a number"),
+            "denoise": widgets.LineEdit(label="denoise", value="auto", tooltip="Gaussian sigma (pixels) applied "
+                                        "before the network: auto (when the image is noisier than the model's "
+                                        "training data), off, or a number")}
         self.settings = {name: setting_widget(name) for name in MAIN_SETTINGS}
         self.button = widgets.PushButton(text="Track")
         self.progress = widgets.ProgressBar(label="frames", min=0, max=1, value=0)
-        self.extend([self.image, self.model, self.note, self.folder, self.device, *self.settings.values(), self.button,
-                     self.progress])
+        self.extend([self.image, self.model, self.note, self.folder, self.device, *self.appearance.values(),
+                     *self.settings.values(), self.button, self.progress])
         self.worker: GeneratorWorker | None = None
         self.shown: dict[str, Any] = {}  # the model's values as the spin boxes show them
         self.model.changed.connect(self._model_changed)
@@ -119,6 +127,7 @@ class TrackingWidget(widgets.Container):
         frames = check_image(layer.data)
         settings = {name: widget.value for name, widget in self.settings.items()  # unchanged: the model's own
                     if name not in self.shown or widget.value != self.shown[name]}
+        settings.update({name: check_setting(widget.value, name) for name, widget in self.appearance.items()})
         worker = create_worker(track_steps, frames, self.model_source(), str(self.device.value), _start_thread=False,
                                _ignore_errors=True,  # shown by the errored handler, as one line
                                **settings)

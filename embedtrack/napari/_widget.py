@@ -48,17 +48,17 @@ def check_image(image: Any) -> Any:
     return array_frames(image, "the image layer")
 
 
-def track_steps(image: Any, model: str | Path, device: str = "auto",
-                **settings: Any) -> Generator[int, None, list[LayerData]]:
+def track_steps(image: Any, model: str | Path, device: str = "auto", cell_size: str | float = "auto",
+                denoise: str | float = "auto", **settings: Any) -> Generator[int, None, list[LayerData]]:
     """Track a ``(T, Y, X)`` image (any array, read frame by frame); yields the number of frames done after each
-    frame and returns a labels and a tracks layer. ``settings``: :class:`InferenceConfig` values (None: the
-    model's)."""
+    frame and returns a labels and a tracks layer. ``cell_size``, ``denoise``: the appearance stage
+    (:meth:`Tracker.iter_track`); ``settings``: :class:`InferenceConfig` values (None: the model's)."""
     from embedtrack.tracker import Tracker, TrackResult
 
     frames = check_image(image)
     tracker = Tracker.from_model(model, device=device, **settings)
     labels: list[np.ndarray] = []
-    with tracker.iter_track(frames) as stream:
+    with tracker.iter_track(frames, cell_size=cell_size, denoise=denoise) as stream:
         for result in stream:
             labels.append(result.labels)
             yield len(labels)
@@ -71,11 +71,12 @@ def track_steps(image: Any, model: str | Path, device: str = "auto",
 
 
 def track_image(image: Any, model: str | Path = DEFAULT_MODEL, device: str = "auto",
-                **settings: Any) -> list[LayerData]:
+                cell_size: str | float = "auto", denoise: str | float = "auto", **settings: Any) -> list[LayerData]:
     """Segment and track a ``(T, Y, X)`` image; returns a labels and a tracks layer (napari layer-data tuples).
-    ``model``: a bundled name or a model folder; ``settings``: :class:`InferenceConfig` values (None: the
-    model's), e.g. ``min_size=20``."""
-    steps = track_steps(image, model, device, **settings)
+    ``model``: a bundled name or a model folder; ``cell_size``, ``denoise``: the appearance stage (``auto``,
+    ``off`` or a number); ``settings``: :class:`InferenceConfig` values (None: the model's), e.g.
+    ``min_size=20``."""
+    steps = track_steps(image, model, device, cell_size, denoise, **settings)
     while True:
         try:
             next(steps)

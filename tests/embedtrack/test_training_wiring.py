@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 import torch
 
+from ctc.conditions import measure
 from embedtrack import train as train_module
 from embedtrack.crops import Augment, CropPairs
 from embedtrack.data import TrackedSequence
@@ -67,6 +69,11 @@ def test_the_best_epoch_is_kept_not_the_last(tmp_path: Path, synth_dataset: Path
     assert summary["best_val_iou"] == 0.9
     config = read_config(out)
     assert config.training["best_epoch"] == 2 and config.training["val_iou"] == 0.9
+    all_frames = measure((tifffile.imread(f), tifffile.imread(f.parent.parent / "01_GT" / "TRA" / f"man_track{f.stem[1:]}.tif"))
+                         for f in sorted((synth_dataset / "01").glob("t*.tif")))
+    assert config.appearance is not None and all_frames is not None  # the training conditions, recorded
+    assert config.appearance.cell_diameter == pytest.approx(all_frames.diameter_median, rel=0.1)
+    assert config.appearance.snr == pytest.approx(all_frames.snr_median, rel=0.2)
     kept = torch.load(out / WEIGHTS_NAME, weights_only=True)
     changed = [k for k in kept if not torch.equal(snapshots[1][k], snapshots[2][k])]
     assert changed  # the third epoch did change the weights
