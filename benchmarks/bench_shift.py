@@ -148,20 +148,31 @@ def cut_clean(real: Path, dataset: str, sequence: str, frames: int | None, out: 
     return out, list(range(first, end))
 
 
+def outlined_everywhere(outlines: Any, markers: Any) -> bool:
+    """Whether every TRA marker of a frame overlaps an outline: on a frame with some cells outlined, the others
+    would count as background and inflate the noise the body SNR divides by."""
+    import numpy as np
+
+    present = np.unique(markers[markers != 0])
+    return np.unique(markers[(markers != 0) & (outlines != 0)]).size == present.size
+
+
 def labelled_pairs(clean: Path, sequence: str) -> tuple[list[Any], list[Any], list[int], str]:
-    """(frames, masks, positions, source) to measure the body SNR on: the frames with SEG outlines, else (no
-    outlined frame in the block) the TRA markers."""
+    """(frames, masks, positions in the sequence, source) to measure the body SNR on: the frames whose SEG
+    outlines cover every cell, else every frame with outlines, else (none outlined) the TRA markers."""
     from ctc.io import open_sequence, read_tiff
 
     raw = open_sequence(clean / sequence)
-    for part, prefix in (("SEG", "man_seg"), ("TRA", "man_track")):
-        folder = clean / f"{sequence}_GT" / part
-        masks = {i: folder / f.name.replace("t", prefix, 1) for i, f in zip(raw.indices, raw.files)}
-        masks = {i: path for i, path in masks.items() if path.is_file()}
+    gt = clean / f"{sequence}_GT"
+    seg = {k: gt / "SEG" / f.name.replace("t", "man_seg", 1) for k, f in enumerate(raw.files)}
+    seg = {k: read_tiff(path) for k, path in seg.items() if path.is_file()}
+    tra = {k: gt / "TRA" / f.name.replace("t", "man_track", 1) for k, f in enumerate(raw.files)}
+    tra = {k: read_tiff(path) for k, path in tra.items() if path.is_file()}
+    full = {k: m for k, m in seg.items() if k not in tra or outlined_everywhere(m, tra[k])}
+    for masks, source in ((full, "SEG, frames with every cell outlined"), (seg, "SEG, partly outlined frames"),
+                          (tra, "TRA markers")):
         if masks:
-            positions = [raw.indices.index(i) for i in masks]
-            return ([read_tiff(raw.files[k]) for k in positions], [read_tiff(p) for p in masks.values()],
-                    positions, part)
+            return [read_tiff(raw.files[k]) for k in masks], list(masks.values()), list(masks), source
     raise SystemExit(f"bench_shift: {clean / sequence}: no frame has SEG or TRA ground truth")
 
 

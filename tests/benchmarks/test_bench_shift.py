@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ctc.conditions import measure
-from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, read_tiff
+from ctc.io import TRACK_FILE_GT, TRACK_FILE_RES, read_tiff, write_tiff
 from ctc.synth import write_dataset
 from tests.benchmarks.test_ood_nuclei import REPO, load
 
@@ -132,8 +132,21 @@ def test_stage_off_only_when_the_tracker_has_none(bench: Any, dataset: Path, tmp
                              "--stage", "on", "off"])
     rows, reached = bench.runs(args, tmp_path / "work", False)
     assert [(r["stage"], r["TRA"], "SEG" in r) for r in rows] == [("off", pytest.approx(1.0), False)]
-    assert reached[name]["held_out"]["measured_on"] == "TRA"
+    assert reached[name]["held_out"]["measured_on"] == "TRA markers"
     assert tracker.calls[0][1] == {}
+
+
+def test_snr_is_measured_on_fully_outlined_frames(bench: Any, dataset: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(dataset, tmp_path / "DS")
+    markers = read_tiff(copy / "01_GT" / "TRA" / "man_track001.tif")
+    write_tiff(copy / "01_GT" / "SEG" / "man_seg001.tif", np.where(markers == markers.max(), markers, 0))
+    frames, masks, positions, source = bench.labelled_pairs(copy, "01")
+    assert positions == [0] and source.startswith("SEG, frames with every cell")
+    assert np.array_equal(masks[0], read_tiff(copy / "01_GT" / "SEG" / "man_seg000.tif"))
+    (copy / "01_GT" / "SEG" / "man_seg000.tif").unlink()
+    assert bench.labelled_pairs(copy, "01")[2:] == ([1], "SEG, partly outlined frames")
+    shutil.rmtree(copy / "01_GT" / "SEG")
+    assert bench.labelled_pairs(copy, "01")[2:] == ([0, 1, 2, 3], "TRA markers")
 
 
 def test_plot_and_json(bench: Any, tmp_path: Path) -> None:
