@@ -98,8 +98,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def check_outputs(args: argparse.Namespace) -> None:
-    """Refuse outputs inside the data folder and a work folder that holds anything, before any work."""
+def check_args(args: argparse.Namespace) -> None:
+    """Before any work: the data of each dataset is there; refuse outputs inside the data folder and a work folder
+    that holds anything."""
+    for dataset in args.datasets:
+        sequence = args.real / dataset / DATASETS[dataset][0]
+        if not (sequence.is_dir() and sequence.with_name(f"{sequence.name}_GT").is_dir()):
+            raise SystemExit(f"bench_shift: {sequence}: not found with its _GT folder; pass --real (the folder of "
+                             "the real CTC datasets) or leave the dataset out with --datasets")
     protected = [args.real.resolve(), DEFAULT_REAL.parents[1].resolve()]
     for path in (args.out, args.json, args.plot):
         if path is not None and any(path.resolve().is_relative_to(p) for p in protected):
@@ -363,7 +369,7 @@ def write_json(path: Path, content: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    check_outputs(args)
+    check_args(args)
     available = stage_available()
     if not available:
         print("note: the installed Tracker has no appearance stage (no cell_size/denoise keywords): only 'off' is "

@@ -35,14 +35,20 @@ def test_bad_options_are_refused_before_any_work(bench: Any, tmp_path: Path) -> 
         bench.parse_args(["--conditions", "clean,snr3"])
     with pytest.raises(SystemExit):
         bench.parse_args(["--frames", "1"])
-    args = bench.parse_args(["--real", str(tmp_path), "--out", str(tmp_path / "work")])
+    args = bench.parse_args(["--real", str(tmp_path / "nothing"), "--datasets", "Fluo-C2DL-MSC"])
+    with pytest.raises(SystemExit, match="Fluo-C2DL-MSC/01: not found with its _GT folder; pass --real"):
+        bench.check_args(args)
+    real = tmp_path / "data"
+    for part in ("01", "01_GT"):
+        (real / "Fluo-C2DL-MSC" / part).mkdir(parents=True)
+    args = bench.parse_args(["--real", str(real), "--datasets", "Fluo-C2DL-MSC", "--out", str(real / "work")])
     with pytest.raises(SystemExit, match="inside the data folder"):
-        bench.check_outputs(args)
+        bench.check_args(args)
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "mine.txt").write_text("keep")
-    args = bench.parse_args(["--real", str(tmp_path / "data"), "--out", str(tmp_path / "full")])
+    args = bench.parse_args(["--real", str(real), "--datasets", "Fluo-C2DL-MSC", "--out", str(tmp_path / "full")])
     with pytest.raises(SystemExit, match="not an empty folder"):
-        bench.check_outputs(args)
+        bench.check_args(args)
     assert (tmp_path / "full" / "mine.txt").read_text() == "keep"
 
 
@@ -159,3 +165,25 @@ def test_plot_and_json(bench: Any, tmp_path: Path) -> None:
     assert "skipped: already below" in bench.table(rows)
     bench.write_json(tmp_path / "r.json", {"rows": rows})
     assert np.isclose(__import__("json").loads((tmp_path / "r.json").read_text())["rows"][0]["SEG"], 0.9)
+
+
+def test_main_prints_the_table_and_writes_json_and_plot(bench: Any, dataset: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    name = "Fluo-C2DL-MSC"
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / name).symlink_to(dataset)
+    monkeypatch.setattr(bench, "heldout_block", lambda dataset, sequence: (0, 4))
+    monkeypatch.setattr("embedtrack.tracker.Tracker.from_model", lambda model, device: GroundTruthTracker())
+    monkeypatch.setattr(bench, "stage_available", lambda: True)
+    argv = ["--real", str(real), "--datasets", name, "--conditions", "clean,x0.6", "--frames", "2",
+            "--json", str(tmp_path / "out" / "shift.json"), "--plot", str(tmp_path / "out" / "shift.png")]
+    assert bench.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.count(f"| {name} | {name} |") == 4 and "| x0.6 | on | 1.000 | 1.000 | 1.000 |" in printed
+    saved = __import__("json").loads((tmp_path / "out" / "shift.json").read_text())
+    assert saved["stage_available"] is True and len(saved["rows"]) == 4 and saved["command"][-len(argv):] == argv
+    assert saved["conditions"][name]["x0.6"]["shape"] == [58, 58]
+    assert (tmp_path / "out" / "shift.png").stat().st_size > 0
