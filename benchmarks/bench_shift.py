@@ -21,8 +21,9 @@ condition through the :class:`~embedtrack.tracker.Tracker` with the appearance s
 When the installed Tracker has no appearance stage (no ``cell_size`` / ``denoise`` keywords), only ``off`` is
 run, as the plain Tracker, and a note says so.
 
-Prints one table; ``--json`` writes the results and the conditions reached, ``--plot`` a PNG of SEG per
-condition (one line per model and stage; needs matplotlib, only for ``--plot``).
+Prints one table; ``--json`` writes the results, the conditions reached and, where the result records it, the
+scale and smoothing the appearance stage applied; ``--plot`` a PNG of SEG per condition (one line per model and
+stage; needs matplotlib, only for ``--plot``).
 
 Usage::
 
@@ -262,13 +263,22 @@ def run_and_score(tracker: Any, data: Path, sequence: str, res: Path, keywords: 
     tic = time.perf_counter()
     result = tracker.track(data / sequence, **keywords)
     seconds = time.perf_counter() - tic
+    extra = {"seconds": round(seconds, 1), **applied(result)}
     gt = data / f"{sequence}_GT"
     metrics = METRICS if any((gt / "SEG").glob("man_seg*.tif")) else METRICS[1:]  # no outlined frame: no SEG
     if not any(labels.any() for labels in result.labels):
-        return {**dict.fromkeys(metrics, 0.0), "seconds": round(seconds, 1), "note": "no cell found"}
+        return {**dict.fromkeys(metrics, 0.0), **extra, "note": "no cell found"}
     result.write_ctc(res)
     found = evaluate(res, gt, metrics)
-    return {**{m: round(float(found[m]), 4) for m in metrics}, "seconds": round(seconds, 1)}
+    return {**{m: round(float(found[m]), 4) for m in metrics}, **extra}
+
+
+def applied(result: Any) -> dict[str, float]:
+    """The scale (model pixels per input pixel) and smoothing sigma the appearance stage applied, where the
+    result records them (its ``appearance``); empty otherwise."""
+    stage = getattr(result, "appearance", None)
+    found = {key: getattr(stage, key, None) for key in ("scale", "sigma")}
+    return {f"applied_{key}": round(float(v), 3) for key, v in found.items() if isinstance(v, (int, float))}
 
 
 def runs(args: argparse.Namespace, work: Path, available: bool) -> tuple[list[dict], dict[str, dict]]:

@@ -63,6 +63,17 @@ def test_stage_detection(bench: Any) -> None:
     assert bench.stage_keywords("on", False) == {}
 
 
+def test_what_the_stage_applied_is_recorded_where_the_result_has_it(bench: Any) -> None:
+    class Stage:
+        scale, sigma = 0.5, 1.25
+
+    class Result:
+        appearance = Stage()
+
+    assert bench.applied(Result()) == {"applied_scale": 0.5, "applied_sigma": 1.25}
+    assert bench.applied(object()) == {}
+
+
 class GroundTruthTracker:
     """Returns the sequence's own TRA ground truth as its result; records the keywords it was given."""
 
