@@ -21,7 +21,6 @@ Pure numpy/scipy on arrays; :func:`write_condition` applies them to a CTC datase
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -30,11 +29,12 @@ from scipy import ndimage
 
 from ctc.conditions import measure
 from ctc.errors import CTCFormatError
-from ctc.fsutil import move_into_place, parents_made, temp_dir_beside
-from ctc.io import TRACK_FILE_GT, open_sequence, read_tiff, write_tiff
+from ctc.guard import CTC_DATASET
+from ctc.io import TRACK_FILE_GT, Sequence as Frames, open_sequence, write_tiff
 from ctc.labels import label_set
 from ctc.rules import errors_only
 from ctc.validate import validate_result
+from ctc.writer import copy_into, staged_folder
 
 NOISE_SEARCH_STEPS = 60
 
@@ -159,36 +159,36 @@ def write_condition(dataset: str | Path, sequence: str, out_dir: str | Path, fra
                     label_fn: LabelFn | None = None) -> Path:
     """A copy of ``dataset/sequence`` and its ``<sequence>_GT`` as ``out_dir``, raw frame ``k`` (position in the
     sequence) replaced by ``frame_fn(k, frame)`` and every SEG / TRA mask by ``label_fn(mask)`` (unchanged when
-    None); ``man_track.txt`` is copied unchanged. Written beside ``out_dir`` and renamed into place."""
+    None); ``man_track.txt`` is copied unchanged. Staged beside ``out_dir`` and renamed into place (:func:`ctc.writer.staged_folder`)."""
     dataset, out_dir = Path(dataset), Path(out_dir)
     if out_dir.exists():
         raise CTCFormatError(f"{out_dir}: exists; choose a new folder for the degraded copy")
     raw, gt = open_sequence(dataset / sequence), dataset / f"{sequence}_GT"
-    with parents_made(out_dir):
-        tmp = temp_dir_beside(out_dir, "tmp")
-        try:
-            (tmp / sequence).mkdir(parents=True)
-            for k, file in enumerate(raw.files):
-                write_tiff(tmp / sequence / file.name, frame_fn(k, read_tiff(file)))
-            for part in ("SEG", "TRA"):
-                _copy_masks(gt / part, tmp / f"{sequence}_GT" / part, label_fn)
-            shutil.copyfile(gt / "TRA" / TRACK_FILE_GT, tmp / f"{sequence}_GT" / "TRA" / TRACK_FILE_GT)
-            move_into_place(tmp, out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+    with staged_folder(out_dir, CTC_DATASET, inputs=[dataset]) as staging:
+        (staging / sequence).mkdir(parents=True)
+        for k, (file, frame) in enumerate(zip(raw.files, raw)):
+            write_tiff(staging / sequence / file.name, frame_fn(k, frame))
+        for part in ("SEG", "TRA"):
+            _copy_masks(gt / part, staging / f"{sequence}_GT" / part, label_fn)
+        copy_into(gt / "TRA" / TRACK_FILE_GT, staging / f"{sequence}_GT" / "TRA" / TRACK_FILE_GT)
     return out_dir
+
+
+def _masks(folder: Path) -> Frames:
+    """The mask files of a ``<SEQ>_GT/SEG`` or ``<SEQ>_GT/TRA`` folder, opened by the one opener."""
+    return open_sequence(folder, "man_seg" if folder.name == "SEG" else "man_track", allow_gaps=True, labels=True)
 
 
 def _copy_masks(source: Path, target: Path, label_fn: LabelFn | None) -> None:
     if not source.is_dir():
         return
     target.mkdir(parents=True)
-    for file in sorted(source.glob("man_*.tif")):
+    masks = _masks(source)
+    for k, file in enumerate(masks.files):
         if label_fn is None:
-            shutil.copyfile(file, target / file.name)
+            copy_into(file, target / file.name)
         else:
-            write_tiff(target / file.name, label_fn(read_tiff(file)))
+            write_tiff(target / file.name, label_fn(masks.read(k)))
 
 
 def ground_truth_problems(original: str | Path, copy: str | Path, shape: tuple[int, int]) -> list[str]:
@@ -198,15 +198,20 @@ def ground_truth_problems(original: str | Path, copy: str | Path, shape: tuple[i
     original, copy = Path(original), Path(copy)
     problems = [f"{copy / 'TRA' / TRACK_FILE_GT}: {v}" for v in errors_only(validate_result(copy / "TRA"))]
     for part in ("SEG", "TRA"):
-        for file in sorted((original / part).glob("man_*.tif")) if (original / part).is_dir() else []:
+        if not (original / part).is_dir():
+            continue
+        masks = _masks(original / part)
+        twins = _masks(copy / part) if (copy / part).is_dir() else None
+        names = {f.name: k for k, f in enumerate(twins.files)} if twins is not None else {}
+        for k, file in enumerate(masks.files):
             twin = copy / part / file.name
-            if not twin.is_file():
+            if file.name not in names:
                 problems.append(f"{twin}: missing")
                 continue
-            labels = read_tiff(twin)
+            labels = twins.read(names[file.name])  # type: ignore[union-attr]
             if labels.shape != tuple(shape):
                 problems.append(f"{twin}: shape {labels.shape}, expected {tuple(shape)}")
-            differ = set(label_set(read_tiff(file)).tolist()) ^ set(label_set(labels).tolist())
+            differ = set(label_set(masks.read(k)).tolist()) ^ set(label_set(labels).tolist())
             if differ:
                 problems.append(f"{twin}: labels {sorted(differ)[:5]} differ from {file}")
     return problems
