@@ -12,7 +12,11 @@ sequence once, on its first frame, and changes the frames before the network see
   a little small or large does not read that as another cell size; the frames are resampled by
   ``scale = training diameter / sequence diameter``. Scales tried: 1, then (outside the dead
   band) a small grid and one refinement step; the one whose instances come nearest the model's diameter wins.
-  Within ±20 % (:data:`SCALE_DEAD_BAND`) nothing is resampled. Everything from the network to the lineage runs at
+  Within ±20 % (:data:`SCALE_DEAD_BAND`) nothing is resampled. A model cuts cells much larger than its own into
+  pieces of its training size, and that first pass reads as the dead band; so a model-free size, the median
+  diameter of Otsu objects (:func:`object_diameter`, against the same measure on the training frames,
+  ``appearance.object_diameter``), is checked as well: when it says the cells are larger, the scale it implies
+  is taken if the model finds cells of its own size there. Everything from the network to the lineage runs at
   model scale (``min_size`` is in model pixels anyway; the field-of-interest border is scaled); the label images
   come back to the exact input shape by nearest neighbour, and a cell that resampling would lose keeps one pixel.
 * **Noise**: the body SNR of the sequence (the cells' mean above the background median, in units of the
@@ -84,6 +88,7 @@ class AppearanceRecord:
     snr: float = _num(default=0.0)
     snr_estimate: float | None = _num()
     diameter_estimate: float | None = _num(0.0, lo_open=True)  # the model's own first pass on the same frames
+    object_diameter: float | None = _num(0.0, lo_open=True)  # model-free: Otsu objects (:func:`object_diameter`)
     noise: float | None = _num(0.0)
     cells: int = _num(0, default=0)
     frames: str = ""
@@ -107,8 +112,10 @@ def record_from_pairs(pairs: Iterable[tuple[np.ndarray, np.ndarray]], frames: st
     if conditions is None:
         raise EmbedTrackError(f"{frames}: no labelled cell to measure the training conditions on")
     estimates = [e for e in (estimate_snr(f)[0] for f, _ in pairs) if e is not None]
+    objects = [d for d in (object_diameter(f) for f, _ in pairs) if d is not None]
     return AppearanceRecord(cell_diameter=round(conditions.diameter_median, 2), snr=round(conditions.snr_median, 3),
                             snr_estimate=round(float(np.median(estimates)), 3) if estimates else None,
+                            object_diameter=round(float(np.median(objects)), 2) if objects else None,
                             noise=round(conditions.noise, 4), cells=conditions.cells, frames=frames)
 
 
@@ -240,23 +247,36 @@ def resample_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ estimates
 
 
-def estimate_snr(frame: np.ndarray) -> tuple[float | None, float | None]:
-    """``(median body SNR, background noise)`` of one frame without a model: objects are the connected
-    pieces (>= :data:`MIN_OBJECT_PX` pixels) above Otsu's threshold of the frame smoothed by
-    :data:`OTSU_SIGMA`; their SNR is measured on the raw frame (:func:`ctc.conditions.body_snr`). None when
-    the frame holds no object."""
+def bright_objects(frame: np.ndarray) -> np.ndarray | None:
+    """The model-free objects of a frame: connected pieces (>= :data:`MIN_OBJECT_PX` pixels) above Otsu's
+    threshold of the frame smoothed by :data:`OTSU_SIGMA`, as a label image; None when there is none."""
     from skimage.filters import threshold_otsu
 
-    raw = np.asarray(frame, np.float64)
-    smooth = ndimage.gaussian_filter(raw, OTSU_SIGMA)
+    smooth = ndimage.gaussian_filter(np.asarray(frame, np.float64), OTSU_SIGMA)
     if not np.isfinite(smooth).all() or smooth.max() <= smooth.min():
-        return None, None
+        return None
     objects, n = ndimage.label(smooth > threshold_otsu(smooth))
     if n == 0:
-        return None, None
+        return None
     sizes = np.bincount(objects.ravel())
     objects[sizes[objects] < MIN_OBJECT_PX] = 0
-    if not objects.any():
+    return objects if objects.any() else None
+
+
+def object_diameter(frame: np.ndarray) -> float | None:
+    """Median equivalent-disc diameter (pixels) of :func:`bright_objects`: a size measure that needs no model,
+    so it does not share a model's habit of cutting cells larger than its training cells into pieces of the
+    training size. Touching cells count as one object, which the same measure on the training frames shares."""
+    objects = bright_objects(frame)
+    return None if objects is None else median_diameter(objects)
+
+
+def estimate_snr(frame: np.ndarray) -> tuple[float | None, float | None]:
+    """``(median body SNR, background noise)`` of one frame without a model: the SNR of :func:`bright_objects`
+    measured on the raw frame (:func:`ctc.conditions.body_snr`). None when the frame holds no object."""
+    raw = np.asarray(frame, np.float64)
+    objects = bright_objects(raw)
+    if objects is None:
         return None, None
     snr = body_snr(raw, objects)
     return float(np.median(snr)), background_stats(raw, objects)[1]
@@ -387,3 +407,26 @@ def _plan_scale(out: Appearance, frame: np.ndarray, record: AppearanceRecord | N
     out.cell_diameter = record.cell_diameter * found / target  # the sequence's, in the record's (labelled) terms
     inside = _within(scale, SCALE_DEAD_BAND)
     out.scale, out.scale_from = (1.0, "dead band") if inside else (scale, AUTO)
+    if inside and record.object_diameter:
+        _larger_cells(out, frame, record, target, first_pass)
+
+
+def _larger_cells(out: Appearance, frame: np.ndarray, record: AppearanceRecord, target: float,
+                  first_pass: FirstPass) -> None:
+    """Cells larger than the model's are cut into pieces of the training size by the first pass, which then
+    reads as the dead band. When the model-free :func:`object_diameter` says the cells are larger by more than
+    the dead band, the frame is tried at the scale it implies: if the model's instances there are again near
+    the training size (whole cells now, not pieces), that scale is taken."""
+    found = object_diameter(frame)
+    if found is None or _within(found / record.object_diameter, SCALE_DEAD_BAND):  # type: ignore[operator]
+        return
+    ratio = found / record.object_diameter  # type: ignore[operator]
+    if ratio < 1.0:
+        return  # smaller cells the model sees whole: its own first pass decides
+    scale = float(max(1.0 / ratio, SCALE_LIMITS[0]))
+    out.passes += 1
+    diameter = median_diameter(first_pass(resample_frame(frame, scaled_shape(frame.shape, scale))))
+    if diameter is None or not _within(diameter / target, SCALE_DEAD_BAND):
+        return
+    out.scale, out.scale_from = scale, "auto (objects)"
+    out.cell_diameter = record.cell_diameter / scale

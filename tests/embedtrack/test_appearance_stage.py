@@ -24,7 +24,7 @@ from scipy import ndimage
 from ctc.conditions import measure
 from ctc.synth import SynthSequence, generate_sequence
 from embedtrack.appearance import (SIGMA_LADDER, AppearanceRecord, check_setting, choose_sigma, estimate_snr,
-                                   record_from_pairs, resample_frame, resample_labels)
+                                   first_pass_diameter, record_from_pairs, resample_frame, resample_labels)
 from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError, ModelError
 from embedtrack.inference_config import InferenceConfig
@@ -52,24 +52,34 @@ class SizeTunedPredictor:
 
     def __call__(self, frame: np.ndarray) -> Predictions:
         self.frames.append(frame)
-        pieces, n = ndimage.label(ndimage.uniform_filter(frame, 3) > self.threshold)  # a 3x3 receptive field
+        return self._predictions(self._cells(frame))
+
+    def _pieces(self, frame: np.ndarray) -> np.ndarray:
+        return ndimage.label(ndimage.uniform_filter(frame, 3) > self.threshold)[0]  # a 3x3 receptive field
+
+    def _cells(self, frame: np.ndarray) -> np.ndarray:
+        pieces = self._pieces(frame)
+        n = int(pieces.max())
         diameters = 2 * np.sqrt(np.bincount(pieces.ravel(), minlength=n + 1) / np.pi)
         keep = (diameters >= 0.6 * self.diameter) & (diameters <= 1.6 * self.diameter)
         keep[0] = False
-        cells = np.where(keep[pieces], pieces, 0)
-        offsets = np.zeros((2, *frame.shape), np.float32)
-        ids = np.flatnonzero(keep)
+        return np.where(keep[pieces], pieces, 0)
+
+    def _predictions(self, cells: np.ndarray) -> Predictions:
+        shape = cells.shape
+        offsets = np.zeros((2, *shape), np.float32)
+        ids = np.unique(cells[cells > 0])
         if ids.size:
-            centres = np.zeros((n + 1, 2))
-            centres[ids] = ndimage.center_of_mass(np.ones(frame.shape), cells, ids)
+            centres = np.zeros((int(cells.max()) + 1, 2))
+            centres[ids] = ndimage.center_of_mass(np.ones(shape), cells, ids)
             inside = np.nonzero(cells)
             for axis in (0, 1):
                 offsets[axis][inside] = (centres[cells[inside], axis] - inside[axis]) / SCALE
         bandwidth = math.log((KERNEL_PX / SCALE) ** 2 / math.log(2.0)) / W_S
         first = self.calls == 0
         self.calls += 1
-        return Predictions(offsets, np.full((2, *frame.shape), bandwidth, np.float32), (cells > 0).astype(np.float32),
-                           None if first else np.zeros((2, *frame.shape), np.float32))
+        return Predictions(offsets, np.full((2, *shape), bandwidth, np.float32), (cells > 0).astype(np.float32),
+                           None if first else np.zeros((2, *shape), np.float32))
 
 
 @pytest.fixture(scope="module")
@@ -252,3 +262,42 @@ def test_the_models_own_diameter_is_what_a_first_pass_is_compared_with(sequence:
     naive = dataclasses.replace(biased, diameter_estimate=None)
     moved = _tracker(naive, record.cell_diameter).track(sequence.images[:3], denoise="off").appearance
     assert moved is not None and moved.scale_from == "auto" and moved.scale > 1.2
+
+
+class FragmentingPredictor(SizeTunedPredictor):
+    """As :class:`SizeTunedPredictor`, but a piece larger than its cells is cut into square tiles of its cells'
+    area, each taken for a cell: a network cuts cells larger than its training cells into pieces of the size it
+    knows, so its first pass on larger cells reads as its own training size."""
+
+    def _pieces(self, frame: np.ndarray) -> np.ndarray:
+        pieces = super()._pieces(frame)
+        diameters = 2 * np.sqrt(np.bincount(pieces.ravel()) / np.pi)
+        large = (diameters > 1.6 * self.diameter)[pieces] & (pieces > 0)
+        step = max(2, int(round(self.diameter * math.sqrt(math.pi) / 2)))  # a square of the cell's area
+        yy, xx = np.indices(frame.shape)
+        tiles = (yy // step) * (frame.shape[1] // step + 1) + xx // step
+        cut = pieces.astype(np.int64) * (tiles.max() + 1) + tiles  # one label per (piece, tile)
+        return np.where(large, np.unique(cut, return_inverse=True)[1].reshape(frame.shape) + pieces.max() + 1, pieces)
+
+
+def test_larger_cells_cut_into_pieces_are_still_found_larger(sequence: SynthSequence,
+                                                              record: AppearanceRecord) -> None:
+    """Cells of twice the diameter: the first pass at scale 1 reads pieces of the training size (the dead
+    band), the model-free object diameter says the cells are larger, and the scale it implies is taken when the
+    model finds cells of its size there again."""
+    assert record.object_diameter is not None
+    model = FragmentingPredictor(record.cell_diameter)
+    own = first_pass_diameter([normalise(f) for f in sequence.images], model._cells)  # as record_conditions.py
+    record = dataclasses.replace(record, diameter_estimate=own)
+    frames = _scaled(sequence.images[:4], 2.0)
+    tracker = Tracker(InferenceConfig(coord_scale=SCALE, min_size=10), model, conditions=record)
+    found = tracker.track(frames, denoise="off").appearance
+    assert found is not None and found.scale_from == "auto (objects)"
+    assert found.scale == pytest.approx(0.5, rel=0.15)
+    without = dataclasses.replace(record, object_diameter=None)  # the first pass alone: fooled by the pieces
+    tracker = Tracker(InferenceConfig(coord_scale=SCALE, min_size=10), FragmentingPredictor(record.cell_diameter),
+                      conditions=without)
+    fooled = tracker.track(frames, denoise="off").appearance
+    assert fooled is not None and fooled.scale == 1.0 and fooled.scale_from == "dead band"
+    clean = tracker.track(sequence.images[:4], denoise="off").appearance  # training size: no objects check moves it
+    assert clean is not None and clean.scale == 1.0
