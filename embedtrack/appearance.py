@@ -15,8 +15,9 @@ sequence once, on its first frame, and changes the frames before the network see
   Within ±20 % (:data:`SCALE_DEAD_BAND`) nothing is resampled. A model cuts cells much larger than its own into
   pieces of its training size, and that first pass reads as the dead band; so a model-free size, the median
   diameter of Otsu objects (:func:`object_diameter`, against the same measure on the training frames,
-  ``appearance.object_diameter``), is checked as well: when it says the cells are larger, the scale it implies
-  is taken if the model finds cells of its own size there. Everything from the network to the lineage runs at
+  ``appearance.object_diameter``), is checked as well: when it sees another size and the first pass did not
+  resample the same way, the scale it implies is taken if the model finds cells of its own size there, else a
+  first-pass scale against it is dropped (:func:`_check_objects`). Everything from the network to the lineage runs at
   model scale (``min_size`` is in model pixels anyway; the field-of-interest border is scaled); the label images
   come back to the exact input shape by nearest neighbour, and a cell that resampling would lose keeps one pixel.
 * **Noise**: the body SNR of the sequence (the cells' mean above the background median, in units of the
@@ -407,26 +408,31 @@ def _plan_scale(out: Appearance, frame: np.ndarray, record: AppearanceRecord | N
     out.cell_diameter = record.cell_diameter * found / target  # the sequence's, in the record's (labelled) terms
     inside = _within(scale, SCALE_DEAD_BAND)
     out.scale, out.scale_from = (1.0, "dead band") if inside else (scale, AUTO)
-    if inside and record.object_diameter:
-        _larger_cells(out, frame, record, target, first_pass)
+    if record.object_diameter:
+        _check_objects(out, frame, record, target, first_pass)
 
 
-def _larger_cells(out: Appearance, frame: np.ndarray, record: AppearanceRecord, target: float,
-                  first_pass: FirstPass) -> None:
-    """Cells larger than the model's are cut into pieces of the training size by the first pass, which then
-    reads as the dead band. When the model-free :func:`object_diameter` says the cells are larger by more than
-    the dead band, the frame is tried at the scale it implies: if the model's instances there are again near
-    the training size (whole cells now, not pieces), that scale is taken."""
+def _check_objects(out: Appearance, frame: np.ndarray, record: AppearanceRecord, target: float,
+                   first_pass: FirstPass) -> None:
+    """Check the first-pass scale against the model-free :func:`object_diameter` (against the training frames').
+
+    A model cuts cells larger than its own into pieces of its training size (a first pass that reads as the dead
+    band) or into smaller pieces still (one that asks to magnify larger cells). When the object diameter differs
+    by more than the dead band and the first pass did not resample the same way, the frame is tried at the scale
+    the objects imply: if the model finds cells of its own size there, that scale is taken; if not, a first-pass
+    scale that went against the objects is dropped (estimates disagree: nothing resampled).
+    """
     found = object_diameter(frame)
-    if found is None or _within(found / record.object_diameter, SCALE_DEAD_BAND):  # type: ignore[operator]
+    if found is None:
         return
     ratio = found / record.object_diameter  # type: ignore[operator]
-    if ratio < 1.0:
-        return  # smaller cells the model sees whole: its own first pass decides
-    scale = float(max(1.0 / ratio, SCALE_LIMITS[0]))
+    if _within(ratio, SCALE_DEAD_BAND) or (out.scale != 1.0 and (out.scale < 1.0) == (ratio > 1.0)):
+        return  # the objects see no other size, or the first pass resampled the way they point
+    scale = float(min(max(1.0 / ratio, SCALE_LIMITS[0]), SCALE_LIMITS[1]))
     out.passes += 1
     diameter = median_diameter(first_pass(resample_frame(frame, scaled_shape(frame.shape, scale))))
-    if diameter is None or not _within(diameter / target, SCALE_DEAD_BAND):
-        return
-    out.scale, out.scale_from = scale, "auto (objects)"
-    out.cell_diameter = record.cell_diameter / scale
+    if diameter is not None and _within(diameter / target, SCALE_DEAD_BAND):
+        out.scale, out.scale_from = scale, "auto (objects)"
+        out.cell_diameter = record.cell_diameter / scale
+    elif out.scale != 1.0:
+        out.scale, out.scale_from = 1.0, "estimates disagree"

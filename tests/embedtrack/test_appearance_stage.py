@@ -301,3 +301,23 @@ def test_larger_cells_cut_into_pieces_are_still_found_larger(sequence: SynthSequ
     assert fooled is not None and fooled.scale == 1.0 and fooled.scale_from == "dead band"
     clean = tracker.track(sequence.images[:4], denoise="off").appearance  # training size: no objects check moves it
     assert clean is not None and clean.scale == 1.0
+
+
+def test_a_first_pass_scale_against_the_objects_is_checked_there(sequence: SynthSequence,
+                                                                record: AppearanceRecord) -> None:
+    """A first pass that magnifies cells the object diameter finds larger (a model cutting them into small
+    pieces) is replaced by the objects' scale when the model finds cells of its size there, else dropped."""
+    from embedtrack.appearance import Appearance, _check_objects
+
+    frame = _scaled(sequence.images[:1], 2.0)[0]
+    model = SizeTunedPredictor(record.cell_diameter)
+    own = first_pass_diameter([normalise(f) for f in sequence.images], model._cells)
+    magnified = Appearance(scale=1.6, scale_from="auto")
+    _check_objects(magnified, frame, record, own, lambda f: model._cells(normalise(f)))
+    assert magnified.scale_from == "auto (objects)" and magnified.scale == pytest.approx(0.5, rel=0.15)
+    nothing = Appearance(scale=1.6, scale_from="auto")
+    _check_objects(nothing, frame, record, own, lambda f: np.zeros(f.shape, np.int32))
+    assert nothing.scale == 1.0 and nothing.scale_from == "estimates disagree"
+    agreeing = Appearance(scale=0.55, scale_from="auto")
+    _check_objects(agreeing, frame, record, own, lambda f: np.zeros(f.shape, np.int32))
+    assert agreeing.scale == 0.55 and agreeing.passes == 0  # the same way as the objects: left alone
