@@ -321,3 +321,6 @@ def test_a_first_pass_scale_against_the_objects_is_checked_there(sequence: Synth
     agreeing = Appearance(scale=0.55, scale_from="auto")
     _check_objects(agreeing, frame, record, own, lambda f: np.zeros(f.shape, np.int32))
     assert agreeing.scale == 0.55 and agreeing.passes == 0  # the same way as the objects: left alone
+    smaller = Appearance(scale=1.0, scale_from="dead band")  # smaller objects (specks as often as cells): unused
+    _check_objects(smaller, _scaled(sequence.images[:1], 0.5)[0], record, own, lambda f: model._cells(normalise(f)))
+    assert smaller.scale == 1.0 and smaller.passes == 0
