@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from embedtrack import openmp  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch can start; see there)
+from embedtrack._version import __version__  # noqa: F401  (the package's version)
 from ctc.guard import protect
 
-__version__ = "0.1.0"
 __all__ = ["Tracker", "InferenceConfig"]
 
 protect(Path(__file__).parent / "models", "the bundled models folder")  # no command writes into the package

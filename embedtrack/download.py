@@ -29,7 +29,7 @@ from ctc.fsutil import move_into_place, parents_made, temp_dir_beside
 from ctc.guard import CTC_DATASET, check_output
 from ctc.limits import DEFAULT_MAX_UNPACKED_GB, MAX_UNPACKED_ENV, env_limit
 from ctc.progress import progress
-from embedtrack import __version__
+from embedtrack._version import __version__
 from embedtrack.errors import EmbedTrackError
 from embedtrack.presets import CTC_DATASETS
 
