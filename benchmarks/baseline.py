@@ -43,7 +43,7 @@ from tqdm import tqdm
 from ctc.errors import CTCError
 from ctc.io import ResultWriter, open_sequence
 from ctc.overlap import best_match, overlaps
-from embedtrack.inference_config import InferenceConfig
+from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.tracker import Tracker
 
 logger = logging.getLogger("baseline")

@@ -33,7 +33,7 @@ from ctc.io import frame_name, open_segmentation, open_sequence  # noqa: E402
 from ctc.synth import write_dataset  # noqa: E402
 from embedtrack.data import write_linked_gt  # noqa: E402
 from embedtrack.pipeline import RunOptions, run_sequence  # noqa: E402
-from embedtrack.registry import bundled_models  # noqa: E402
+from embedtrack.models.registry import bundled_models  # noqa: E402
 
 SYNTH_MODELS = {"fluo": "Fluo-N2DH-SIM+", "bf": "BF-C2DL-HSC", "phc": "PhC-C2DL-PSC"}
 BASELINE_MODE = {"fluo": [], "phc": ["--compress", "none"], "bf": []}

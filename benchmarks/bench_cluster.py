@@ -36,8 +36,8 @@ from ctc.labels import label_set, unique_inverse
 from ctc.overlap import overlaps
 from embedtrack import cluster_dense
 from embedtrack.cluster import cluster, labels_from
-from embedtrack.inference_config import InferenceConfig
-from embedtrack.predictions import Predictions
+from embedtrack.models.inference_config import InferenceConfig
+from embedtrack.models.predictions import Predictions
 
 DEFAULT_DATA = Path("/work/shared/data/ctc/Fluo-N2DL-HeLa/02_ERR_SEG")
 SIZE = 1024

@@ -37,7 +37,7 @@ from ctc.evaluate import evaluate  # noqa: E402
 from ctc.io import ResultWriter, default_ndigits, open_sequence, open_tracking_gt  # noqa: E402
 from ctc.lineage import Track, division_count  # noqa: E402
 from ctc.synth import write_dataset  # noqa: E402
-from embedtrack.inference_config import InferenceConfig  # noqa: E402
+from embedtrack.models.inference_config import InferenceConfig  # noqa: E402
 from embedtrack.lineage import LineageStage  # noqa: E402
 from embedtrack.tracker import Tracker  # noqa: E402
 

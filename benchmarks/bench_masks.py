@@ -38,7 +38,7 @@ import baseline  # noqa: E402
 from ctc.evaluate import evaluate  # noqa: E402
 from ctc.io import frame_name, open_sequence, open_tracking_gt, write_tiff  # noqa: E402
 from ctc.synth import write_dataset  # noqa: E402
-from embedtrack.inference_config import InferenceConfig  # noqa: E402
+from embedtrack.models.inference_config import InferenceConfig  # noqa: E402
 from embedtrack.pipeline import RunOptions, run_sequence  # noqa: E402
 from ctc.export import label_stats  # noqa: E402
 from embedtrack.tracker import Tracker, relabel_mask  # noqa: E402

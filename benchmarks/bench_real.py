@@ -32,7 +32,7 @@ import numpy as np
 from ctc.evaluate import evaluate
 from ctc.io import SequencePaths
 from embedtrack.heldout import write_heldout
-from embedtrack.registry import read_config, resolve_model
+from embedtrack.models.registry import read_config, resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = {  # dataset -> sequence at hand

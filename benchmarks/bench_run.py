@@ -86,8 +86,8 @@ def widened_model(name: str, widths: list[int], folder: Path) -> Path:
     meaningless, so only its predict times are worth reading)."""
     import torch
 
-    from embedtrack.model import ArchConfig, EmbedTrackNet
-    from embedtrack.registry import load_model, save_model
+    from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
+    from embedtrack.models.registry import load_model, save_model
 
     _, config = load_model(name)
     arch = {**config.architecture, "widths": widths}

@@ -135,7 +135,7 @@ def pyplot() -> Any:
 
 def heldout_block(dataset: str, sequence: str) -> tuple[int, int]:
     """Frames [first, end) held out of ``sequence`` by the dataset's own bundled model (its config.json)."""
-    from embedtrack.registry import CONFIG_NAME, read_config, resolve_model
+    from embedtrack.models.registry import CONFIG_NAME, read_config, resolve_model
 
     folder = resolve_model(dataset)
     record = read_config(folder).training.get("sequences", {}).get(sequence, {}).get("heldout_frames")

@@ -38,8 +38,8 @@ def _batch(crop: int, batch: int) -> dict[str, object]:
 
 
 def _net(model: str, widths: str | None) -> torch.nn.Module:
-    from embedtrack.model import ArchConfig, EmbedTrackNet
-    from embedtrack.registry import load_model
+    from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
+    from embedtrack.models.registry import load_model
 
     if widths:
         return EmbedTrackNet(ArchConfig(widths=tuple(int(w) for w in widths.split(","))))
@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     args = parser.parse_args()
 
-    from embedtrack.device import cpu_has_bf16
+    from embedtrack.models.device import cpu_has_bf16
 
     batch = _batch(args.crop, args.batch)
     nets, opts = {}, {}

@@ -30,11 +30,11 @@ from scipy import ndimage as ndi
 
 from ctc.io import open_segmentation, open_sequence
 from embedtrack.cluster import cluster
-from embedtrack.inference_config import InferenceConfig
+from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.preprocess import normalise
 from embedtrack.instances import whole_cells
 from embedtrack.predict import Predictor
-from embedtrack.registry import load_model
+from embedtrack.models.registry import load_model
 
 
 def nucleus_stats(gt: np.ndarray, labels: np.ndarray, seg: np.ndarray, scale: float,

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from embedtrack.device import use_all_cores
-from embedtrack.model import ArchConfig, EmbedTrackNet
+from embedtrack.models.device import use_all_cores
+from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
 from embedtrack.predict import Predictor
-from embedtrack.registry import load_model
+from embedtrack.models.registry import load_model
 
 
 def part_times(predictor: Predictor, frame: np.ndarray, repeats: int = 3) -> dict[str, float]:

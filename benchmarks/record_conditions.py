@@ -31,7 +31,7 @@ import tifffile
 
 from embedtrack.appearance import AppearanceRecord, first_pass_diameter, record_from_pairs
 from embedtrack.errors import EmbedTrackError
-from embedtrack.registry import read_config, resolve_model, write_appearance
+from embedtrack.models.registry import read_config, resolve_model, write_appearance
 
 
 def parse_ranges(text: str, where: str) -> set[int]:

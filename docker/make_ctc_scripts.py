@@ -6,7 +6,7 @@ Usage::
     python docker/make_ctc_scripts.py            # (re)write ctc_scripts/ and docker/ctc_datasets.txt
     python docker/make_ctc_scripts.py --check    # exit 1 if either differs from what would be generated
 
-The dataset names come from the preset table (``embedtrack.presets.CTC_DATASETS``), the text from
+The dataset names come from the preset table (``embedtrack.models.presets.CTC_DATASETS``), the text from
 ``docker/ctc_script.sh.in`` (placeholders ``@DATASET@`` and ``@SEQ@``).
 """
 
@@ -22,7 +22,7 @@ if str(REPO_DIR) not in sys.path:
     sys.path.insert(0, str(REPO_DIR))
 
 from ctc.fsutil import write_atomic  # noqa: E402  (the repository is on the path only from here on)
-from embedtrack.presets import CTC_DATASETS  # noqa: E402
+from embedtrack.models.presets import CTC_DATASETS  # noqa: E402
 
 TEMPLATE = DOCKER_DIR / "ctc_script.sh.in"
 DATASETS_FILE = DOCKER_DIR / "ctc_datasets.txt"
@@ -31,7 +31,7 @@ SEQUENCES: tuple[str, ...] = ("01", "02")
 
 DATASETS_HEADER = (
     "# The nine 2-D Cell Tracking Challenge datasets this package has CTC scripts for (one name per line).\n"
-    "# Generated from embedtrack/presets.py by docker/make_ctc_scripts.py; read by the container entrypoint.\n"
+    "# Generated from embedtrack/models/presets.py by docker/make_ctc_scripts.py; read by the container entrypoint.\n"
 )
 
 

@@ -24,7 +24,7 @@ def __getattr__(name: str) -> Any:
 
         return Tracker
     if name == "InferenceConfig":
-        from embedtrack.inference_config import InferenceConfig
+        from embedtrack.models.inference_config import InferenceConfig
 
         return InferenceConfig
     raise AttributeError(f"module 'embedtrack' has no attribute {name!r}")

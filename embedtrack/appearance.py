@@ -52,7 +52,7 @@ from scipy import ndimage
 
 from ctc.conditions import background_stats, body_snr, cell_diameters, measure
 from embedtrack.errors import ConfigError, EmbedTrackError
-from embedtrack.inference_config import check_fields
+from embedtrack.models.inference_config import check_fields
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ writing are removed once the workers are gone (:func:`remove_leftovers`); those 
 by the next one.
 
 Workers: each task sets torch's thread count once per worker process and keeps the models it loaded (see
-:func:`embedtrack.registry.enable_model_cache`). When every worker declares the resource ``sequence=1`` (the
+:func:`embedtrack.models.registry.enable_model_cache`). When every worker declares the resource ``sequence=1`` (the
 local cluster started here does), a worker runs one sequence at a time with all its threads in torch;
 otherwise each worker thread runs its own sequence with one torch thread.
 
@@ -124,7 +124,7 @@ def _sequence_dirs(dataset: Path, names: list[str] | None) -> list[Path]:
 
 def _model_for(dataset: str, model: str | None, model_dir: Path | None) -> str | None:
     """``--model`` for all, else ``--model-dir/<DATASET>``, else the bundled model of that name, else None."""
-    from embedtrack.registry import bundled_name, resolve_model
+    from embedtrack.models.registry import bundled_name, resolve_model
 
     if model is not None:
         return str(resolve_model(model).resolve())
@@ -175,7 +175,7 @@ def _configure_worker(exclusive: bool) -> None:
         return
     import torch
 
-    from embedtrack.registry import enable_model_cache
+    from embedtrack.models.registry import enable_model_cache
 
     os.environ["OMP_NUM_THREADS"] = str(nthreads)
     torch.set_num_threads(nthreads)

@@ -1,7 +1,7 @@
 """Post-processing thresholds chosen on annotated frames (clustering §3.3, linking §3.4), without retraining.
 
 The network runs once per frame; its predictions are kept and replayed while a small grid of
-:class:`~embedtrack.inference_config.InferenceConfig` values is tried through the real :class:`Tracker`. Every
+:class:`~embedtrack.models.inference_config.InferenceConfig` values is tried through the real :class:`Tracker`. Every
 grid point is written as a CTC result and scored against the ground truth with :func:`ctc.evaluate.evaluate`
 (py-ctcmetrics), so the choice optimises the challenge's own measures:
 
@@ -30,8 +30,8 @@ from ctc.evaluate import evaluate
 from ctc.fsutil import make_parents, remove_made, temp_dir_beside
 from ctc.guard import remove_stale_temps
 from embedtrack.errors import EmbedTrackError
-from embedtrack.inference_config import InferenceConfig
-from embedtrack.predictions import Predictions
+from embedtrack.models.inference_config import InferenceConfig
+from embedtrack.models.predictions import Predictions
 from embedtrack.tracker import Tracker
 
 logger = logging.getLogger(__name__)

@@ -52,8 +52,8 @@ import math
 import numpy as np
 
 from embedtrack.cluster_dense import Dense, check_inputs, dense_stage, grid_shape, q_max
-from embedtrack.inference_config import InferenceConfig
-from embedtrack.predictions import Predictions, is_tensor
+from embedtrack.models.inference_config import InferenceConfig
+from embedtrack.models.predictions import Predictions, is_tensor
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from embedtrack.errors import EmbedTrackError
-from embedtrack.inference_config import InferenceConfig
+from embedtrack.models.inference_config import InferenceConfig
 
 __all__ = ["Dense", "check_inputs", "dense_stage", "grid_shape", "kernels", "q_max", "window_mean", "window_sums",
            "NON_FINITE_OFFSETS"]

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from embedtrack.cluster_dense import NON_FINITE_OFFSETS, Dense, grid_shape, kernels, window_sums
 from embedtrack.errors import EmbedTrackError
-from embedtrack.inference_config import InferenceConfig
+from embedtrack.models.inference_config import InferenceConfig
 
 __all__ = ["dense_stage"]
 

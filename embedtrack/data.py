@@ -1,6 +1,6 @@
 """Training data from CTC folders (paper §4.3): labels, time split, crop pairs, augmentation.
 
-Labels per preset (see :mod:`embedtrack.presets`):
+Labels per preset (see :mod:`embedtrack.models.presets`):
 
 * ``gt``: the GT/TRA masks are full segmentations and carry the track ids.
 * ``st``: each silver-truth mask takes the track id of the GT TRA marker it covers when it covers exactly one;
@@ -43,7 +43,7 @@ from ctc.lineage import Track
 from ctc.overlap import mutual_best, name_by_markers, overlaps
 from embedtrack.errors import EmbedTrackError
 from embedtrack import preprocess, sparse_labels
-from embedtrack.presets import Preset
+from embedtrack.models.presets import Preset
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from ctc.limits import DEFAULT_MAX_UNPACKED_GB, MAX_UNPACKED_ENV, env_limit
 from ctc.progress import progress
 from embedtrack._version import __version__
 from embedtrack.errors import EmbedTrackError
-from embedtrack.presets import CTC_DATASETS
+from embedtrack.models.presets import CTC_DATASETS
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from ctc.guard import CTC_DATASET
 from ctc.io import SequencePaths, frame_name, open_segmentation, open_sequence
 from ctc.writer import copy_into, staged_folder
 from embedtrack.data import heldout_block, write_linked_gt
-from embedtrack.presets import get_preset
+from embedtrack.models.presets import get_preset
 
 
 def heldout_frames(dataset_dir: str | Path, sequence: str, preset: str | None = None) -> tuple[int, int]:

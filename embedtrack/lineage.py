@@ -7,7 +7,7 @@ track and starts a new one, a speck of one frame is a track. This stage keeps §
 corrects its output with a bounded look-ahead, so streaming (:meth:`embedtrack.tracker.Tracker.iter_track`)
 keeps flat memory: a frame leaves the stage once the frames its corrections look at have arrived.
 
-Corrections, each an :class:`~embedtrack.inference_config.InferenceConfig` setting (0 / False: off):
+Corrections, each an :class:`~embedtrack.models.inference_config.InferenceConfig` setting (0 / False: off):
 
 * **division validation** (``division_min_frames`` k): a division stands only if both daughters persist for
   k frames (a daughter dividing again counts as persisting) and, with ``divide_apart``, only from the first
@@ -50,7 +50,7 @@ from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 from ctc.lineage import LineageBuilder, Track
-from embedtrack.inference_config import InferenceConfig
+from embedtrack.models.inference_config import InferenceConfig
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ the mask at ``t-1`` is the mother) when the smaller has at least ``min_daughter_
 (all start new tracks). Instances without a link start new tracks; masks at ``t-1`` without a candidate end
 their track.
 
-All thresholds and rules come from :class:`embedtrack.inference_config.InferenceConfig` (``coord_scale``,
+All thresholds and rules come from :class:`embedtrack.models.inference_config.InferenceConfig` (``coord_scale``,
 ``min_fraction``, ``background_competes``, ``min_daughter_ratio``), the one place that holds their defaults.
 """
 
@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from embedtrack.errors import EmbedTrackError
-from embedtrack.inference_config import InferenceConfig
-from embedtrack.predictions import is_tensor, values_at
+from embedtrack.models.inference_config import InferenceConfig
+from embedtrack.models.predictions import is_tensor, values_at
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from embedtrack.predictions import Predictions
+from embedtrack.models.predictions import Predictions
 from embedtrack.sparse_labels import IGNORE
 
 MEDOID_SAMPLES = 384  # medoid candidates/reference pixels per instance; exact for smaller instances

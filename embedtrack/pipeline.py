@@ -158,7 +158,7 @@ def run_sequence(seq_dir: str | Path, model: str | Path | Tracker, output: str |
     opts = options or RunOptions()
     seq_dir = Path(seq_dir)
     if not isinstance(model, Tracker):
-        from embedtrack.registry import resolve_model
+        from embedtrack.models.registry import resolve_model
 
         resolve_model(model)  # a mistyped model name is the first error, before inputs and outputs are checked
     sequence = open_frames(seq_dir)  # checks files, gaps, shapes, dimensionality before any work

@@ -6,17 +6,18 @@ this frame and the previous one: every frame is encoded once, not twice (once pe
 
 * Whole-frame prediction when the frame has at most ``max_pixels`` pixels, otherwise overlapping tiles
   (``tile_size``, at least 25 % overlap) blended with a smooth window, so tile borders leave no seams.
-* The network runs with its batch norms folded into the convolutions (:func:`~embedtrack.model.fold_batch_norm`).
+* The network runs with its batch norms folded into the convolutions
+(:func:`~embedtrack.models.architecture.fold_batch_norm`).
 * Precision (``precision``): ``fp32``; ``bf16`` autocast with the network and its inputs in channels-last
   memory order (fast on CPUs with bf16 in hardware); ``fp16`` autocast (CUDA); ``auto`` picks one with
-  :func:`embedtrack.device.resolve_precision`. The maps handed on are always float32.
+  :func:`embedtrack.models.device.resolve_precision`. The maps handed on are always float32.
 * ``compile``: the encoder and both decoders go through ``torch.compile`` (the first frame of each input shape
   pays the compilation; see docs/speed.md for when that pays off).
 * Test-time augmentation: the 8 rotations/flips of the dihedral group. Outputs are mapped back before
   averaging: maps are rotated/flipped back, offset vectors are rotated/flipped with them (y and x swap on
   90°/270°, signs follow the flip) and the bandwidth pair swaps its axes on 90°/270°.
 
-Returns :class:`~embedtrack.predictions.Predictions` (named offsets, bandwidths, seediness, tracking offsets;
+Returns :class:`~embedtrack.models.predictions.Predictions` (named offsets, bandwidths, seediness, tracking offsets;
 offsets in normalised units, pixels / ``coord_scale``): NumPy arrays on a CPU, tensors left on the GPU
 otherwise, where clustering (:mod:`embedtrack.cluster_torch`) and linking read them without copying the maps.
 """
@@ -28,9 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from embedtrack.device import resolve_precision
-from embedtrack.model import EmbedTrackNet, fold_batch_norm
-from embedtrack.predictions import Predictions
+from embedtrack.models.device import resolve_precision
+from embedtrack.models.architecture import EmbedTrackNet, fold_batch_norm
+from embedtrack.models.predictions import Predictions
 
 TRANSFORMS: tuple[tuple[int, bool], ...] = tuple((k, flip) for flip in (False, True) for k in range(4))
 IDENTITY: tuple[tuple[int, bool], ...] = ((0, False),)

@@ -42,11 +42,11 @@ from embedtrack.background import ReadAhead
 from embedtrack.cluster import cluster
 from embedtrack.preprocess import normalise
 from embedtrack.errors import EmbedTrackError
-from embedtrack.inference_config import InferenceConfig
+from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.instances import whole_cells
 from embedtrack.lineage import LineageStage
 from embedtrack.link import link, shifted_targets
-from embedtrack.predictions import Predictions
+from embedtrack.models.predictions import Predictions
 
 logger = logging.getLogger(__name__)
 
@@ -352,9 +352,9 @@ class Tracker:
         values of the model (e.g. ``seed_threshold=0.6``). ``tta`` None: on with CUDA, off on the CPU.
         ``precision``: ``auto``, ``fp32`` or ``bf16``; ``compile``: ``torch.compile`` the network (see
         :mod:`embedtrack.predict`)."""
-        from embedtrack.device import pick_device, use_all_cores
+        from embedtrack.models.device import pick_device, use_all_cores
         from embedtrack.predict import Predictor
-        from embedtrack.registry import load_model
+        from embedtrack.models.registry import load_model
 
         if tta is not None and not isinstance(tta, bool):
             raise EmbedTrackError(f"tta must be True, False or None (automatic), got {tta!r}")

@@ -33,16 +33,16 @@ from ctc.progress import progress
 from ctc.writer import append_line, write_file
 from embedtrack.appearance import AppearanceRecord, record_from_pairs
 from embedtrack.crops import Augment, CropPairs, collate
-from embedtrack.device import pick_device, resolve_precision, use_all_cores
+from embedtrack.models.device import pick_device, resolve_precision, use_all_cores
 from embedtrack.data import TrackedSequence, load_dataset, min_mask_size
 from embedtrack.errors import EmbedTrackError
-from embedtrack.inference_config import InferenceConfig
+from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.losses import LossWeights, embedtrack_loss
 from embedtrack.metrics import matched_iou
-from embedtrack.model import ArchConfig, EmbedTrackNet
-from embedtrack.presets import Preset, get_preset
-from embedtrack.predictions import Predictions
-from embedtrack.registry import ModelConfig, read_config, save_model
+from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
+from embedtrack.models.presets import Preset, get_preset
+from embedtrack.models.predictions import Predictions
+from embedtrack.models.registry import ModelConfig, read_config, save_model
 from embedtrack.sparse_labels import IGNORE
 from embedtrack.tracker import Tracker
 from embedtrack.train_lock import check_unlocked, locked
@@ -314,7 +314,7 @@ def _train(dataset_dir: str | Path, preset_name: str, out_dir: Path, opts: Train
 def inherited_inference(init: str, own: InferenceConfig) -> InferenceConfig:
     """The inference settings of model ``init`` (thresholds, minimum size, linking: calibrated ones kept), with
     the coordinate scale and field-of-view border of this training run (``own``)."""
-    from embedtrack.registry import read_config, resolve_model
+    from embedtrack.models.registry import read_config, resolve_model
 
     parent = read_config(resolve_model(init)).inference
     return parent.replace(coord_scale=own.coord_scale, fov_border=own.fov_border)
@@ -337,7 +337,7 @@ def _arithmetic(name: str, device: torch.device) -> tuple[str, torch.memory_form
 
 def _load_init(net: EmbedTrackNet, init: str, arch: ArchConfig, device: torch.device) -> None:
     """Copy the weights of model ``init`` into ``net`` (same architecture required)."""
-    from embedtrack.registry import load_model
+    from embedtrack.models.registry import load_model
 
     source, config = load_model(init, device)
     if config.architecture != arch.to_dict():

@@ -124,7 +124,7 @@ def test_relative_links_and_images_resolve() -> None:
 @pytest.mark.parametrize("page,kind", [("README.md", "readme"), ("docs/training.md", "training")])
 def test_model_tables_agree_with_each_models_config(page: str, kind: str) -> None:
     """The model tables are `embedtrack models --markdown KIND` as it prints them from the bundled configs."""
-    from embedtrack.model_table import model_table
+    from embedtrack.models.model_table import model_table
 
     expected = model_table(kind=kind)
     text = (REPO / page).read_text(encoding="utf-8")

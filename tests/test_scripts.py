@@ -16,7 +16,7 @@ from types import ModuleType
 
 import pytest
 
-from embedtrack.presets import CTC_DATASETS
+from embedtrack.models.presets import CTC_DATASETS
 
 REPO = Path(__file__).resolve().parents[1]
 CTC_SCRIPTS = REPO / "ctc_scripts"

@@ -91,13 +91,13 @@ def batch_size_option(default: int) -> Callable[[F], F]:
 
 
 def inference_options(func: F) -> F:
-    """One option per :class:`~embedtrack.inference_config.InferenceConfig` value (``--seed-threshold``,
+    """One option per :class:`~embedtrack.models.inference_config.InferenceConfig` value (``--seed-threshold``,
     ``--min-size``, ``--min-daughter-ratio``, …), each defaulting to the model's own value; the command receives
     them as one ``inference`` dict of the options given."""
     import dataclasses
     import typing
 
-    from embedtrack.inference_config import InferenceConfig
+    from embedtrack.models.inference_config import InferenceConfig
 
     hints = typing.get_type_hints(InferenceConfig)
     names = [f.name for f in dataclasses.fields(InferenceConfig)]

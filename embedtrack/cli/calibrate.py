@@ -40,7 +40,7 @@ def _grid(text: str, option: str, name: str) -> tuple[float, ...]:
 def _grid_problem(name: str, value: float) -> str | None:
     """Why ``value`` cannot be tried for ``name`` (min_size is a factor of the model's), or None."""
     from embedtrack.errors import ConfigError
-    from embedtrack.inference_config import InferenceConfig
+    from embedtrack.models.inference_config import InferenceConfig
 
     if name == "min_size":
         return None if math.isfinite(value) and value > 0 else "expected a positive factor"
@@ -85,7 +85,7 @@ def command(model: str, dataset_dir: Path, sequences: str | None, metric: str, o
     """
     from ctc.guard import MODEL, check_output
     from embedtrack.calibrate import calibrate, load_annotated
-    from embedtrack.registry import resolve_model, write_calibrated
+    from embedtrack.models.registry import resolve_model, write_calibrated
     from embedtrack.tracker import Tracker
 
     if out_dir is not None:  # before any work

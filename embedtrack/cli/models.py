@@ -14,8 +14,8 @@ from embedtrack.cli._common import handle_errors
 @handle_errors
 def command(markdown: str | None) -> None:
     """List the bundled models: name, what it is for, preset, training data, validation IoU."""
-    from embedtrack.model_table import model_table, use_of
-    from embedtrack.registry import bundled_models, read_config
+    from embedtrack.models.model_table import model_table, use_of
+    from embedtrack.models.registry import bundled_models, read_config
 
     if markdown:
         click.echo(model_table(kind=markdown))

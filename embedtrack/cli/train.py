@@ -15,7 +15,7 @@ import click
 from embedtrack.cli._common import device_option, handle_errors
 
 if TYPE_CHECKING:
-    from embedtrack.model import ArchConfig
+    from embedtrack.models.architecture import ArchConfig
 
 
 def _positive_finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -86,7 +86,7 @@ def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_pe
     if ddp and os.environ.get("RANK", "0") != "0":  # one progress bar and one log: rank 0's
         os.environ["TQDM_DISABLE"] = "1"
         logging.getLogger().setLevel(logging.WARNING)
-    from embedtrack.presets import get_preset
+    from embedtrack.models.presets import get_preset
     from embedtrack.train import TrainOptions, train
 
     get_preset(preset)
@@ -116,8 +116,8 @@ def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_pe
 
 def _architecture(widths: tuple[int, int, int] | None, init_model: str | None) -> ArchConfig:
     """The network shape: from --widths, else from the --init model, else the paper's."""
-    from embedtrack.model import ArchConfig
-    from embedtrack.registry import read_config, resolve_model
+    from embedtrack.models.architecture import ArchConfig
+    from embedtrack.models.registry import read_config, resolve_model
 
     arch = ArchConfig.from_dict(read_config(resolve_model(init_model)).architecture) if init_model else ArchConfig()
     if widths is None:

@@ -25,10 +25,10 @@ from napari.utils.notifications import show_error, show_info
 from ctc.errors import CTCError
 from embedtrack.appearance import check_setting
 from embedtrack.errors import EmbedTrackError
-from embedtrack.inference_config import InferenceConfig, field_help
+from embedtrack.models.inference_config import InferenceConfig, field_help
 from embedtrack.napari._reader import LayerData
 from embedtrack.napari._widget import MAIN_SETTINGS, check_image, model_choices, model_note, track_steps
-from embedtrack.registry import read_config, resolve_model
+from embedtrack.models.registry import read_config, resolve_model
 
 FOLDER = "folder…"
 DEVICES = ("auto", "cpu", "cuda")

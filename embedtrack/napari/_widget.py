@@ -17,13 +17,13 @@ from embedtrack.napari._reader import LayerData
 #: The model the widget starts with: fluorescent nuclei of any kind, the most common first use.
 DEFAULT_MODEL = "fluo-nuclei-generalist"
 
-#: The thresholds the widget offers (:class:`~embedtrack.inference_config.InferenceConfig` names).
+#: The thresholds the widget offers (:class:`~embedtrack.models.inference_config.InferenceConfig` names).
 MAIN_SETTINGS = ("seed_threshold", "kernel_threshold", "min_size", "min_daughter_ratio", "min_track_frames")
 
 
 def model_choices() -> tuple[list[str], str]:
     """The bundled models, :data:`DEFAULT_MODEL` first, and the one to start with (the first)."""
-    from embedtrack.registry import bundled_models
+    from embedtrack.models.registry import bundled_models
 
     names = sorted(bundled_models(), key=lambda n: (n != DEFAULT_MODEL, n.casefold()))
     return names, names[0] if names else ""
@@ -31,7 +31,7 @@ def model_choices() -> tuple[list[str], str]:
 
 def model_note(model: str | Path) -> str:
     """What the chosen model is for, as the widget shows it under the model box."""
-    from embedtrack.model_table import use_of
+    from embedtrack.models.model_table import use_of
 
     return f"for: {use_of(Path(str(model)).name)}"
 

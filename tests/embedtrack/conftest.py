@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from ctc.synth import write_dataset
-from embedtrack.model import ArchConfig, EmbedTrackNet
-from embedtrack.inference_config import InferenceConfig
-from embedtrack.registry import ModelConfig, save_model
+from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
+from embedtrack.models.inference_config import InferenceConfig
+from embedtrack.models.registry import ModelConfig, save_model
 
 TINY_ARCH = ArchConfig(widths=(4, 8, 16), encoder_blocks=1, dilation_rounds=1)
 

@@ -27,11 +27,11 @@ from embedtrack.appearance import (SIGMA_LADDER, AppearanceRecord, check_setting
                                    first_pass_diameter, record_from_pairs, resample_frame, resample_labels)
 from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError, ModelError
-from embedtrack.inference_config import InferenceConfig
+from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.pipeline import RunOptions, run_sequence
-from embedtrack.predictions import Predictions
+from embedtrack.models.predictions import Predictions
 from embedtrack.preprocess import normalise
-from embedtrack.registry import CONFIG_NAME, read_config, write_appearance
+from embedtrack.models.registry import CONFIG_NAME, read_config, write_appearance
 from embedtrack.tracker import Tracker, TrackResult
 
 SCALE, W_S, KERNEL_PX = 256.0, -10.0, 4.0

@@ -270,7 +270,7 @@ def test_help_is_instant_and_imports_neither_dask_nor_torch() -> None:
 
 def test_model_cache_returns_the_loaded_model(tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
                                               tmp_path: Path) -> None:
-    from embedtrack import registry
+    from embedtrack.models import registry
 
     monkeypatch.setattr(registry, "_MODEL_CACHE", None)
     assert registry.load_model(tiny_model)[0] is not registry.load_model(tiny_model)[0]

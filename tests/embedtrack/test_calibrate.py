@@ -19,8 +19,8 @@ from ctc.errors import CTCFormatError
 from embedtrack.calibrate import AnnotatedSequence, calibrate, load_annotated
 from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError
-from embedtrack.predictions import Predictions
-from embedtrack.registry import read_config
+from embedtrack.models.predictions import Predictions
+from embedtrack.models.registry import read_config
 from embedtrack.tracker import Tracker
 from tests.embedtrack.test_tracker import GroundTruthPredictor, _config, _gt, golden  # noqa: F401
 

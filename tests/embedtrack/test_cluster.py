@@ -9,8 +9,8 @@ import pytest
 
 from embedtrack.cluster import cluster
 from embedtrack.errors import ConfigError, EmbedTrackError
-from embedtrack.inference_config import InferenceConfig
-from embedtrack.predictions import Predictions
+from embedtrack.models.inference_config import InferenceConfig
+from embedtrack.models.predictions import Predictions
 
 W_S = -10.0
 

@@ -13,9 +13,9 @@ from scipy import ndimage as ndi
 from embedtrack import cluster_dense, cluster_torch
 from embedtrack.cluster import cluster
 from embedtrack.errors import EmbedTrackError
-from embedtrack.inference_config import InferenceConfig
+from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.link import candidates, link
-from embedtrack.predictions import Predictions, values_at
+from embedtrack.models.predictions import Predictions, values_at
 from tests.embedtrack.test_cluster import _reassignment_case, perfect, spread_cell, voronoi
 from tests.embedtrack.test_link import box, offsets_to
 

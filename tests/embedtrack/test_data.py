@@ -18,7 +18,7 @@ from embedtrack.data import (
     min_mask_size,
 )
 from embedtrack.errors import EmbedTrackError
-from embedtrack.presets import get_preset
+from embedtrack.models.presets import get_preset
 from tests.conftest import gt_masks
 
 ST_PRESET = get_preset("PhC-C2DL-PSC")

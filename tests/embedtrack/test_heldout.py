@@ -7,7 +7,7 @@ from pathlib import Path
 from ctc.io import open_sequence, open_tracking_gt
 from embedtrack.data import load_dataset
 from embedtrack.heldout import heldout_frames, main, write_heldout
-from embedtrack.presets import get_preset
+from embedtrack.models.presets import get_preset
 from tests.embedtrack.test_sparse_labels import write_sparse_dataset
 
 

@@ -10,7 +10,7 @@ import pytest
 from ctc.divisions import match_divisions
 from ctc.lineage import LineageBuilder, Track, division_count
 from ctc.rules import check_lineage, errors_only
-from embedtrack.inference_config import InferenceConfig
+from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.lineage import LineageStage, lookahead
 from embedtrack.tracker import Tracker
 

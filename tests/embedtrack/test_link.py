@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from embedtrack.errors import EmbedTrackError
-from embedtrack.inference_config import InferenceConfig
+from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.link import candidates as link_candidates
 from embedtrack.link import link as link_config
 

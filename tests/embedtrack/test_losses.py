@@ -138,7 +138,7 @@ def test_empty_labels_only_penalise_seediness() -> None:
 
 
 def test_gradients_reach_all_three_decoders() -> None:
-    from embedtrack.model import ArchConfig, EmbedTrackNet
+    from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
 
     net = EmbedTrackNet(ArchConfig(widths=(4, 8, 16), encoder_blocks=1, dilation_rounds=1))
     labels = _two_cells(32, 32)[None]

@@ -140,9 +140,9 @@ def test_geff_reader_errors_name_the_store(tmp_path: Path) -> None:
 
 def test_widget_starts_with_the_generalist_and_says_what_each_model_is_for() -> None:
     """Not the first name alphabetically (an MSC model merges nuclei): the fluorescent-nuclei generalist."""
-    from embedtrack.model_table import USES
+    from embedtrack.models.model_table import USES
     from embedtrack.napari._widget import DEFAULT_MODEL, model_choices, model_note
-    from embedtrack.registry import bundled_models
+    from embedtrack.models.registry import bundled_models
 
     names, first = model_choices()
     assert first == DEFAULT_MODEL == "fluo-nuclei-generalist" and sorted(names) == sorted(bundled_models())

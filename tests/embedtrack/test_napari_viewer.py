@@ -156,7 +156,7 @@ def test_thresholds_left_as_shown_are_the_models_own(viewer: Any, qtbot: Any, ti
     import shutil
 
     import embedtrack.napari._dock as dock
-    from embedtrack.registry import read_config, write_inference
+    from embedtrack.models.registry import read_config, write_inference
 
     model = Path(shutil.copytree(tiny_model, tmp_path / "precise"))
     write_inference(model, read_config(model).inference.replace(seed_threshold=0.53719, kernel_threshold=0.41))

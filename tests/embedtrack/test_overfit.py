@@ -9,12 +9,12 @@ import torch
 from ctc.synth import generate_sequence
 from embedtrack.cluster import cluster
 from embedtrack.data import links_for
-from embedtrack.inference_config import InferenceConfig
-from embedtrack.predictions import Predictions
+from embedtrack.models.inference_config import InferenceConfig
+from embedtrack.models.predictions import Predictions
 from embedtrack.preprocess import normalise
 from embedtrack.losses import embedtrack_loss
 from embedtrack.metrics import matched_iou
-from embedtrack.model import ArchConfig, EmbedTrackNet
+from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
 
 SCALE = 64.0
 

@@ -21,7 +21,7 @@ import ctc.io
 from ctc.errors import CTCFormatError
 from embedtrack.cli import main
 from embedtrack.pipeline import STAGES, RunOptions, RunReport, run_sequence
-from embedtrack.predictions import Predictions
+from embedtrack.models.predictions import Predictions
 from embedtrack.preprocess import normalise
 from embedtrack.tracker import Tracker
 from tests.embedtrack.test_background import worker_threads

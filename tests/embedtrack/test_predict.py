@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from embedtrack.model import ArchConfig, EmbedTrackNet
+from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
 from embedtrack.predict import TRANSFORMS, Predictor, apply_transform, invert_maps, tile_starts
 
 

@@ -10,7 +10,7 @@ import tifffile
 
 from ctc.conditions import measure
 from ctc.synth import write_dataset
-from embedtrack.registry import CONFIG_NAME, read_config
+from embedtrack.models.registry import CONFIG_NAME, read_config
 from tests.benchmarks.test_ood_nuclei import load
 
 

@@ -15,13 +15,13 @@ from ctc.synth import generate_sequence
 from embedtrack.cluster import cluster
 from embedtrack.crops import CropPairs
 from embedtrack.data import links_for, load_dataset, min_mask_size
-from embedtrack.inference_config import InferenceConfig
+from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.losses import Instances, embedtrack_loss, position_grid, segmentation_loss, LossWeights
 from embedtrack.metrics import matched_iou
-from embedtrack.model import ArchConfig, EmbedTrackNet
-from embedtrack.predictions import Predictions
+from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
+from embedtrack.models.predictions import Predictions
 from embedtrack.preprocess import normalise
-from embedtrack.presets import get_preset
+from embedtrack.models.presets import get_preset
 from embedtrack.sparse_labels import IGNORE, labels_from_markers, labels_from_outlines
 
 SPARSE = get_preset("Fluo-N2DH-GOWT1")

@@ -29,9 +29,9 @@ from ctc.synth import write_dataset
 from ctc.validate import validate_result
 from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError
-from embedtrack.inference_config import InferenceConfig
+from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.pipeline import RunOptions, run_sequence
-from embedtrack.predictions import Predictions
+from embedtrack.models.predictions import Predictions
 from embedtrack.tracker import Tracker
 
 SCALE = 256.0
@@ -291,7 +291,7 @@ def test_to_napari(golden: Path) -> None:
 def test_configured_seed_threshold_of_a_model_folder(tiny_model: Path, synth_dataset: Path,
                                                      tmp_path: Path) -> None:
     # The tiny model's seediness is ≈ 0.95 everywhere: a threshold of 0.99 in config.json finds nothing.
-    from embedtrack.registry import read_config, write_inference
+    from embedtrack.models.registry import read_config, write_inference
 
     folder = tmp_path / "model"
     shutil.copytree(tiny_model, folder)

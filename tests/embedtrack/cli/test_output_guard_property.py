@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from embedtrack.cli import main
-from embedtrack.registry import BUNDLED_DIR
+from embedtrack.models.registry import BUNDLED_DIR
 from tests.cli_result import invoke as _invoke
 from tests.cli_result import refused as _refused
 from tests.conftest import GT_TRACKS, gt_masks, write_dataset, write_result

@@ -95,7 +95,7 @@ def test_boolean_frames_run(tiny_model: Path, user_dataset: Path) -> None:
 def test_no_cells_anywhere_says_so(tiny_model: Path, user_dataset: Path, tmp_path: Path) -> None:
     import torch
 
-    from embedtrack.registry import load_model, save_model
+    from embedtrack.models.registry import load_model, save_model
 
     net, config = load_model(tiny_model)
     with torch.no_grad():  # seediness near 0 everywhere: no cell is ever found

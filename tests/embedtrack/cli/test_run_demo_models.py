@@ -62,7 +62,7 @@ def test_demo_runs_end_to_end_and_prints_scores(tiny_model: Path, tmp_path: Path
 def test_demo_defaults_to_the_model_made_for_its_data() -> None:
     """The demo's model is bundled and records that it learned the demo's generator on other seeds."""
     from embedtrack.cli.demo import DEMO_MODEL, DEMO_PRESET, DEMO_SEED, score_context
-    from embedtrack.registry import bundled_models, read_json_object
+    from embedtrack.models.registry import bundled_models, read_json_object
 
     training = read_json_object(bundled_models()[DEMO_MODEL] / "config.json")["training"]
     assert f"--preset {DEMO_PRESET} " in training["command"]
@@ -71,7 +71,7 @@ def test_demo_defaults_to_the_model_made_for_its_data() -> None:
 
 
 def test_models_lists_bundled_models() -> None:
-    from embedtrack.registry import bundled_models
+    from embedtrack.models.registry import bundled_models
 
     result = CliRunner().invoke(main, ["models"])
     assert result.exit_code == 0

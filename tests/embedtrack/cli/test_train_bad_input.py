@@ -130,7 +130,7 @@ def test_boolean_raw_frames_load(synth_dataset: Path, tmp_path: Path) -> None:
     import tifffile
 
     from embedtrack.data import load_dataset
-    from embedtrack.presets import get_preset
+    from embedtrack.models.presets import get_preset
 
     data = _copy(synth_dataset, tmp_path)
     for path in (data / "01").glob("t*.tif"):

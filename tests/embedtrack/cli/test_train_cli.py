@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from ctc.synth import write_dataset
 from embedtrack.cli import main
-from embedtrack.registry import load_model, read_config
+from embedtrack.models.registry import load_model, read_config
 
 TINY = ["--preset", "synth-fluo", "--crops-per-epoch", "2", "--batch-size", "1", "--widths", "4,8,16"]
 
@@ -133,7 +133,7 @@ def test_a_fine_tuned_model_keeps_its_parents_calibration(tiny_model: Path, synt
     """--init: the child starts from the parent's inference settings, says so, and reports the IoU it started at."""
     import shutil
 
-    from embedtrack.registry import write_inference
+    from embedtrack.models.registry import write_inference
 
     parent = Path(shutil.copytree(tiny_model, tmp_path / "calibrated"))
     calibrated = read_config(parent).inference.replace(seed_threshold=0.4, kernel_threshold=0.3, min_size=56,

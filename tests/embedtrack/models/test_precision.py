@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from ctc.synth import generate_sequence
 from embedtrack.cli import main
-from embedtrack.device import available_cpus, cgroup_cpu_limit, cpu_has_bf16, resolve_precision
+from embedtrack.models.device import available_cpus, cgroup_cpu_limit, cpu_has_bf16, resolve_precision
 from embedtrack.metrics import matched_iou
 from embedtrack.tracker import Tracker
 

@@ -78,7 +78,7 @@ def training_row(name: str, config: dict[str, Any]) -> str:
 def model_table(folders: dict[str, Path] | None = None, kind: str = "readme") -> str:
     """The Markdown table (``readme`` or ``training``) of ``folders`` (default: the bundled models), in the
     order of :data:`USES`."""
-    from embedtrack.registry import CONFIG_NAME, bundled_models, read_json_object
+    from embedtrack.models.registry import CONFIG_NAME, bundled_models, read_json_object
 
     folders = bundled_models() if folders is None else folders
     order = sorted(folders, key=lambda n: (list(USES).index(n) if n in USES else len(USES), n))

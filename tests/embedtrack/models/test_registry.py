@@ -1,4 +1,4 @@
-"""Tests of embedtrack.registry: model folders (config.json + weights.pt) and model names."""
+"""Tests of embedtrack.models.registry: model folders (config.json + weights.pt) and model names."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from embedtrack import registry
+from embedtrack.models import registry
 from embedtrack.errors import ModelError
-from embedtrack.inference_config import InferenceConfig
-from embedtrack.model import ArchConfig, EmbedTrackNet
-from embedtrack.registry import (
+from embedtrack.models.inference_config import InferenceConfig
+from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
+from embedtrack.models.registry import (
     CONFIG_NAME,
     WEIGHTS_NAME,
     ModelConfig,

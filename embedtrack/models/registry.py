@@ -2,7 +2,7 @@
 
 A model folder holds:
 
-* ``config.json``: architecture, preset, tile size, the :class:`~embedtrack.inference_config.InferenceConfig`
+* ``config.json``: architecture, preset, tile size, the :class:`~embedtrack.models.inference_config.InferenceConfig`
   (``inference``: normalisation, clustering and linking thresholds, minimum mask size, border, coordinate scale),
   training provenance and, optionally, ``appearance``: the conditions it was trained at (median cell diameter and
   body SNR of the training frames, :class:`~embedtrack.appearance.AppearanceRecord`), which the tracker's
@@ -24,16 +24,16 @@ from ctc.guard import MODEL_CONFIG, MODEL_FILE
 from ctc.writer import write_file
 from embedtrack.appearance import AppearanceRecord
 from embedtrack.errors import ConfigError, ModelError
-from embedtrack.inference_config import InferenceConfig, check_fields
+from embedtrack.models.inference_config import InferenceConfig, check_fields
 
 logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import torch
 
-    from embedtrack.model import EmbedTrackNet
+    from embedtrack.models.architecture import EmbedTrackNet
 
-BUNDLED_DIR = Path(__file__).parent / "models"
+BUNDLED_DIR = Path(__file__).parent
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "weights.pt"
 FORMAT_VERSION = 2
@@ -91,7 +91,7 @@ _V1_POSTPROCESS = ("min_size", "seed_threshold", "kernel_threshold", "min_votes"
 
 def migrate_v1(data: dict[str, Any], source: str) -> dict[str, Any]:
     """A format-1 config (top-level ``coord_scale``, ``normalisation``, ``postprocess``) in today's format."""
-    from embedtrack.presets import PRESETS
+    from embedtrack.models.presets import PRESETS
 
     values = dict(data)
     inference: dict[str, Any] = {}
@@ -118,8 +118,8 @@ def migrate_v1(data: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def _check_architecture(arch: dict[str, Any], source: str) -> None:
-    """Types and ranges of the ``architecture`` object (:func:`embedtrack.model.check_architecture`)."""
-    from embedtrack.model import check_architecture  # torch is imported by the caller anyway
+    """Types and ranges of the ``architecture`` object (:func:`embedtrack.models.architecture.check_architecture`)."""
+    from embedtrack.models.architecture import check_architecture  # torch is imported by the caller anyway
 
     check_architecture(arch, source)
 
@@ -239,7 +239,7 @@ def load_model(name_or_dir: str | Path, device: str | torch.device = "cpu") -> t
 def _load_model(folder: Path, device: str | torch.device) -> tuple[EmbedTrackNet, ModelConfig]:
     import torch
 
-    from embedtrack.model import ArchConfig, EmbedTrackNet
+    from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
 
     config = read_config(folder)
     try:

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from embedtrack.errors import ConfigError, ModelError
-from embedtrack.inference_config import InferenceConfig
-from embedtrack.registry import (BUNDLED_DIR, CONFIG_NAME, ModelConfig, bundled_models, read_config, resolve_model,
+from embedtrack.models.inference_config import InferenceConfig
+from embedtrack.models.registry import (BUNDLED_DIR, CONFIG_NAME, ModelConfig, bundled_models, read_config, resolve_model,
                                  write_inference)
 
 FORMAT_1_NAMES = ("BF-C2DL-HSC", "Fluo-N2DH-SIM+", "PhC-C2DL-PSC")

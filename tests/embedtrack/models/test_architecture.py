@@ -1,4 +1,4 @@
-"""Tests of embedtrack.model: output shapes and ranges of the branched ERFNet, architecture config."""
+"""Tests of embedtrack.models.architecture: output shapes and ranges of the branched ERFNet, architecture config."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from embedtrack.errors import ConfigError
-from embedtrack.model import SEG_CHANNELS, TRACK_CHANNELS, ArchConfig, EmbedTrackNet, fold_batch_norm
+from embedtrack.models.architecture import SEG_CHANNELS, TRACK_CHANNELS, ArchConfig, EmbedTrackNet, fold_batch_norm
 
 ARCH = ArchConfig(widths=(4, 8, 16), encoder_blocks=1, dilation_rounds=1)
 

@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from embedtrack.errors import ConfigError
-from embedtrack.inference_config import check_fields
-from embedtrack.predictions import SEG_CHANNELS, TRACK_CHANNELS
+from embedtrack.models.inference_config import check_fields
+from embedtrack.models.predictions import SEG_CHANNELS, TRACK_CHANNELS
 
 
 #: Upper bounds of the architecture numbers a model's ``config.json`` may hold (the paper's network has input
