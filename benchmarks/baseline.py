@@ -4,7 +4,7 @@ Per frame: background removal, Gaussian smoothing, an Otsu threshold, hole filli
 ``peak_local_max`` markers and a watershed, removal of small objects. Linking: each object at ``t`` points to
 the object at ``t-1`` it overlaps most (IoU, at least ``--min-iou``); a previous object pointed at by one object
 continues in it, by two is their mother (division); with more than two, the best-overlapping one continues and
-the others start new tracks. Segmenter and linker are plugged into :class:`embedtrack.tracker.Tracker`, which
+the others start new tracks. Segmenter and linker are plugged into :class:`embedtrack.inference.tracker.Tracker`, which
 builds the lineage; the result is written atomically with :class:`ctc.io.ResultWriter`.
 
 Usage::
@@ -44,7 +44,7 @@ from ctc.errors import CTCError
 from ctc.io import ResultWriter, open_sequence
 from ctc.overlap import best_match, overlaps
 from embedtrack.models.inference_config import InferenceConfig
-from embedtrack.tracker import Tracker
+from embedtrack.inference.tracker import Tracker
 
 logger = logging.getLogger("baseline")
 

@@ -8,7 +8,7 @@ noisier frames, does it find the scale of larger cells?  Prints one table per pa
 * ``snr``: the Fluo-N2DH-SIM+ held-out frames degraded to body SNR 2 and 1 (Gaussian noise of std = the
   current body contrast / target SNR, :mod:`ctc.conditions`; the achieved SNR is measured and printed), run
   with ``cell_size=off`` and ``denoise`` off, each of ``--sigmas`` and auto: calibrates
-  :func:`embedtrack.appearance.sigma_rule`.
+  :func:`embedtrack.inference.appearance.sigma_rule`.
 * ``scale``: the Fluo-C2DL-MSC held-out frames upscaled x1.8 (frames bilinear, ground truth nearest), stage
   off vs ``cell_size`` auto (``denoise`` off).
 
@@ -28,10 +28,10 @@ import tifffile
 
 from ctc.conditions import measure
 from ctc.evaluate import evaluate
-from embedtrack.appearance import resample_frame, resample_labels
+from embedtrack.inference.appearance import resample_frame, resample_labels
 from embedtrack.heldout import write_heldout
 from embedtrack.pipeline import RunOptions, run_sequence
-from embedtrack.tracker import Tracker
+from embedtrack.inference.tracker import Tracker
 
 MODELS = {"Fluo-N2DH-SIM+": "Fluo-N2DH-SIM+", "Fluo-N2DH-GOWT1": "Fluo-N2DH-GOWT1", "Fluo-C2DL-MSC": "Fluo-C2DL-MSC"}
 METRICS = ("SEG", "TRA", "DET")

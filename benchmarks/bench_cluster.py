@@ -4,7 +4,7 @@ For every mask of ``Fluo-N2DL-HeLa/02_ERR_SEG`` (700 x 1100) a 1024 x 1024 frame
 columns, completed below by the mirrored bottom rows, whose objects get new labels). Perfect predictions are
 derived from it: every pixel of an object is offset to the object's medoid (its pixel nearest to the centroid),
 seediness is 0.9 inside objects and 0 outside, and the bandwidth makes the kernel equal to 0.5 at 4 px.
-:func:`embedtrack.cluster.cluster` must then recover every object (matched by IoU > 0.5).
+:func:`embedtrack.inference.cluster.cluster` must then recover every object (matched by IoU > 0.5).
 
 Usage::
 
@@ -34,8 +34,8 @@ import tifffile
 
 from ctc.labels import label_set, unique_inverse
 from ctc.overlap import overlaps
-from embedtrack import cluster_dense
-from embedtrack.cluster import cluster, labels_from
+from embedtrack.inference import cluster_dense
+from embedtrack.inference.cluster import cluster, labels_from
 from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.models.predictions import Predictions
 
@@ -141,7 +141,7 @@ class Variant:
         if self.device is None:
             dense = cluster_dense.dense_stage(*maps, params)
         else:
-            from embedtrack import cluster_torch
+            from embedtrack.inference import cluster_torch
 
             dense = cluster_torch.dense_stage(*maps, params)
         if dense is None:

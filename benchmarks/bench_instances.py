@@ -1,4 +1,4 @@
-"""Speed of :func:`embedtrack.instances.whole_cells` on a 1024 x 1024 frame with about 1000 cells.
+"""Speed of :func:`embedtrack.inference.instances.whole_cells` on a 1024 x 1024 frame with about 1000 cells.
 
 The frame: Voronoi cells of 1000 random seeds, shrunk by a 2 px background gap (so that cells touch in places
 but not everywhere), each with a hole of 2x2 px in its middle, plus 3000 stray 1-3 px islands carrying a
@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-from embedtrack.instances import whole_cells
+from embedtrack.inference.instances import whole_cells
 
 
 def frame(size: int, cells: int, islands: int, seed: int = 0) -> np.ndarray:

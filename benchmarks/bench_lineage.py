@@ -1,11 +1,11 @@
-"""The lineage stage (``embedtrack/lineage.py``, after paper §3.4) measured: each correction alone and all
+"""The lineage stage (``embedtrack/inference/lineage.py``, after paper §3.4) measured: each correction alone and all
 together, end to end with the bundled model and on the ground-truth masks given as ``--masks``.
 
 Data: the demo sequence (``embedtrack demo``: fluo, seed 2026, 20 frames of 384²), a fresh synthetic
 fluorescence sequence (seed 9201, 30 frames of 384², never used in training or calibration) and the real
 Fluo-N2DH-SIM+ 01 (65 frames, with 01_GT) when ``--ctc-root`` holds it. Per data set and mode the network runs
 once with the stage off (``Tracker.iter_track``), its linked frames are kept, and each configuration replays
-them through :class:`embedtrack.lineage.LineageStage` (the stage the Tracker runs; ``--check`` confirms on
+them through :class:`embedtrack.inference.lineage.LineageStage` (the stage the Tracker runs; ``--check`` confirms on
 the first data set that ``Tracker.track`` with every correction on gives the same lineage). Each result is
 written as a CTC folder and scored with py-ctcmetrics (TRA, DET, LNK, BC(0); SEG on the model's masks) and
 with :func:`ctc.divisions.match_divisions` (division precision, recall and F1; tolerance 1 frame).
@@ -38,8 +38,8 @@ from ctc.io import ResultWriter, default_ndigits, open_sequence, open_tracking_g
 from ctc.lineage import Track, division_count  # noqa: E402
 from ctc.synth import write_dataset  # noqa: E402
 from embedtrack.models.inference_config import InferenceConfig  # noqa: E402
-from embedtrack.lineage import LineageStage  # noqa: E402
-from embedtrack.tracker import Tracker  # noqa: E402
+from embedtrack.inference.lineage import LineageStage  # noqa: E402
+from embedtrack.inference.tracker import Tracker  # noqa: E402
 
 OFF = {"division_min_frames": 0, "divide_apart": False, "restore_divisions": False, "undo_merges": False,
        "gap_frames": 0, "min_track_frames": 0}

@@ -41,7 +41,7 @@ from ctc.synth import write_dataset  # noqa: E402
 from embedtrack.models.inference_config import InferenceConfig  # noqa: E402
 from embedtrack.pipeline import RunOptions, run_sequence  # noqa: E402
 from ctc.export import label_stats  # noqa: E402
-from embedtrack.tracker import Tracker, relabel_mask  # noqa: E402
+from embedtrack.inference.tracker import Tracker, relabel_mask  # noqa: E402
 
 METRICS = ("TRA", "LNK", "BC(0)")
 Links = dict[int, int]

@@ -43,8 +43,8 @@ print(json.dumps({"frames": r.frames, "seconds": r.seconds, "wall_seconds": r.wa
 CHILD_PREDICT = """
 import json, sys, time
 from ctc.io import open_sequence
-from embedtrack.preprocess import normalise
-from embedtrack.tracker import Tracker
+from embedtrack.inference.preprocess import normalise
+from embedtrack.inference.tracker import Tracker
 seq, model, out, options = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 tracker = Tracker.from_model(model, options["device"], options["tta"], precision=options["precision"],
                              compile=options["compile"])

@@ -15,7 +15,7 @@ cut as :mod:`embedtrack.heldout` cuts them), then
 * ``clean``: the held-out frames as they are.
 
 Each model (the dataset's own bundled model, and ``fluo-nuclei-generalist`` on the nuclei datasets) tracks every
-condition through the :class:`~embedtrack.tracker.Tracker` with the appearance stage on
+condition through the :class:`~embedtrack.inference.tracker.Tracker` with the appearance stage on
 (``cell_size="auto", denoise="auto"``) and off (``"off"``, ``"off"``), and is scored with ``ctc.evaluate``
 (py-ctcmetrics) for SEG, TRA and DET. Seconds are the Tracker's wall clock (reading included, scoring not).
 When the installed Tracker has no appearance stage (no ``cell_size`` / ``denoise`` keywords), only ``off`` is
@@ -243,7 +243,7 @@ def conditions_of(clean: Path, sequence: str) -> dict[str, Any]:
 def stage_available(track: Any = None) -> bool:
     """Whether ``Tracker.track`` takes the appearance stage's keywords (``cell_size``, ``denoise``)."""
     if track is None:
-        from embedtrack.tracker import Tracker
+        from embedtrack.inference.tracker import Tracker
 
         track = Tracker.track
     return {"cell_size", "denoise"} <= set(inspect.signature(track).parameters)
@@ -283,7 +283,7 @@ def applied(result: Any) -> dict[str, float]:
 
 def runs(args: argparse.Namespace, work: Path, available: bool) -> tuple[list[dict], dict[str, dict]]:
     """Every (dataset, condition, model, stage) asked for; the rows and the conditions reached."""
-    from embedtrack.tracker import Tracker
+    from embedtrack.inference.tracker import Tracker
 
     trackers: dict[str, Any] = {}
     rows: list[dict] = []

@@ -28,7 +28,7 @@ def _batch(crop: int, batch: int) -> dict[str, object]:
     from ctc.synth import generate_sequence
     from embedtrack.crops import Augment, CropPairs, collate
     from embedtrack.data import TrackedSequence
-    from embedtrack.preprocess import normalise
+    from embedtrack.inference.preprocess import normalise
 
     seq = generate_sequence("fluo", frames=4, size=(crop, crop), seed=7)
     parents = {t.label: t.parent for t in seq.tracks}

@@ -29,11 +29,11 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ctc.io import open_segmentation, open_sequence
-from embedtrack.cluster import cluster
+from embedtrack.inference.cluster import cluster
 from embedtrack.models.inference_config import InferenceConfig
-from embedtrack.preprocess import normalise
-from embedtrack.instances import whole_cells
-from embedtrack.predict import Predictor
+from embedtrack.inference.preprocess import normalise
+from embedtrack.inference.instances import whole_cells
+from embedtrack.inference.predict import Predictor
 from embedtrack.models.registry import load_model
 
 
@@ -174,7 +174,7 @@ def main() -> None:
     ap.add_argument("--corner", type=int, nargs=2, help="top left of the picture's crop")
     ap.add_argument("--refine-steps", type=int, help="override refine_steps (0: the paper's rule)")
     ap.add_argument("--merge-reach", type=float, default=0.0, help="merge_reach")
-    ap.add_argument("--whole-cells", action="store_true", help="apply embedtrack.instances.whole_cells")
+    ap.add_argument("--whole-cells", action="store_true", help="apply embedtrack.inference.instances.whole_cells")
     a = ap.parse_args()
     net, config = load_model(a.model, "cpu")
     params = config.inference.replace(merge_reach=a.merge_reach, refine_steps=a.refine_steps)

@@ -18,7 +18,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from embedtrack.models.device import use_all_cores
 from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
-from embedtrack.predict import Predictor
+from embedtrack.inference.predict import Predictor
 from embedtrack.models.registry import load_model
 
 

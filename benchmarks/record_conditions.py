@@ -7,7 +7,7 @@ by ``:A-B[,C-D]`` (frame numbers, inclusive). The labels are the full masks of `
 that have them: sparse ground truth outlines a few frames), else the silver truth ``NN_ST/SEG``. The frames
 measured are, in order of precedence: the source's ranges, ``--frames``, the model's training frames when its
 ``config.json`` names this dataset and sequence (``training.sequences``: every frame outside ``heldout_frames``,
-or the first ``train_frames``), else every labelled frame. The record (:func:`embedtrack.appearance.
+or the first ``train_frames``), else every labelled frame. The record (:func:`embedtrack.inference.appearance.
 record_from_pairs`) replaces the ``appearance`` object of ``MODEL_DIR/config.json`` atomically; nothing else
 changes. The model itself runs on up to eight of the frames for ``diameter_estimate`` (the median diameter of
 its own instances, which the appearance stage compares a sequence's first pass with); ``--device`` picks where.
@@ -29,7 +29,7 @@ from typing import Any, Iterator
 import numpy as np
 import tifffile
 
-from embedtrack.appearance import AppearanceRecord, first_pass_diameter, record_from_pairs
+from embedtrack.inference.appearance import AppearanceRecord, first_pass_diameter, record_from_pairs
 from embedtrack.errors import EmbedTrackError
 from embedtrack.models.registry import read_config, resolve_model, write_appearance
 
@@ -121,7 +121,7 @@ def measure_model(model_dir: str | Path, sources: list[str], frames: str | None 
     """The record of ``sources`` for the model in ``model_dir`` (module doc)."""
     import dataclasses
 
-    from embedtrack.tracker import Tracker
+    from embedtrack.inference.tracker import Tracker
 
     training = read_config(resolve_model(model_dir)).training
     every = parse_ranges(frames, "--frames") if frames else None

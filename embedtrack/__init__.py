@@ -1,6 +1,6 @@
 """EmbedTrack: simultaneous cell segmentation and tracking (Löffler & Mikut).
 
-``from embedtrack import Tracker`` gives the in-memory tracker (:mod:`embedtrack.tracker`); it is imported on
+``from embedtrack import Tracker`` gives the in-memory tracker (:mod:`embedtrack.inference.tracker`); it is imported on
 first use, so that importing the package (and ``embedtrack --help``) stays light.
 """
 
@@ -20,7 +20,7 @@ protect(Path(__file__).parent / "models", "the bundled models folder")  # no com
 
 def __getattr__(name: str) -> Any:
     if name == "Tracker":
-        from embedtrack.tracker import Tracker
+        from embedtrack.inference.tracker import Tracker
 
         return Tracker
     if name == "InferenceConfig":

@@ -32,7 +32,7 @@ from ctc.guard import remove_stale_temps
 from embedtrack.errors import EmbedTrackError
 from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.models.predictions import Predictions
-from embedtrack.tracker import Tracker
+from embedtrack.inference.tracker import Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def load_annotated(dataset_dir: Path, names: list[str] | None = None) -> list[An
 
 def predict_once(tracker: Tracker, frames: Sequence[np.ndarray]) -> list[Predictions]:
     """The tracker's predictions for every frame of one sequence, in order."""
-    from embedtrack.preprocess import normalise
+    from embedtrack.inference.preprocess import normalise
 
     tracker.reset()
     config = tracker.config

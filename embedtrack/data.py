@@ -21,7 +21,7 @@ the block is ever trained on; with sparse outlines (e.g. GOWT1: outlines on fram
 the block still train. The preset sets the fraction (a quarter where outlines are few or the
 dataset has only one sequence, as for the real CTC data, else 10 %).
 
-Normalisation (:mod:`embedtrack.preprocess`): every frame is scaled by its own 1st/99th percentiles ("per
+Normalisation (:mod:`embedtrack.inference.preprocess`): every frame is scaled by its own 1st/99th percentiles ("per
 frame"), in training and in inference alike, so tiles of one frame share one intensity scale. Label images
 whose ids do not fit uint16 are refused, never wrapped.
 """
@@ -42,7 +42,8 @@ from ctc.labels import label_set, unique_inverse
 from ctc.lineage import Track
 from ctc.overlap import mutual_best, name_by_markers, overlaps
 from embedtrack.errors import EmbedTrackError
-from embedtrack import preprocess, sparse_labels
+from embedtrack.inference import preprocess
+from embedtrack import sparse_labels
 from embedtrack.models.presets import Preset
 
 logger = logging.getLogger(__name__)

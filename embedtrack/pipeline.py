@@ -1,4 +1,4 @@
-"""`run`: a CTC sequence folder through :class:`~embedtrack.tracker.Tracker` into a CTC result folder.
+"""`run`: a CTC sequence folder through :class:`~embedtrack.inference.tracker.Tracker` into a CTC result folder.
 
 The disk edge of the tracker: frames are read lazily, tracked one at a time and written as they come, so memory
 does not grow with the sequence length (only the previous frame's features and labels and the lineage table
@@ -8,7 +8,7 @@ network would otherwise wait for the disk, and off on a CPU, where the threads o
 report's per-stage seconds are the busy time of each stage, measured in the thread that does the work, beside
 the wall-clock time of the run. The result is written to a temporary folder, validated with :mod:`ctc.validate`
 and only then moved into place; an interrupted or failed run leaves no ``_RES`` folder behind. The effective
-inference settings, and what the appearance stage (:mod:`embedtrack.appearance`) estimated and applied, are
+inference settings, and what the appearance stage (:mod:`embedtrack.inference.appearance`) estimated and applied, are
 written next to it as ``<RES>.json`` (outside the CTC folder, which stays CTC-exact).
 """
 
@@ -30,9 +30,9 @@ from ctc.guard import RESULT, SETTINGS, Output, check_outputs
 from ctc.io import ResultWriter, Sequence, discover_frames, open_sequence, tiff_header
 from ctc.lineage import division_count
 from ctc.progress import progress
-from embedtrack.background import WriteBehind
+from embedtrack.inference.background import WriteBehind
 from embedtrack.errors import EmbedTrackError
-from embedtrack.tracker import FrameResult, Tracker
+from embedtrack.inference.tracker import FrameResult, Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +45,13 @@ class RunOptions:
     tta: bool | None = None  # None: on for CUDA, off for CPU
     device: str = "auto"
     batch_size: int = 4
-    precision: str = "auto"  # auto, fp32 or bf16 (see embedtrack.predict)
+    precision: str = "auto"  # auto, fp32 or bf16 (see embedtrack.inference.predict)
     compile: bool = False  # torch.compile the network (pays off only for long sequences; see docs/speed.md)
     overwrite: bool = False
     masks: Path | None = None  # a folder of instance masks to keep and only link
     inference: dict[str, Any] = field(default_factory=dict)  # InferenceConfig overrides (None = the model's)
     overlap: bool | None = None  # read ahead / write behind in threads (same result); None: on for CUDA only
-    cell_size: str | float = "auto"  # appearance stage (embedtrack.appearance): auto, off or a diameter in pixels
+    cell_size: str | float = "auto"  # appearance stage (embedtrack.inference.appearance): auto, off or a diameter in pixels
     denoise: str | float = "auto"  # auto, off or a Gaussian sigma in pixels
 
 

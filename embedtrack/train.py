@@ -31,7 +31,7 @@ from ctc.fsutil import make_parents, remove_made, set_aside
 from ctc.guard import MODEL, MODEL_FILE, MODEL_FILES, TRAIN_LOCK, check_output, remove_stale_temps
 from ctc.progress import progress
 from ctc.writer import append_line, write_file
-from embedtrack.appearance import AppearanceRecord, record_from_pairs
+from embedtrack.inference.appearance import AppearanceRecord, record_from_pairs
 from embedtrack.crops import Augment, CropPairs, collate
 from embedtrack.models.device import pick_device, resolve_precision, use_all_cores
 from embedtrack.data import TrackedSequence, load_dataset, min_mask_size
@@ -44,7 +44,7 @@ from embedtrack.models.presets import Preset, get_preset
 from embedtrack.models.predictions import Predictions
 from embedtrack.models.registry import ModelConfig, read_config, save_model
 from embedtrack.sparse_labels import IGNORE
-from embedtrack.tracker import Tracker
+from embedtrack.inference.tracker import Tracker
 from embedtrack.train_lock import check_unlocked, locked
 
 if TYPE_CHECKING:
@@ -424,7 +424,7 @@ CONDITION_FRAMES = 20
 
 
 def training_conditions(sequences: list[TrackedSequence], dataset: str) -> AppearanceRecord | None:
-    """The conditions the model trains at (config.json ``appearance``, :mod:`embedtrack.appearance`): cell
+    """The conditions the model trains at (config.json ``appearance``, :mod:`embedtrack.inference.appearance`): cell
     diameter and body SNR of the training frames with full masks (sparse labels: the outlined cells of the
     outlined frames; markers are not cells), at most :data:`CONDITION_FRAMES` per sequence, evenly spaced. The
     frames are normalised already, which changes neither SNR nor diameter. None when no frame has full masks."""

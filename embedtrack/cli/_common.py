@@ -119,7 +119,7 @@ def inference_options(func: F) -> F:
 
 
 class AppearanceSetting(click.ParamType):
-    """``auto``, ``off`` or a number (:func:`embedtrack.appearance.check_setting`)."""
+    """``auto``, ``off`` or a number (:func:`embedtrack.inference.appearance.check_setting`)."""
 
     name = "auto|off|NUMBER"
 
@@ -127,7 +127,7 @@ class AppearanceSetting(click.ParamType):
         self.setting = setting
 
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        from embedtrack.appearance import check_setting
+        from embedtrack.inference.appearance import check_setting
         from embedtrack.errors import EmbedTrackError
 
         try:
@@ -137,7 +137,7 @@ class AppearanceSetting(click.ParamType):
 
 
 def appearance_options(func: F) -> F:
-    """``--cell-size`` and ``--denoise``: the appearance stage (:mod:`embedtrack.appearance`)."""
+    """``--cell-size`` and ``--denoise``: the appearance stage (:mod:`embedtrack.inference.appearance`)."""
     func = click.option("--denoise", type=AppearanceSetting("denoise"), default="auto", show_default=True,
                         help="Smooth the frames with a Gaussian of this sigma (pixels) before the network; auto: "
                              "only when the sequence's SNR is clearly below the model's training SNR.")(func)

@@ -86,7 +86,7 @@ def command(model: str, dataset_dir: Path, sequences: str | None, metric: str, o
     from ctc.guard import MODEL, check_output
     from embedtrack.calibrate import calibrate, load_annotated
     from embedtrack.models.registry import resolve_model, write_calibrated
-    from embedtrack.tracker import Tracker
+    from embedtrack.inference.tracker import Tracker
 
     if out_dir is not None:  # before any work
         check_output(out_dir, [resolve_model(model), dataset_dir], replace=overwrite, kind=MODEL)

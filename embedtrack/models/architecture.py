@@ -7,7 +7,7 @@
   concatenated and returns the tracking offsets (2, tanh) from pixels at t to their cell centre at t-1.
 
 Channel order of every offset/bandwidth pair is (y, x), i.e. (row, column). Input height and width must be
-divisible by 8 (three stride-2 stages); :mod:`embedtrack.predict` pads frames accordingly.
+divisible by 8 (three stride-2 stages); :mod:`embedtrack.inference.predict` pads frames accordingly.
 
 For inference, :func:`fold_batch_norm` returns a copy in which every batch norm is folded into the convolution
 before it (the same function up to float rounding, without the normalisation passes over the activations).

@@ -2,7 +2,7 @@
 
 :class:`InferenceConfig` holds the normalisation percentiles, the clustering thresholds and minimum instance
 size (§3.3), the linking rules and their thresholds (§3.4 plus the two rules this package adds: background
-competes, minimum daughter ratio), the lineage corrections after linking (:mod:`embedtrack.lineage`), the
+competes, minimum daughter ratio), the lineage corrections after linking (:mod:`embedtrack.inference.lineage`), the
 field-of-interest border and the coordinate scale. It is stored as the
 ``inference`` object of a model folder's ``config.json``; every value can be overridden per call
 (:meth:`InferenceConfig.replace`) and from the command line (``embedtrack run --seed-threshold …``).

@@ -2,7 +2,7 @@
 
 The user picks an image layer, a model (a bundled name, the generalist for fluorescent nuclei first, with a line
 saying what the chosen one is for; or *folder…* and a model folder), the device, the appearance stage's
-*cell size* and *denoise* (``auto``, ``off`` or a number, :mod:`embedtrack.appearance`) and the
+*cell size* and *denoise* (``auto``, ``off`` or a number, :mod:`embedtrack.inference.appearance`) and the
 main thresholds, which show the chosen model's own values (a value left as shown is passed on as the model's
 own, not rounded to the spin box). *Track* runs :func:`~embedtrack.napari._widget.track_steps` in a napari
 worker thread, so the viewer stays responsive, with a progress bar advanced per frame; the button then reads
@@ -23,7 +23,7 @@ from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils.notifications import show_error, show_info
 
 from ctc.errors import CTCError
-from embedtrack.appearance import check_setting
+from embedtrack.inference.appearance import check_setting
 from embedtrack.errors import EmbedTrackError
 from embedtrack.models.inference_config import InferenceConfig, field_help
 from embedtrack.napari._reader import LayerData

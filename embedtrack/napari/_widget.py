@@ -53,7 +53,7 @@ def track_steps(image: Any, model: str | Path, device: str = "auto", cell_size: 
     """Track a ``(T, Y, X)`` image (any array, read frame by frame); yields the number of frames done after each
     frame and returns a labels and a tracks layer. ``cell_size``, ``denoise``: the appearance stage
     (:meth:`Tracker.iter_track`); ``settings``: :class:`InferenceConfig` values (None: the model's)."""
-    from embedtrack.tracker import Tracker, TrackResult
+    from embedtrack.inference.tracker import Tracker, TrackResult
 
     frames = check_image(image)
     tracker = Tracker.from_model(model, device=device, **settings)

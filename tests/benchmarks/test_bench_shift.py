@@ -113,7 +113,7 @@ def test_conditions_and_runs_end_to_end(bench: Any, dataset: Path, tmp_path: Pat
     (real / name).symlink_to(dataset)
     tracker = GroundTruthTracker()
     monkeypatch.setattr(bench, "heldout_block", lambda dataset, sequence: (0, 4))
-    monkeypatch.setattr("embedtrack.tracker.Tracker.from_model", lambda model, device: tracker)
+    monkeypatch.setattr("embedtrack.inference.tracker.Tracker.from_model", lambda model, device: tracker)
     args = bench.parse_args(["--real", str(real), "--datasets", name, "--models", name, "--stage", "on,off",
                              "--conditions", "clean,snr4,snr2,snr1,x0.6,x2", "--frames", "3"])
     rows, reached = bench.runs(args, tmp_path / "work", True)
@@ -144,7 +144,7 @@ def test_stage_off_only_when_the_tracker_has_none(bench: Any, dataset: Path, tmp
     (real / name).symlink_to(dataset)
     tracker = GroundTruthTracker()
     monkeypatch.setattr(bench, "heldout_block", lambda dataset, sequence: (1, 4))  # frame 0 has the outlines
-    monkeypatch.setattr("embedtrack.tracker.Tracker.from_model", lambda model, device: tracker)
+    monkeypatch.setattr("embedtrack.inference.tracker.Tracker.from_model", lambda model, device: tracker)
     args = bench.parse_args(["--real", str(real), "--datasets", name, "--models", name, "--conditions", "clean",
                              "--stage", "on", "off"])
     rows, reached = bench.runs(args, tmp_path / "work", False)
@@ -187,7 +187,7 @@ def test_main_prints_the_table_and_writes_json_and_plot(bench: Any, dataset: Pat
     real.mkdir()
     (real / name).symlink_to(dataset)
     monkeypatch.setattr(bench, "heldout_block", lambda dataset, sequence: (0, 4))
-    monkeypatch.setattr("embedtrack.tracker.Tracker.from_model", lambda model, device: GroundTruthTracker())
+    monkeypatch.setattr("embedtrack.inference.tracker.Tracker.from_model", lambda model, device: GroundTruthTracker())
     monkeypatch.setattr(bench, "stage_available", lambda: True)
     argv = ["--real", str(real), "--datasets", name, "--conditions", "clean,x0.6", "--frames", "2",
             "--json", str(tmp_path / "out" / "shift.json"), "--plot", str(tmp_path / "out" / "shift.png")]

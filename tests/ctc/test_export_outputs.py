@@ -16,7 +16,7 @@ from ctc import export
 from ctc.errors import CTCError, CTCResultExistsError, CTCUnsafeOutputError, escape_name
 from ctc.lineage import Track
 from embedtrack.cli import main
-from embedtrack.tracker import TrackResult
+from embedtrack.inference.tracker import TrackResult
 from tests.conftest import GT_TRACKS, gt_masks, write_dataset, write_result
 
 

@@ -21,8 +21,8 @@ from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError
 from embedtrack.models.predictions import Predictions
 from embedtrack.models.registry import read_config
-from embedtrack.tracker import Tracker
-from tests.embedtrack.test_tracker import GroundTruthPredictor, _config, _gt, golden  # noqa: F401
+from embedtrack.inference.tracker import Tracker
+from tests.embedtrack.inference.test_tracker import GroundTruthPredictor, _config, _gt, golden  # noqa: F401
 
 
 class WithDebris:

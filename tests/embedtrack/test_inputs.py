@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from ctc.io import open_result, open_sequence
 from embedtrack.batch import find_jobs
 from embedtrack.cli import main
-from embedtrack.tracker import Tracker
+from embedtrack.inference.tracker import Tracker
 
 MODEL = "Fluo-N2DH-SIM+"
 

@@ -64,7 +64,7 @@ def test_writer_saves_what_the_reader_opened(tmp_path: Path) -> None:
 
 def test_widget_function_tracks_an_image_stack() -> None:
     from ctc.synth import generate_sequence
-    from embedtrack.tracker import Tracker
+    from embedtrack.inference.tracker import Tracker
 
     frames = np.stack(generate_sequence("fluo", 4, (96, 96), seed=5).images)
     layers = track_image(frames, "Fluo-N2DH-SIM+", min_size=20)
@@ -78,7 +78,7 @@ def test_widget_function_tracks_an_image_stack() -> None:
 def test_widget_refuses_a_huge_lazy_layer_before_loading_a_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """The layer goes through the same limits as a file (ctc.frames.array_frames), before any model work."""
     from ctc.errors import CTCFormatError
-    from embedtrack.tracker import Tracker
+    from embedtrack.inference.tracker import Tracker
 
     monkeypatch.setattr(Tracker, "from_model", lambda *a, **k: pytest.fail("the model was loaded"))
     with pytest.raises(CTCFormatError, match=r"the image layer: declares an image of 30000 x 30000"):

@@ -62,7 +62,7 @@ def _dock(viewer: Any) -> TrackingWidget:
 
 
 def test_widget_tracks_an_image_layer_in_a_worker(viewer: Any, qtbot: Any, tiny_model: Path) -> None:
-    from embedtrack.tracker import Tracker
+    from embedtrack.inference.tracker import Tracker
 
     frames = _movie()
     viewer.add_image(frames, name="movie", scale=(1.0, 0.5, 0.5))

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from ctc.synth import generate_sequence
-from embedtrack.cluster import cluster
+from embedtrack.inference.cluster import cluster
 from embedtrack.data import links_for
 from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.models.predictions import Predictions
-from embedtrack.preprocess import normalise
+from embedtrack.inference.preprocess import normalise
 from embedtrack.losses import embedtrack_loss
 from embedtrack.metrics import matched_iou
 from embedtrack.models.architecture import ArchConfig, EmbedTrackNet

@@ -13,7 +13,7 @@ from ctc.errors import CTCError
 from ctc.validate import validate_result
 from embedtrack.errors import ModelError
 from embedtrack.pipeline import RunOptions, default_output, run_sequence
-from embedtrack.tracker import remove_border_instances
+from embedtrack.inference.tracker import remove_border_instances
 
 
 def test_run_writes_a_valid_result_next_to_the_sequence(tiny_model: Path, synth_dataset: Path, tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_remove_border_instances_keeps_cells_reaching_inside() -> None:
 
 def test_interrupted_run_leaves_nothing(tiny_model: Path, synth_dataset: Path, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import embedtrack.tracker as tracker
+    import embedtrack.inference.tracker as tracker
 
     calls = {"n": 0}
     real_cluster = tracker.cluster

@@ -22,10 +22,10 @@ from ctc.errors import CTCFormatError
 from embedtrack.cli import main
 from embedtrack.pipeline import STAGES, RunOptions, RunReport, run_sequence
 from embedtrack.models.predictions import Predictions
-from embedtrack.preprocess import normalise
-from embedtrack.tracker import Tracker
-from tests.embedtrack.test_background import worker_threads
-from tests.embedtrack.test_tracker import GroundTruthPredictor, _config, _gt
+from embedtrack.inference.preprocess import normalise
+from embedtrack.inference.tracker import Tracker
+from tests.embedtrack.inference.test_background import worker_threads
+from tests.embedtrack.inference.test_tracker import GroundTruthPredictor, _config, _gt
 
 N_FRAMES = 6  # the synth_dataset fixture
 

@@ -15,7 +15,7 @@ from ctc.synth import generate_sequence
 from embedtrack.errors import ConfigError, ModelError
 from embedtrack.models.architecture import ArchConfig
 from embedtrack.models.registry import BUNDLED_DIR, CONFIG_NAME, MAX_CONFIG_BYTES, load_model, read_config
-from embedtrack.tracker import Tracker
+from embedtrack.inference.tracker import Tracker
 from tests.cli_result import invoke, refused
 from tests.conftest import write_dataset
 

@@ -23,7 +23,7 @@ from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError
 from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.train import CHECKPOINT_NAME, _check_out, _model_folder, load_checkpoint
-from embedtrack.tracker import Tracker, TrackResult
+from embedtrack.inference.tracker import Tracker, TrackResult
 from tests.tree_state import tree_state
 
 

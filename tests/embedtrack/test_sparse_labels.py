@@ -12,7 +12,7 @@ from scipy import ndimage
 from ctc.io import TRACK_FILE_GT, write_tiff, write_track_file
 from ctc.lineage import Track
 from ctc.synth import generate_sequence
-from embedtrack.cluster import cluster
+from embedtrack.inference.cluster import cluster
 from embedtrack.crops import CropPairs
 from embedtrack.data import links_for, load_dataset, min_mask_size
 from embedtrack.models.inference_config import InferenceConfig
@@ -20,7 +20,7 @@ from embedtrack.losses import Instances, embedtrack_loss, position_grid, segment
 from embedtrack.metrics import matched_iou
 from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
 from embedtrack.models.predictions import Predictions
-from embedtrack.preprocess import normalise
+from embedtrack.inference.preprocess import normalise
 from embedtrack.models.presets import get_preset
 from embedtrack.sparse_labels import IGNORE, labels_from_markers, labels_from_outlines
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from ctc.io import open_result
 from embedtrack.batch import find_jobs
 from embedtrack.cli import main
-from embedtrack.tracker import Tracker
+from embedtrack.inference.tracker import Tracker
 from tests.ctc.test_zarr_frames import write_array, write_ome
 
 

@@ -70,12 +70,12 @@ def test_overwrite_of_a_read_only_result_is_refused_before_any_work(synth_datase
                                                                     tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import ctc.guard
-    import embedtrack.tracker
+    import embedtrack.inference.tracker
 
     data = _result_of_run(synth_dataset, tiny_model, tmp_path)
     real_access = os.access
     monkeypatch.setattr(ctc.guard.os, "access", lambda p, mode: Path(p).name != "01_RES" and real_access(p, mode))
-    monkeypatch.setattr(embedtrack.tracker.Tracker, "from_model", None)  # loading the model would fail
+    monkeypatch.setattr(embedtrack.inference.tracker.Tracker, "from_model", None)  # loading the model would fail
     before = tree_state(tmp_path)
     result = _invoke("run", data / "01", "--model", tiny_model, "--device", "cpu", "--overwrite")
     _refused(result, "01_RES: is read-only, so it cannot be replaced")

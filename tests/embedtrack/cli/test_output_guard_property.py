@@ -91,7 +91,7 @@ def no_expensive_work(monkeypatch: pytest.MonkeyPatch) -> None:
     import embedtrack.calibrate
     import embedtrack.download
     import embedtrack.train
-    from embedtrack.tracker import Tracker
+    from embedtrack.inference.tracker import Tracker
 
     monkeypatch.setattr(Tracker, "from_model", classmethod(_no_work))
     monkeypatch.setattr(embedtrack.train, "load_dataset", _no_work)

@@ -17,7 +17,7 @@ from ctc.synth import generate_sequence
 from embedtrack.cli import main
 from embedtrack.models.device import available_cpus, cgroup_cpu_limit, cpu_has_bf16, resolve_precision
 from embedtrack.metrics import matched_iou
-from embedtrack.tracker import Tracker
+from embedtrack.inference.tracker import Tracker
 
 
 def unmatched_instances(a: np.ndarray, b: np.ndarray) -> list[int]:

@@ -1,4 +1,4 @@
-"""The appearance stage (embedtrack.appearance) in the Tracker: one synthetic sequence at two scales and two
+"""The appearance stage (embedtrack.inference.appearance) in the Tracker: one synthetic sequence at two scales and two
 noise levels gives the same tracks; overrides reach the frames; what was applied lands in <RES>.json.
 
 The predictor is constructed to fail the way a network trained at one cell size and one noise level does: it
@@ -23,16 +23,16 @@ from scipy import ndimage
 
 from ctc.conditions import measure
 from ctc.synth import SynthSequence, generate_sequence
-from embedtrack.appearance import (SIGMA_LADDER, AppearanceRecord, check_setting, choose_sigma, estimate_snr,
+from embedtrack.inference.appearance import (SIGMA_LADDER, AppearanceRecord, check_setting, choose_sigma, estimate_snr,
                                    first_pass_diameter, record_from_pairs, resample_frame, resample_labels)
 from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError, ModelError
 from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.pipeline import RunOptions, run_sequence
 from embedtrack.models.predictions import Predictions
-from embedtrack.preprocess import normalise
+from embedtrack.inference.preprocess import normalise
 from embedtrack.models.registry import CONFIG_NAME, read_config, write_appearance
-from embedtrack.tracker import Tracker, TrackResult
+from embedtrack.inference.tracker import Tracker, TrackResult
 
 SCALE, W_S, KERNEL_PX = 256.0, -10.0, 4.0
 NOISY_SNR = 2.0
@@ -307,7 +307,7 @@ def test_a_first_pass_scale_against_the_objects_is_checked_there(sequence: Synth
                                                                 record: AppearanceRecord) -> None:
     """A first pass that magnifies cells the object diameter finds larger (a model cutting them into small
     pieces) is replaced by the objects' scale when the model finds cells of its size there, else dropped."""
-    from embedtrack.appearance import Appearance, _check_objects
+    from embedtrack.inference.appearance import Appearance, _check_objects
 
     frame = _scaled(sequence.images[:1], 2.0)[0]
     model = SizeTunedPredictor(record.cell_diameter)

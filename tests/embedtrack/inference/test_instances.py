@@ -11,7 +11,7 @@ from scipy import ndimage as ndi
 from skimage.measure import label as label_regions
 
 from embedtrack.errors import EmbedTrackError
-from embedtrack.instances import whole_cells
+from embedtrack.inference.instances import whole_cells
 
 EIGHT = np.ones((3, 3), dtype=bool)
 

@@ -1,13 +1,13 @@
-"""The per-pixel stage of the clustering (paper §3.3, steps 1–3 of :mod:`embedtrack.cluster`) on NumPy arrays.
+"""The per-pixel stage of the clustering (paper §3.3, steps 1–3 of :mod:`embedtrack.inference.cluster`) on NumPy arrays.
 
 From the full maps it finds the foreground pixels, their shifted positions, the candidate centres in visiting
 order and their kernel variances, and sorts the foreground pixels by the square bucket their shifted position
 falls in. The result, :class:`Dense`, holds only foreground- and candidate-sized host arrays; the sequential loop
-over the candidates (:func:`embedtrack.cluster.cluster`) consumes it. :mod:`embedtrack.cluster_torch` is the same
-stage on torch tensors (any device) and gives bit-identical results: every step is an integer operation, a
-comparison, or float64 arithmetic in the same order (the seediness window is summed term by term, not with
-a running sum), and what could round differently between libraries (``exp``, the median) runs here, on the
-host, for both (:func:`kernels`).
+over the candidates (:func:`embedtrack.inference.cluster.cluster`) consumes it.
+:mod:`embedtrack.inference.cluster_torch` is the same stage on torch tensors (any device) and gives bit-identical
+results: every step is an integer operation, a comparison, or float64 arithmetic in the same order (the seediness window
+is summed term by term, not with a running sum), and what could round differently between libraries (``exp``, the
+median) runs here, on the host, for both (:func:`kernels`).
 """
 
 from __future__ import annotations

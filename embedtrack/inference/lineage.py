@@ -4,7 +4,7 @@
 segmentation noise becomes a lineage event: a cell cut in two for a frame is a division, two touching cells
 merged for a frame and separate again are a division of the merged instance, a cell missed for a frame ends its
 track and starts a new one, a speck of one frame is a track. This stage keeps §3.4 as the first pass and
-corrects its output with a bounded look-ahead, so streaming (:meth:`embedtrack.tracker.Tracker.iter_track`)
+corrects its output with a bounded look-ahead, so streaming (:meth:`embedtrack.inference.tracker.Tracker.iter_track`)
 keeps flat memory: a frame leaves the stage once the frames its corrections look at have arrived.
 
 Corrections, each an :class:`~embedtrack.models.inference_config.InferenceConfig` setting (0 / False: off):
@@ -61,7 +61,7 @@ MERGE_MIN_SHARE = 0.2
 
 
 class LinkedFrame(Protocol):
-    """What the stage reads and updates of a linked frame (e.g. :class:`embedtrack.tracker.FrameResult`):
+    """What the stage reads and updates of a linked frame (e.g. :class:`embedtrack.inference.tracker.FrameResult`):
     ``instances`` (labels), ``links`` ``{label at t: label at t-1}``, ``shifted`` (``(fg, targets)``: flat
     indices of the instance pixels and where their tracking offsets land at t-1, or None) and ``labels``
     (the CTC track ids, set when the frame leaves the stage)."""

@@ -19,7 +19,7 @@ this frame and the previous one: every frame is encoded once, not twice (once pe
 
 Returns :class:`~embedtrack.models.predictions.Predictions` (named offsets, bandwidths, seediness, tracking offsets;
 offsets in normalised units, pixels / ``coord_scale``): NumPy arrays on a CPU, tensors left on the GPU
-otherwise, where clustering (:mod:`embedtrack.cluster_torch`) and linking read them without copying the maps.
+otherwise, where clustering (:mod:`embedtrack.inference.cluster_torch`) and linking read them without copying the maps.
 """
 
 from __future__ import annotations

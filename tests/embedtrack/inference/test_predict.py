@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
-from embedtrack.predict import TRANSFORMS, Predictor, apply_transform, invert_maps, tile_starts
+from embedtrack.inference.predict import TRANSFORMS, Predictor, apply_transform, invert_maps, tile_starts
 
 
 def _equivariant_maps(image: torch.Tensor) -> torch.Tensor:

@@ -35,9 +35,10 @@ Algorithm (paper §3.3, with the choices this module makes written out):
    renumbered densely ``1..n`` in creation order. Disconnected pieces of one instance are not split.
 
 Steps 1–3 and the sorting below are the per-pixel (*dense*) stage, vectorised: in NumPy
-(:mod:`embedtrack.cluster_dense`) for arrays, in torch on the tensors' device (:mod:`embedtrack.cluster_torch`)
-for tensors, so that on a GPU only foreground- and candidate-sized arrays come to the host. Both hand the same
-:class:`~embedtrack.cluster_dense.Dense` record, bit for bit, to the one loop over the candidate centres
+(:mod:`embedtrack.inference.cluster_dense`) for arrays, in torch on the tensors' device
+(:mod:`embedtrack.inference.cluster_torch`) for tensors, so that on a GPU only foreground- and candidate-sized arrays
+come to the host. Both hand the same
+:class:`~embedtrack.inference.cluster_dense.Dense` record, bit for bit, to the one loop over the candidate centres
 (steps 4–5, NumPy on the host: it is sequential, and latency-bound on a device). Each centre only looks at the
 foreground pixels whose shifted position lies in the box where its kernel can exceed the threshold (half-widths
 ``sqrt(s_j * ln(1/threshold)) * scale`` pixels): the pixels are sorted once by the square bucket their shifted
@@ -51,7 +52,7 @@ import math
 
 import numpy as np
 
-from embedtrack.cluster_dense import Dense, check_inputs, dense_stage, grid_shape, q_max
+from embedtrack.inference.cluster_dense import Dense, check_inputs, dense_stage, grid_shape, q_max
 from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.models.predictions import Predictions, is_tensor
 
@@ -226,7 +227,7 @@ def _dense(pred: Predictions, params: InferenceConfig) -> Dense | None:
         return dense_stage(*maps, params)
     import torch
 
-    from embedtrack import cluster_torch
+    from embedtrack.inference import cluster_torch
 
     device = tensors[0].device
     return cluster_torch.dense_stage(*(torch.as_tensor(m, device=device) for m in maps), params)

@@ -32,7 +32,7 @@ from embedtrack.errors import EmbedTrackError
 from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.pipeline import RunOptions, run_sequence
 from embedtrack.models.predictions import Predictions
-from embedtrack.tracker import Tracker
+from embedtrack.inference.tracker import Tracker
 
 SCALE = 256.0
 W_S = -10.0

@@ -1,9 +1,9 @@
 """The per-pixel stage of the clustering (paper §3.3) on torch tensors, on the tensors' device.
 
-The same steps as :func:`embedtrack.cluster_dense.dense_stage`, written with torch, so that on a GPU the maps
+The same steps as :func:`embedtrack.inference.cluster_dense.dense_stage`, written with torch, so that on a GPU the maps
 never leave it: only foreground-sized arrays (pixel indices and shifted positions in bucket order) and
 candidate-sized ones come back to the host, where the sequential loop over the candidates runs. The results are
-bit-identical to the NumPy stage's (see :mod:`embedtrack.cluster_dense`). The host waits for the device at the
+bit-identical to the NumPy stage's (see :mod:`embedtrack.inference.cluster_dense`). The host waits for the device at the
 foreground count, the finiteness check, the candidate count, the candidates' bandwidths and the final copies;
 nothing else on the way needs a value back.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from embedtrack.cluster_dense import NON_FINITE_OFFSETS, Dense, grid_shape, kernels, window_sums
+from embedtrack.inference.cluster_dense import NON_FINITE_OFFSETS, Dense, grid_shape, kernels, window_sums
 from embedtrack.errors import EmbedTrackError
 from embedtrack.models.inference_config import InferenceConfig
 
@@ -27,7 +27,7 @@ def _float32_at_least(t: torch.Tensor) -> torch.Tensor:
 
 
 def window_mean(seediness: torch.Tensor, size: int) -> torch.Tensor:
-    """:func:`embedtrack.cluster_dense.window_mean` on a tensor: the same float64 sums in the same order."""
+    """:func:`embedtrack.inference.cluster_dense.window_mean` on a tensor: the same float64 sums in the same order."""
     lo, hi = size // 2, size - 1 - size // 2
     padded = F.pad(seediness.double()[None, None], (lo, hi, lo, hi), mode="replicate")[0, 0]
     return (window_sums(padded, tuple(seediness.shape), size) / float(size * size)).float()

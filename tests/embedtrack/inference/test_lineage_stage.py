@@ -1,4 +1,4 @@
-"""The lineage stage after linking (embedtrack/lineage.py): constructed sequences with one-frame errors of
+"""The lineage stage after linking (embedtrack/inference/lineage.py): constructed sequences with one-frame errors of
 segmentation come out as the true lineage through the Tracker, each correction can be switched off, given
 masks stay untouched, and the stage keeps a bounded window while streaming."""
 
@@ -11,8 +11,8 @@ from ctc.divisions import match_divisions
 from ctc.lineage import LineageBuilder, Track, division_count
 from ctc.rules import check_lineage, errors_only
 from embedtrack.models.inference_config import InferenceConfig
-from embedtrack.lineage import LineageStage, lookahead
-from embedtrack.tracker import Tracker
+from embedtrack.inference.lineage import LineageStage, lookahead
+from embedtrack.inference.tracker import Tracker
 
 SHAPE = (64, 96)
 ALL = dict(division_min_frames=3, divide_apart=True, undo_merges=True, gap_frames=2, gap_reach=1.0,

@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from embedtrack.background import ReadAhead, WriteBehind
+from embedtrack.inference.background import ReadAhead, WriteBehind
 
 
 def worker_threads() -> list[str]:

@@ -1,8 +1,8 @@
 """The in-memory tracker: 2-D arrays in, instance labels, links and a lineage out; no disk (paper §3.3–3.4, §4.4).
 
 One frame goes normalise -> predict -> cluster (§3.3) -> post-process (field-of-interest border) -> link (§3.4)
--> lineage (:mod:`embedtrack.lineage`: corrections over a few frames, then CTC track ids). Before the first
-frame, the appearance stage (:mod:`embedtrack.appearance`) measures the sequence's cell size and noise against
+-> lineage (:mod:`embedtrack.inference.lineage`: corrections over a few frames, then CTC track ids). Before the first
+frame, the appearance stage (:mod:`embedtrack.inference.appearance`) measures the sequence's cell size and noise against
 the conditions the model was trained at and, when they differ clearly, smooths and resamples every frame so the
 network sees cells of its training size and noise; everything from the network to the lineage then runs at model
 scale and the label images come back at the input shape (``cell_size``/``denoise``: ``"auto"``, ``"off"`` or a
@@ -11,7 +11,7 @@ number; off/off is the pipeline without the stage). Every driver
 :class:`Tracker`; the stages are pluggable:
 
 * ``predictor``: a callable ``normalised frame -> Predictions`` with ``reset()`` (the network's
-  :class:`~embedtrack.predict.Predictor`, or a stub in tests);
+  :class:`~embedtrack.inference.predict.Predictor`, or a stub in tests);
 * ``segmenter``: a callable ``raw frame -> labels`` used instead of clustering (e.g. a classical pipeline);
 * ``linker``: a callable ``(labels_t, labels_prev, predictions) -> {label_t: label_prev}`` used instead of the
   tracking-offset linking;
@@ -21,8 +21,8 @@ Only the previous frame's labels and the lineage stage's window of a few frames 
 (:meth:`Tracker.iter_track`); :meth:`Tracker.track` collects a :class:`TrackResult` that writes a CTC result
 (:meth:`TrackResult.write_ctc`) or converts to napari layers (:meth:`TrackResult.to_napari`). While streaming, the next frame is taken from the iterable (read, for a
 lazy sequence), checked and normalised in one background thread while the current one is predicted
-(:class:`~embedtrack.background.ReadAhead`, ``prefetch=False`` turns it off); the stages from prediction on run
-in the calling thread, in frame order.
+(:class:`~embedtrack.inference.background.ReadAhead`, ``prefetch=False`` turns it off); the stages from prediction on
+run in the calling thread, in frame order.
 """
 
 from __future__ import annotations
@@ -37,15 +37,15 @@ from typing import Any, Callable, Generator, Iterable, Iterator, Protocol, TypeV
 import numpy as np
 
 from ctc.lineage import Track
-from embedtrack.appearance import OFF, Appearance, AppearanceRecord, check_setting, plan
-from embedtrack.background import ReadAhead
-from embedtrack.cluster import cluster
-from embedtrack.preprocess import normalise
+from embedtrack.inference.appearance import OFF, Appearance, AppearanceRecord, check_setting, plan
+from embedtrack.inference.background import ReadAhead
+from embedtrack.inference.cluster import cluster
+from embedtrack.inference.preprocess import normalise
 from embedtrack.errors import EmbedTrackError
 from embedtrack.models.inference_config import InferenceConfig
-from embedtrack.instances import whole_cells
-from embedtrack.lineage import LineageStage
-from embedtrack.link import link, shifted_targets
+from embedtrack.inference.instances import whole_cells
+from embedtrack.inference.lineage import LineageStage
+from embedtrack.inference.link import link, shifted_targets
 from embedtrack.models.predictions import Predictions
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class FrameInput:
 class FrameResult:
     """One tracked frame: ``instances`` (int32 labels), ``links`` ``{instance at t: instance at t-1}``,
     ``labels`` (uint16 CTC track ids), the seconds spent per stage (:data:`TRACKER_STAGES`) and ``shifted``
-    (where the instance pixels' tracking offsets land at t-1, :func:`embedtrack.link.shifted_targets`; None
+    (where the instance pixels' tracking offsets land at t-1, :func:`embedtrack.inference.link.shifted_targets`; None
     without offsets). From :meth:`Tracker.iter_track` the instances and links are those after the lineage
     stage's corrections."""
 
@@ -351,9 +351,9 @@ class Tracker:
         """A tracker for a bundled model name or model folder; ``overrides`` change :class:`InferenceConfig`
         values of the model (e.g. ``seed_threshold=0.6``). ``tta`` None: on with CUDA, off on the CPU.
         ``precision``: ``auto``, ``fp32`` or ``bf16``; ``compile``: ``torch.compile`` the network (see
-        :mod:`embedtrack.predict`)."""
+        :mod:`embedtrack.inference.predict`)."""
         from embedtrack.models.device import pick_device, use_all_cores
-        from embedtrack.predict import Predictor
+        from embedtrack.inference.predict import Predictor
         from embedtrack.models.registry import load_model
 
         if tta is not None and not isinstance(tta, bool):
@@ -383,7 +383,7 @@ class Tracker:
 
     def plan_appearance(self, frame: np.ndarray, cell_size: str | float = "auto", denoise: str | float = "auto",
                         masks_given: bool = False) -> Appearance:
-        """Decide the appearance stage of a sequence from its first raw frame (:mod:`embedtrack.appearance`),
+        """Decide the appearance stage of a sequence from its first raw frame (:mod:`embedtrack.inference.appearance`),
         logged in one line; with given masks the frames stay as they are (the masks are at input scale)."""
         cell_size, denoise = check_setting(cell_size, "cell_size"), check_setting(denoise, "denoise")
         if masks_given:
@@ -527,7 +527,7 @@ class Tracker:
         pixels of these frames; the frames are resampled by the model's training diameter / this (outside a
         ±20 % dead band for ``auto``). ``denoise``: ``"auto"`` (when the sequence's SNR is clearly below the
         model's training SNR), ``"off"`` or a Gaussian sigma in input pixels. What was estimated and applied is
-        the stream's :attr:`TrackStream.appearance` (:mod:`embedtrack.appearance`).
+        the stream's :attr:`TrackStream.appearance` (:mod:`embedtrack.inference.appearance`).
         """
         if masks is not None and self.predictor is None and self.linker is None:
             raise EmbedTrackError("linking given masks needs a predictor (tracking offsets) or a linker")

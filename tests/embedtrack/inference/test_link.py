@@ -7,15 +7,15 @@ import pytest
 
 from embedtrack.errors import EmbedTrackError
 from embedtrack.models.inference_config import InferenceConfig
-from embedtrack.link import candidates as link_candidates
-from embedtrack.link import link as link_config
+from embedtrack.inference.link import candidates as link_candidates
+from embedtrack.inference.link import link as link_config
 
 SCALE = 256.0
 SHAPE = (40, 60)
 
 
 def link(cur: np.ndarray, off: np.ndarray, prev: np.ndarray, scale: float = SCALE, **rules: object) -> dict[int, int]:
-    """:func:`embedtrack.link.link` with the coordinate scale and rules of an :class:`InferenceConfig`."""
+    """:func:`embedtrack.inference.link.link` with the coordinate scale and rules of an :class:`InferenceConfig`."""
     return link_config(cur, off, prev, InferenceConfig(coord_scale=scale, **rules))  # type: ignore[arg-type]
 
 
@@ -156,7 +156,7 @@ def test_large_and_sparse_labels() -> None:
 def test_sparse_pair_table_agrees_with_dense(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # Random labels and offsets with many ties: the sorting path (used for huge label counts) gives the same
     # candidates as the np.bincount table.
-    import embedtrack.link as link_module
+    import embedtrack.inference.link as link_module
 
     rng = np.random.default_rng(seed)
     prev = rng.integers(0, 6, size=(30, 30))

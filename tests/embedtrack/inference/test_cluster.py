@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from embedtrack.cluster import cluster
+from embedtrack.inference.cluster import cluster
 from embedtrack.errors import ConfigError, EmbedTrackError
 from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.models.predictions import Predictions

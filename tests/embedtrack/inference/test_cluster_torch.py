@@ -10,14 +10,14 @@ import pytest
 import torch
 from scipy import ndimage as ndi
 
-from embedtrack import cluster_dense, cluster_torch
-from embedtrack.cluster import cluster
+from embedtrack.inference import cluster_dense, cluster_torch
+from embedtrack.inference.cluster import cluster
 from embedtrack.errors import EmbedTrackError
 from embedtrack.models.inference_config import InferenceConfig
-from embedtrack.link import candidates, link
+from embedtrack.inference.link import candidates, link
 from embedtrack.models.predictions import Predictions, values_at
-from tests.embedtrack.test_cluster import _reassignment_case, perfect, spread_cell, voronoi
-from tests.embedtrack.test_link import box, offsets_to
+from tests.embedtrack.inference.test_cluster import _reassignment_case, perfect, spread_cell, voronoi
+from tests.embedtrack.inference.test_link import box, offsets_to
 
 Maps = tuple[np.ndarray, np.ndarray, np.ndarray]
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -139,7 +139,7 @@ def test_tensors_take_the_torch_stage(monkeypatch: pytest.MonkeyPatch) -> None:
         return wrapped
 
     monkeypatch.setattr(cluster_torch, "dense_stage", spy("torch", cluster_torch.dense_stage))
-    monkeypatch.setattr("embedtrack.cluster.dense_stage", spy("numpy", cluster_dense.dense_stage))
+    monkeypatch.setattr("embedtrack.inference.cluster.dense_stage", spy("numpy", cluster_dense.dense_stage))
     maps = noisy(8, (32, 40), 4, 4.0, 1.0)
     same_labels(maps, InferenceConfig(min_size=5))
     assert calls == ["numpy", "torch"]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from embedtrack.errors import EmbedTrackError
-from embedtrack.preprocess import normalise
+from embedtrack.inference.preprocess import normalise
 
 
 def test_normalise_has_one_home() -> None:
