@@ -15,7 +15,7 @@
 #  6. if the real PhC-C2DL-PSC frames are at hand (PSC_DATA), runs the container on them, validates the
 #     result and scores SEG against the silver truth (fails if SEG < MIN_SEG_PSC); says SKIPPED otherwise
 #  7. each bundled real-data model on the held-out frames of its training data (REAL_DATA; frames the model
-#     never saw, cut out by `python -m embedtrack.heldout`): docker run, validate, evaluate, and fail below the
+#     never saw, cut out by `python -m embedtrack.training.heldout`): docker run, validate, evaluate, and fail below the
 #     floors of .ci/real_floors.txt (a little under the measured scores); SKIPPED without the data
 # Prints build time, image size and run times.
 #
@@ -230,7 +230,7 @@ if [ -d "$PSC_DATA/PhC-C2DL-PSC/02" ]; then
 import sys
 from pathlib import Path
 from ctc.io import open_segmentation
-from embedtrack.data import write_linked_gt
+from embedtrack.training.data import write_linked_gt
 st = open_segmentation(sys.argv[1])
 write_linked_gt(list(st), st.indices, st.ndigits, Path(sys.argv[2]))
 EOF
@@ -251,7 +251,7 @@ while read -r ds seq floors; do
         continue
     fi
     HELD="$WORK/real/$ds"
-    "$PY" -m embedtrack.heldout "$REAL_DATA/$ds" "$seq" "$HELD/$ds" || fail "cannot cut the held-out frames of $ds"
+    "$PY" -m embedtrack.training.heldout "$REAL_DATA/$ds" "$seq" "$HELD/$ds" || fail "cannot cut the held-out frames of $ds"
     chmod 0777 "$HELD/$ds"
     RUN_START=$(date +%s)
     as_root docker run --rm --network none -v "$HELD:/data" "$IMAGE" "$ds" "$seq" ||

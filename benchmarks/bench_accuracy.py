@@ -31,7 +31,7 @@ import baseline  # noqa: E402
 from ctc.evaluate import evaluate  # noqa: E402
 from ctc.io import frame_name, open_segmentation, open_sequence  # noqa: E402
 from ctc.synth import write_dataset  # noqa: E402
-from embedtrack.data import write_linked_gt  # noqa: E402
+from embedtrack.training.data import write_linked_gt  # noqa: E402
 from embedtrack.pipeline import RunOptions, run_sequence  # noqa: E402
 from embedtrack.models.registry import bundled_models  # noqa: E402
 

@@ -3,7 +3,7 @@ noisier frames, does it find the scale of larger cells?  Prints one table per pa
 
     python benchmarks/bench_appearance.py DATA_DIR WORK_DIR [--parts heldout,snr,scale] [--sigmas 1,2,3,4]
 
-* ``heldout``: each real model on its own held-out frames (:mod:`embedtrack.heldout`), stage auto/auto vs
+* ``heldout``: each real model on its own held-out frames (:mod:`embedtrack.training.heldout`), stage auto/auto vs
   off/off: the dead bands must leave these unchanged.
 * ``snr``: the Fluo-N2DH-SIM+ held-out frames degraded to body SNR 2 and 1 (Gaussian noise of std = the
   current body contrast / target SNR, :mod:`ctc.conditions`; the achieved SNR is measured and printed), run
@@ -29,7 +29,7 @@ import tifffile
 from ctc.conditions import measure
 from ctc.evaluate import evaluate
 from embedtrack.inference.appearance import resample_frame, resample_labels
-from embedtrack.heldout import write_heldout
+from embedtrack.training.heldout import write_heldout
 from embedtrack.pipeline import RunOptions, run_sequence
 from embedtrack.inference.tracker import Tracker
 

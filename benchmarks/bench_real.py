@@ -1,6 +1,6 @@
 """Models on real CTC data: scores on the held-out frames of each real sequence at hand, every model on every one.
 
-For each dataset the held-out block is the one training holds out (:mod:`embedtrack.heldout`, by the dataset's
+For each dataset the held-out block is the one training holds out (:mod:`embedtrack.training.heldout`, by the dataset's
 preset: the last quarter of the frames with outlines), so a model trained on that dataset never saw these
 frames. The block is cut into a dataset of its own, each model
 runs on it through ``embedtrack run`` (what a user runs) and is scored with ``embedtrack evaluate``'s metrics.
@@ -31,7 +31,7 @@ import numpy as np
 
 from ctc.evaluate import evaluate
 from ctc.io import SequencePaths
-from embedtrack.heldout import write_heldout
+from embedtrack.training.heldout import write_heldout
 from embedtrack.models.registry import read_config, resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ Sequences of one CTC dataset differ mainly in noise and in cell size (:mod:`ctc.
 trained on one sequence meets the others' conditions only at test time. This benchmark makes such conditions
 from the frames at hand that no model was trained on: the held-out block of each real sequence with ground
 truth (the frames recorded in its own bundled model's ``config.json``, ``training.sequences.<SEQ>.heldout_frames``,
-cut as :mod:`embedtrack.heldout` cuts them), then
+cut as :mod:`embedtrack.training.heldout` cuts them), then
 
 * ``snr4``, ``snr2``, ``snr1``: Gaussian noise (signal-independent, one standard deviation for the sequence)
   added until the median body SNR measured on the SEG-labelled cells reaches 4, 2, 1 (:mod:`ctc.degrade`); a

@@ -26,8 +26,8 @@ MODES = ("fp32", "bf16", "cl", "cl+bf16")
 
 def _batch(crop: int, batch: int) -> dict[str, object]:
     from ctc.synth import generate_sequence
-    from embedtrack.crops import Augment, CropPairs, collate
-    from embedtrack.data import TrackedSequence
+    from embedtrack.training.crops import Augment, CropPairs, collate
+    from embedtrack.training.data import TrackedSequence
     from embedtrack.inference.preprocess import normalise
 
     seq = generate_sequence("fluo", frames=4, size=(crop, crop), seed=7)
@@ -48,7 +48,7 @@ def _net(model: str, widths: str | None) -> torch.nn.Module:
 
 def _step(net: torch.nn.Module, opt: torch.optim.Optimizer, batch: dict[str, object], mode: str,
           coord_scale: float) -> None:
-    from embedtrack.losses import LossWeights, embedtrack_loss
+    from embedtrack.training.losses import LossWeights, embedtrack_loss
 
     fmt = torch.channels_last if mode.startswith("cl") else torch.contiguous_format
     image_t = batch["image_t"].contiguous(memory_format=fmt)  # type: ignore[union-attr]

@@ -1,6 +1,6 @@
 """A block of frames of a CTC training sequence as a dataset of its own, with its ground truth cut to match.
 
-Used to score a model on the frames it was never trained on (the held-out block of :mod:`embedtrack.data`):
+Used to score a model on the frames it was never trained on (the held-out block of :mod:`embedtrack.training.data`):
 the raw frames ``first .. end-1`` of ``<DATASET>/<SEQ>`` become ``<OUT>/<SEQ>/t000 …``, renumbered from 0, the
 TRA markers and the SEG outlines of those frames follow them, and ``man_track.txt`` keeps each track's part
 inside the block (a parent that ends before the block is dropped: its daughter starts a lineage there).

@@ -47,9 +47,9 @@ ALLOWED = {
     ("embedtrack/download.py", "extract"): "members already checked for names and size, into a temporary folder",
     ("embedtrack/download.py", "temp_dir_beside"): "unpack checks the dataset folder with ctc.guard first",
     ("embedtrack/download.py", "move_into_place"): "unpack checks the dataset folder with ctc.guard first",
-    ("embedtrack/train.py", "set_aside"): "--overwrite sets aside a model folder ctc.guard checked",
-    ("embedtrack/calibrate.py", "temp_dir_beside"): "a hidden scratch folder; results in it go through ResultWriter",
-    ("embedtrack/train_lock.py", "open"): "the lock file of a training folder (os.open, O_CREAT)",
+    ("embedtrack/training/loop.py", "set_aside"): "--overwrite sets aside a model folder ctc.guard checked",
+    ("embedtrack/training/calibrate.py", "temp_dir_beside"): "a hidden scratch folder; results in it go through ResultWriter",
+    ("embedtrack/training/lock.py", "open"): "the lock file of a training folder (os.open, O_CREAT)",
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from embedtrack.calibrate import CLUSTER_GRID, LINK_GRID
+from embedtrack.training.calibrate import CLUSTER_GRID, LINK_GRID
 from embedtrack.cli._common import device_option, handle_errors, overwrite_option
 
 
@@ -84,7 +84,7 @@ def command(model: str, dataset_dir: Path, sequences: str | None, metric: str, o
     hidden scratch folder beside --out, or beside DATASET_DIR).
     """
     from ctc.guard import MODEL, check_output
-    from embedtrack.calibrate import calibrate, load_annotated
+    from embedtrack.training.calibrate import calibrate, load_annotated
     from embedtrack.models.registry import resolve_model, write_calibrated
     from embedtrack.inference.tracker import Tracker
 

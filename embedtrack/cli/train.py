@@ -25,7 +25,7 @@ def _positive_finite(ctx: click.Context, param: click.Parameter, value: float) -
 
 
 def _parse_widths(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int, int] | None:
-    from embedtrack.train import widths_problem
+    from embedtrack.training.loop import widths_problem
 
     if value is None:
         return None
@@ -87,7 +87,7 @@ def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_pe
         os.environ["TQDM_DISABLE"] = "1"
         logging.getLogger().setLevel(logging.WARNING)
     from embedtrack.models.presets import get_preset
-    from embedtrack.train import TrainOptions, train
+    from embedtrack.training.loop import TrainOptions, train
 
     get_preset(preset)
     arch = _architecture(widths, init_model)
@@ -97,7 +97,7 @@ def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_pe
     argv = ["embedtrack", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("embedtrack") else ["embedtrack", "train"]
     context = None
     if ddp:
-        from embedtrack.distributed import setup
+        from embedtrack.training.distributed import setup
 
         context = setup(device)
     try:

@@ -5,7 +5,7 @@
 * ``"gt"``: the tracking ground truth masks are full segmentations (Fluo-N2DH-SIM+, the synthetic presets).
 * ``"st"``: silver-truth masks (``<SEQ>_ST/SEG``) that take the track id of the single GT TRA marker they cover.
 * ``"sparse"``: the CTC ground truth as shipped, TRA markers on every frame and GT/SEG outlines on some
-  (:mod:`embedtrack.sparse_labels`); ``sparse_fill`` says what the markers-only frames know beyond the marker.
+  (:mod:`embedtrack.training.sparse_labels`); ``sparse_fill`` says what the markers-only frames know beyond the marker.
 
 ``ring_factor``: how far around a marker (in marker radii) the cell may extend on frames without outlines:
 0.5 covers 99 % of the outlined GOWT1 nuclei, MSC's cells with their long processes need 2 (87 %).

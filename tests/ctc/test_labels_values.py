@@ -14,7 +14,7 @@ from ctc.errors import CTCFormatError
 from ctc.labels import as_labels, label_stats
 from ctc.overlap import name_by_markers, overlaps
 from ctc.stats import dataset_stats
-from embedtrack.data import link_by_overlap, load_dataset
+from embedtrack.training.data import link_by_overlap, load_dataset
 from embedtrack.models.presets import PRESETS
 from tests.conftest import write_dataset
 

@@ -22,7 +22,7 @@ from ctc.lineage import Track
 from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError
 from embedtrack.models.inference_config import InferenceConfig
-from embedtrack.train import CHECKPOINT_NAME, _check_out, _model_folder, load_checkpoint
+from embedtrack.training.loop import CHECKPOINT_NAME, _check_out, _model_folder, load_checkpoint
 from embedtrack.inference.tracker import Tracker, TrackResult
 from tests.tree_state import tree_state
 
@@ -186,11 +186,11 @@ def test_a_failed_picture_removes_the_folders_created_for_it(tmp_path: Path) -> 
 
 def test_of_two_runs_starting_together_only_one_gets_the_training_lock(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from embedtrack import train_lock
+    from embedtrack.training import lock as train_lock
 
     out = tmp_path / "M"
     out.mkdir()
-    code = ("import sys; from pathlib import Path; from embedtrack.train_lock import locked\n"
+    code = ("import sys; from pathlib import Path; from embedtrack.training.lock import locked\n"
             "with locked(Path(sys.argv[1])):\n    print('locked', flush=True); sys.stdin.read()\n")
     holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})

@@ -88,14 +88,14 @@ def no_expensive_work(monkeypatch: pytest.MonkeyPatch) -> None:
     import ctc.evaluate
     import ctc.synth
     import embedtrack.batch
-    import embedtrack.calibrate
+    import embedtrack.training.calibrate
     import embedtrack.download
-    import embedtrack.train
+    import embedtrack.training.loop
     from embedtrack.inference.tracker import Tracker
 
     monkeypatch.setattr(Tracker, "from_model", classmethod(_no_work))
-    monkeypatch.setattr(embedtrack.train, "load_dataset", _no_work)
-    monkeypatch.setattr(embedtrack.calibrate, "load_annotated", _no_work)
+    monkeypatch.setattr(embedtrack.training.loop, "load_dataset", _no_work)
+    monkeypatch.setattr(embedtrack.training.calibrate, "load_annotated", _no_work)
     monkeypatch.setattr(ctc.synth, "generate_sequence", _no_work)
     monkeypatch.setattr(ctc.evaluate, "evaluate", _no_work)
     monkeypatch.setattr(embedtrack.batch, "open_client", _no_work)

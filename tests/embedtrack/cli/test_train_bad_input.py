@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError
-from embedtrack.train import load_checkpoint
+from embedtrack.training.loop import load_checkpoint
 from tests.tree_state import tree_state
 
 TINY = ["--preset", "synth-fluo", "--crops-per-epoch", "2", "--batch-size", "1", "--widths", "4,8,16"]
@@ -129,7 +129,7 @@ def test_labels_above_uint16_are_refused_not_wrapped(synth_dataset: Path, tmp_pa
 def test_boolean_raw_frames_load(synth_dataset: Path, tmp_path: Path) -> None:
     import tifffile
 
-    from embedtrack.data import load_dataset
+    from embedtrack.training.data import load_dataset
     from embedtrack.models.presets import get_preset
 
     data = _copy(synth_dataset, tmp_path)
@@ -156,7 +156,7 @@ def test_bad_options_are_refused_before_any_work(synth_dataset: Path, tmp_path: 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.integers(-5, 300), min_size=3, max_size=3))
 def test_widths_are_usable_exactly_when_they_increase(widths: list[int]) -> None:
-    from embedtrack.train import widths_problem
+    from embedtrack.training.loop import widths_problem
 
     assert (widths_problem(widths) is None) == (1 < widths[0] < widths[1] < widths[2])
 
@@ -200,7 +200,7 @@ def test_more_marker_frames_than_raw_frames_are_named(synth_dataset: Path, tmp_p
 
 
 def test_library_refuses_a_nan_learning_rate(synth_dataset: Path, tmp_path: Path) -> None:
-    from embedtrack.train import TrainOptions, train
+    from embedtrack.training.loop import TrainOptions, train
 
     with pytest.raises(EmbedTrackError, match="learning rate must be a positive number, got nan"):
         train(synth_dataset, "synth-fluo", tmp_path / "M", TrainOptions(lr=float("nan")))
@@ -208,7 +208,7 @@ def test_library_refuses_a_nan_learning_rate(synth_dataset: Path, tmp_path: Path
 
 
 def test_checkpoint_that_does_not_fit_the_model_is_one_error(tmp_path: Path) -> None:
-    from embedtrack.train import _restore
+    from embedtrack.training.loop import _restore
 
     net = torch.nn.Linear(2, 2)
     optimiser = torch.optim.Adam(net.parameters())

@@ -109,7 +109,7 @@ def test_resume_without_checkpoint_and_bad_options(dataset: Path, tmp_path: Path
 def test_init_starts_from_the_models_weights(tiny_model: Path, synth_dataset: Path, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Fine-tuning: the network that trains holds the --init model's weights and architecture at step 0."""
-    import embedtrack.train as train_module
+    import embedtrack.training.loop as train_module
 
     seen: dict[str, torch.Tensor] = {}
     real = train_module._load_init
@@ -165,7 +165,7 @@ def test_precision_reaches_the_training_steps(synth_dataset: Path, tmp_path: Pat
                                               flag: str, expected: tuple[torch.dtype, bool]) -> None:
     """--precision decides the arithmetic of the network in the steps; the inputs arrive in channels-last order on
     a CPU; the recorded options say which was asked for."""
-    import embedtrack.train as train_module
+    import embedtrack.training.loop as train_module
 
     seen: list[tuple[torch.dtype, bool]] = []
     real = train_module.EmbedTrackNet.forward

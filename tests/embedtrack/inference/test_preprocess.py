@@ -16,7 +16,7 @@ from embedtrack.inference.preprocess import normalise
 
 
 def test_normalise_has_one_home() -> None:
-    assert not hasattr(importlib.import_module("embedtrack.data"), "normalise")
+    assert not hasattr(importlib.import_module("embedtrack.training.data"), "normalise")
 
 
 @settings(max_examples=80, deadline=None)

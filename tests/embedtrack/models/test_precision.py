@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from ctc.synth import generate_sequence
 from embedtrack.cli import main
 from embedtrack.models.device import available_cpus, cgroup_cpu_limit, cpu_has_bf16, resolve_precision
-from embedtrack.metrics import matched_iou
+from embedtrack.training.metrics import matched_iou
 from embedtrack.inference.tracker import Tracker
 
 

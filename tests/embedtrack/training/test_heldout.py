@@ -1,14 +1,14 @@
-"""Tests of embedtrack.heldout: the held-out block of a dataset on disk, written as a dataset of its own."""
+"""Tests of embedtrack.training.heldout: the held-out block of a dataset on disk, written as a dataset of its own."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ctc.io import open_sequence, open_tracking_gt
-from embedtrack.data import load_dataset
-from embedtrack.heldout import heldout_frames, main, write_heldout
+from embedtrack.training.data import load_dataset
+from embedtrack.training.heldout import heldout_frames, main, write_heldout
 from embedtrack.models.presets import get_preset
-from tests.embedtrack.test_sparse_labels import write_sparse_dataset
+from tests.embedtrack.training.test_sparse_labels import write_sparse_dataset
 
 
 def test_held_out_frames_on_disk_are_the_block_training_holds_out(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Tests of embedtrack.data: overlap linking, links, split, dataset checks."""
+"""Tests of embedtrack.training.data: overlap linking, links, split, dataset checks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ctc.errors import CTCFormatError
-from embedtrack.data import (
+from embedtrack.training.data import (
     TrackedSequence,
     check_dataset,
     link_by_overlap,

@@ -1,4 +1,5 @@
-"""Tests of the sparse label source: TRA markers on every frame, SEG outlines on some (embedtrack.sparse_labels)."""
+"""Tests of the sparse label source: TRA markers on every frame, SEG outlines on some
+(embedtrack.training.sparse_labels)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,16 @@ from ctc.io import TRACK_FILE_GT, write_tiff, write_track_file
 from ctc.lineage import Track
 from ctc.synth import generate_sequence
 from embedtrack.inference.cluster import cluster
-from embedtrack.crops import CropPairs
-from embedtrack.data import links_for, load_dataset, min_mask_size
+from embedtrack.training.crops import CropPairs
+from embedtrack.training.data import links_for, load_dataset, min_mask_size
 from embedtrack.models.inference_config import InferenceConfig
-from embedtrack.losses import Instances, embedtrack_loss, position_grid, segmentation_loss, LossWeights
-from embedtrack.metrics import matched_iou
+from embedtrack.training.losses import Instances, embedtrack_loss, position_grid, segmentation_loss, LossWeights
+from embedtrack.training.metrics import matched_iou
 from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
 from embedtrack.models.predictions import Predictions
 from embedtrack.inference.preprocess import normalise
 from embedtrack.models.presets import get_preset
-from embedtrack.sparse_labels import IGNORE, labels_from_markers, labels_from_outlines
+from embedtrack.training.sparse_labels import IGNORE, labels_from_markers, labels_from_outlines
 
 SPARSE = get_preset("Fluo-N2DH-GOWT1")
 

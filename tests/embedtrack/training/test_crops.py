@@ -1,4 +1,4 @@
-"""Tests of embedtrack.crops: grid and random crop pairs, padding, augmentation alignment, links."""
+"""Tests of embedtrack.training.crops: grid and random crop pairs, padding, augmentation alignment, links."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 from scipy import ndimage
 
-from embedtrack.crops import Augment, CropPairs, collate, grid_positions
-from embedtrack.data import TrackedSequence
+from embedtrack.training.crops import Augment, CropPairs, collate, grid_positions
+from embedtrack.training.data import TrackedSequence
 from embedtrack.errors import EmbedTrackError
 
 NO_INTENSITY = Augment.off(p_shift=0.5, max_shift=6)
@@ -261,7 +261,7 @@ def _discs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("snr", [1.0, 2.0, 4.0])
 def test_camera_noise_reaches_the_target_body_snr_and_renormalises(snr: float) -> None:
     from ctc.conditions import body_snr
-    from embedtrack.crops import camera_noise
+    from embedtrack.training.crops import camera_noise
 
     image, labels = _discs()
     rng = np.random.default_rng(1)
@@ -275,7 +275,7 @@ def test_camera_noise_reaches_the_target_body_snr_and_renormalises(snr: float) -
 
 
 def test_camera_noise_leaves_crops_that_are_already_noisier() -> None:
-    from embedtrack.crops import camera_noise
+    from embedtrack.training.crops import camera_noise
 
     image, labels = _discs()
     noisy = image + np.random.default_rng(2).normal(0.0, 1.0, image.shape).astype(np.float32)  # SNR < 1

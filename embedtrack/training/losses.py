@@ -4,7 +4,7 @@ Positions are normalised pixel coordinates ``p = (row, col) / coord_scale``; off
 network outputs. For an instance m with bandwidth mean ``b_m`` the kernel is
 ``d = exp(-(c_y - e_y)^2 / s_y - (c_x - e_x)^2 / s_x)`` with ``s = exp(w_s * b_m)``.
 
-Pixels labelled :data:`~embedtrack.sparse_labels.IGNORE` (unknown: beyond a marker on a frame without outlines)
+Pixels labelled :data:`~embedtrack.training.sparse_labels.IGNORE` (unknown: beyond a marker on a frame without outlines)
 belong to no instance and are not background: they are left out of the instance, seed and tracking terms.
 
 Sums over instances in the paper's equations are divided by the instance count here, so that the loss
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from embedtrack.models.predictions import Predictions
-from embedtrack.sparse_labels import IGNORE
+from embedtrack.training.sparse_labels import IGNORE
 
 MEDOID_SAMPLES = 384  # medoid candidates/reference pixels per instance; exact for smaller instances
 LOVASZ_TOL = 1e-3  # hinge errors below this are left out of the sort (see lovasz_hinge)

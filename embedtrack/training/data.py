@@ -6,7 +6,7 @@ Labels per preset (see :mod:`embedtrack.models.presets`):
 * ``st``: each silver-truth mask takes the track id of the GT TRA marker it covers when it covers exactly one;
   masks covering none or several markers (and markers claimed by several masks) are dropped.
 * ``sparse``: the CTC ground truth as shipped, TRA markers on every frame and SEG outlines on some
-  (:mod:`embedtrack.sparse_labels`): outlined frames give full masks, the others markers with an unknown ring.
+  (:mod:`embedtrack.training.sparse_labels`): outlined frames give full masks, the others markers with an unknown ring.
 * ``derive_links=True`` (data with ST but no TRA ground truth, e.g. the PhC-C2DL-PSC frames shipped for
   tests): ST masks are linked between successive frames by overlap. A mask continues the track of the mask at
   t-1 it overlaps most when both are each other's best match and the overlap is at least half of the
@@ -43,7 +43,7 @@ from ctc.lineage import Track
 from ctc.overlap import mutual_best, name_by_markers, overlaps
 from embedtrack.errors import EmbedTrackError
 from embedtrack.inference import preprocess
-from embedtrack import sparse_labels
+from embedtrack.training import sparse_labels
 from embedtrack.models.presets import Preset
 
 logger = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ the labels are built here:
   With ``fill="grow"`` the part of the ring that is bright (above the frame's Otsu threshold) is first given to
   the nearest marker by a watershed on the smoothed image (a pseudo-outline); the rest of the ring stays unknown.
 
-The losses (:mod:`embedtrack.losses`) leave unknown pixels out: they are neither a cell's pixels nor background,
-so a frame without an outline never teaches the network that a cell ends at its marker's edge. Identities, and
-with them the tracking loss, are known on every frame.
+The losses (:mod:`embedtrack.training.losses`) leave unknown pixels out: they are neither a cell's pixels nor
+background, so a frame without an outline never teaches the network that a cell ends at its marker's edge. Identities,
+and with them the tracking loss, are known on every frame.
 """
 
 from __future__ import annotations

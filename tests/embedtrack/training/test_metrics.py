@@ -1,10 +1,10 @@
-"""Tests of embedtrack.metrics.matched_iou (the validation score during training)."""
+"""Tests of embedtrack.training.metrics.matched_iou (the validation score during training)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from embedtrack.metrics import matched_iou
+from embedtrack.training.metrics import matched_iou
 
 
 def test_matched_iou_counts_only_predictions_covering_more_than_half() -> None:

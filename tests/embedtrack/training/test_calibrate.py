@@ -1,4 +1,4 @@
-"""Calibration of post-processing thresholds (embedtrack.calibrate): it must find the known best value."""
+"""Calibration of post-processing thresholds (embedtrack.training.calibrate): it must find the known best value."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from ctc.errors import CTCFormatError
-from embedtrack.calibrate import AnnotatedSequence, calibrate, load_annotated
+from embedtrack.training.calibrate import AnnotatedSequence, calibrate, load_annotated
 from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError
 from embedtrack.models.predictions import Predictions
@@ -136,7 +136,7 @@ def test_a_killed_calibration_leaves_its_scratch_beside_out_and_the_next_run_rem
 
 def test_without_a_folder_the_scratch_is_in_the_system_temp_under_a_name_the_next_run_recognises(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from embedtrack.calibrate import scratch_folder
+    from embedtrack.training.calibrate import scratch_folder
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     killed = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 from ctc.synth import write_dataset
 from embedtrack.cli import main
-from embedtrack.distributed import DistContext
+from embedtrack.training.distributed import DistContext
 from embedtrack.errors import EmbedTrackError
-from embedtrack.train import _batches
+from embedtrack.training.loop import _batches
 
 TRAIN = ["--preset", "synth-fluo", "--crops-per-epoch", "8", "--batch-size", "4", "--widths", "4,8,16",
          "--device", "cpu", "--lr", "1e-2", "--seed", "3"]
@@ -38,7 +38,7 @@ class Numbers:
 
 
 def _shard(rank: int, data: Numbers, epoch: int) -> list[dict]:
-    from embedtrack.crops import collate
+    from embedtrack.training.crops import collate
 
     return list(DistContext(rank, 2, rank, torch.device("cpu")).loader(data, 4, collate, 7, epoch))
 

@@ -13,12 +13,12 @@ import tifffile
 import torch
 
 from ctc.conditions import measure
-from embedtrack import train as train_module
-from embedtrack.crops import Augment, CropPairs
-from embedtrack.data import TrackedSequence
+from embedtrack.training import loop as train_module
+from embedtrack.training.crops import Augment, CropPairs
+from embedtrack.training.data import TrackedSequence
 from embedtrack.models.architecture import ArchConfig
 from embedtrack.models.registry import WEIGHTS_NAME, read_config
-from embedtrack.train import TrainOptions, train
+from embedtrack.training.loop import TrainOptions, train
 
 TINY_ARCH = ArchConfig(widths=(4, 8, 16), encoder_blocks=1, dilation_rounds=1)
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from embedtrack.losses import (
+from embedtrack.training.losses import (
     Instances,
     LossWeights,
     embedtrack_loss,

@@ -1,11 +1,11 @@
 """The held-out frames of a CTC training dataset on disk, and the same frames as a dataset of their own.
 
-Training holds out one block of frames per sequence (:func:`embedtrack.data.heldout_block`, by the dataset's
+Training holds out one block of frames per sequence (:func:`embedtrack.training.data.heldout_block`, by the dataset's
 preset); scoring a model on exactly those frames needs them as a CTC dataset with their ground truth, which
 :func:`write_heldout` makes (:func:`ctc.excerpt.write_excerpt`; for silver truth without tracking ground truth,
 the ST masks linked by overlap serve as ground truth, so that only SEG is meaningful).
 
-    python -m embedtrack.heldout DATASET_DIR SEQ OUT_DIR   # writes OUT_DIR/SEQ and OUT_DIR/SEQ_GT
+    python -m embedtrack.training.heldout DATASET_DIR SEQ OUT_DIR   # writes OUT_DIR/SEQ and OUT_DIR/SEQ_GT
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ctc.excerpt import write_excerpt
 from ctc.guard import CTC_DATASET
 from ctc.io import SequencePaths, frame_name, open_segmentation, open_sequence
 from ctc.writer import copy_into, staged_folder
-from embedtrack.data import heldout_block, write_linked_gt
+from embedtrack.training.data import heldout_block, write_linked_gt
 from embedtrack.models.presets import get_preset
 
 

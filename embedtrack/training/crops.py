@@ -26,9 +26,9 @@ from skimage.segmentation import expand_labels
 from torch.utils.data import Dataset
 
 from ctc.synth.render import smooth_field
-from embedtrack.data import TrackedSequence, links_for
+from embedtrack.training.data import TrackedSequence, links_for
 from embedtrack.errors import EmbedTrackError
-from embedtrack.sparse_labels import IGNORE
+from embedtrack.training.sparse_labels import IGNORE
 
 
 @dataclass(frozen=True)

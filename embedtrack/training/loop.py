@@ -32,23 +32,23 @@ from ctc.guard import MODEL, MODEL_FILE, MODEL_FILES, TRAIN_LOCK, check_output, 
 from ctc.progress import progress
 from ctc.writer import append_line, write_file
 from embedtrack.inference.appearance import AppearanceRecord, record_from_pairs
-from embedtrack.crops import Augment, CropPairs, collate
+from embedtrack.training.crops import Augment, CropPairs, collate
 from embedtrack.models.device import pick_device, resolve_precision, use_all_cores
-from embedtrack.data import TrackedSequence, load_dataset, min_mask_size
+from embedtrack.training.data import TrackedSequence, load_dataset, min_mask_size
 from embedtrack.errors import EmbedTrackError
 from embedtrack.models.inference_config import InferenceConfig
-from embedtrack.losses import LossWeights, embedtrack_loss
-from embedtrack.metrics import matched_iou
+from embedtrack.training.losses import LossWeights, embedtrack_loss
+from embedtrack.training.metrics import matched_iou
 from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
 from embedtrack.models.presets import Preset, get_preset
 from embedtrack.models.predictions import Predictions
 from embedtrack.models.registry import ModelConfig, read_config, save_model
-from embedtrack.sparse_labels import IGNORE
+from embedtrack.training.sparse_labels import IGNORE
 from embedtrack.inference.tracker import Tracker
-from embedtrack.train_lock import check_unlocked, locked
+from embedtrack.training.lock import check_unlocked, locked
 
 if TYPE_CHECKING:
-    from embedtrack.distributed import DistContext
+    from embedtrack.training.distributed import DistContext
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def train(dataset_dir: str | Path, preset_name: str, out_dir: str | Path, option
 
     ``resume`` continues the run in ``out_dir``, ``overwrite`` replaces the model there (put back if the run
     fails). A run that fails before writing anything leaves no (empty) model folder behind. With ``ddp`` (see
-    :mod:`embedtrack.distributed`) this process is one of several under torchrun: batches are sharded,
+    :mod:`embedtrack.training.distributed`) this process is one of several under torchrun: batches are sharded,
     gradients averaged, and only rank 0 validates and writes."""
     with contextlib.ExitStack() as stack:
         return _train(dataset_dir, preset_name, Path(out_dir), options or TrainOptions(), (resume, overwrite),

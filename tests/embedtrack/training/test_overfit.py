@@ -8,12 +8,12 @@ import torch
 
 from ctc.synth import generate_sequence
 from embedtrack.inference.cluster import cluster
-from embedtrack.data import links_for
+from embedtrack.training.data import links_for
 from embedtrack.models.inference_config import InferenceConfig
 from embedtrack.models.predictions import Predictions
 from embedtrack.inference.preprocess import normalise
-from embedtrack.losses import embedtrack_loss
-from embedtrack.metrics import matched_iou
+from embedtrack.training.losses import embedtrack_loss
+from embedtrack.training.metrics import matched_iou
 from embedtrack.models.architecture import ArchConfig, EmbedTrackNet
 
 SCALE = 64.0
