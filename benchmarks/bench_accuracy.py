@@ -32,7 +32,7 @@ from ctc.evaluate import evaluate  # noqa: E402
 from ctc.io import frame_name, open_segmentation, open_sequence  # noqa: E402
 from ctc.synth import write_dataset  # noqa: E402
 from embedtrack.training.data import write_linked_gt  # noqa: E402
-from embedtrack.pipeline import RunOptions, run_sequence  # noqa: E402
+from embedtrack.io.pipeline import RunOptions, run_sequence  # noqa: E402
 from embedtrack.models.registry import bundled_models  # noqa: E402
 
 SYNTH_MODELS = {"fluo": "Fluo-N2DH-SIM+", "bf": "BF-C2DL-HSC", "phc": "PhC-C2DL-PSC"}

@@ -30,7 +30,7 @@ from ctc.conditions import measure
 from ctc.evaluate import evaluate
 from embedtrack.inference.appearance import resample_frame, resample_labels
 from embedtrack.training.heldout import write_heldout
-from embedtrack.pipeline import RunOptions, run_sequence
+from embedtrack.io.pipeline import RunOptions, run_sequence
 from embedtrack.inference.tracker import Tracker
 
 MODELS = {"Fluo-N2DH-SIM+": "Fluo-N2DH-SIM+", "Fluo-N2DH-GOWT1": "Fluo-N2DH-GOWT1", "Fluo-C2DL-MSC": "Fluo-C2DL-MSC"}

@@ -43,7 +43,7 @@ print(json.dumps({"inside": time.perf_counter() - tic, "peak_mib": [peak]}))
 
 BATCH = """
 import json, sys, time
-from embedtrack import batch
+from embedtrack.io import batch
 root, workers, threads, seqs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 
 def peak():

@@ -42,7 +42,7 @@ from ctc.io import frame_name, open_result, open_segmentation, open_sequence, re
 from ctc.lineage import division_count  # noqa: E402
 from ctc.synth import write_dataset  # noqa: E402
 from embedtrack.training.data import write_linked_gt  # noqa: E402
-from embedtrack.pipeline import RunOptions, run_sequence  # noqa: E402
+from embedtrack.io.pipeline import RunOptions, run_sequence  # noqa: E402
 
 METRICS = ("SEG", "TRA", "DET")
 DEMO_SEED = 2026

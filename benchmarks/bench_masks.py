@@ -39,7 +39,7 @@ from ctc.evaluate import evaluate  # noqa: E402
 from ctc.io import frame_name, open_sequence, open_tracking_gt, write_tiff  # noqa: E402
 from ctc.synth import write_dataset  # noqa: E402
 from embedtrack.models.inference_config import InferenceConfig  # noqa: E402
-from embedtrack.pipeline import RunOptions, run_sequence  # noqa: E402
+from embedtrack.io.pipeline import RunOptions, run_sequence  # noqa: E402
 from ctc.export import label_stats  # noqa: E402
 from embedtrack.inference.tracker import Tracker, relabel_mask  # noqa: E402
 

@@ -31,7 +31,7 @@ from typing import Iterator
 
 CHILD = """
 import json, sys
-from embedtrack.pipeline import RunOptions, run_sequence
+from embedtrack.io.pipeline import RunOptions, run_sequence
 seq, model, out, options = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 r = run_sequence(seq, model, out, RunOptions(overwrite=True, **options))
 # VmHWM: this process's own peak; ru_maxrss would also count the parent's memory at fork time

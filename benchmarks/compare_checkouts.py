@@ -23,7 +23,7 @@ from pathlib import Path
 CHILD = """
 import json, sys
 import embedtrack
-from embedtrack.pipeline import RunOptions, run_sequence
+from embedtrack.io.pipeline import RunOptions, run_sequence
 r = run_sequence(sys.argv[1], sys.argv[2], sys.argv[3], RunOptions(tta=sys.argv[4] == "on", device="cpu",
                  precision=sys.argv[5], overwrite=True))
 peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024

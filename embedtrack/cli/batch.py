@@ -40,7 +40,7 @@ def command(root: Path, datasets: str, sequences: str, model_dir: Path | None, m
     sequence runs as `embedtrack run` would; an existing valid result is skipped (--overwrite redoes it), so an
     interrupted batch is finished by running it again. Exit code 1 when a sequence failed.
     """
-    from embedtrack import batch
+    from embedtrack.io import batch
 
     batch.require_dask()
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:  # the cluster's own INFO lines only with -v

@@ -40,7 +40,7 @@ def command(out_dir: Path | None, frames: int, size: int, seed: int, model: str,
     from ctc.evaluate import evaluate
     from ctc.guard import DEMO_DATASET, GIF, PNG, Output, check_outputs
     from ctc.synth import write_dataset
-    from embedtrack.pipeline import run_sequence, RunOptions
+    from embedtrack.io.pipeline import run_sequence, RunOptions
 
     root = out_dir if out_dir is not None else Path(tempfile.mkdtemp(prefix="embedtrack-demo-"))
     dataset, gif, tree = root / DEMO_FOLDER, root / "demo.gif", root / "demo_lineage.png"

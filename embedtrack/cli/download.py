@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from embedtrack.cli._common import handle_errors
-from embedtrack.download import DEFAULT_BASE_URL, KINDS, KNOWN_DATASETS, download_dataset
+from embedtrack.io.download import DEFAULT_BASE_URL, KINDS, KNOWN_DATASETS, download_dataset
 
 
 @click.command("download", epilog="Known datasets: " + ", ".join(KNOWN_DATASETS) + ".")

@@ -54,7 +54,7 @@ def command(seq_dir: Path, model: str, output: Path | None, masks: Path | None, 
     and noise against the conditions the model was trained at and resamples / smooths the frames when they
     differ clearly; what it estimated and applied is logged and written to <RESULT>.json.
     """
-    from embedtrack.pipeline import RunOptions, run_sequence, settings_path
+    from embedtrack.io.pipeline import RunOptions, run_sequence, settings_path
 
     options = RunOptions(tta=tta, device=device, batch_size=batch_size, precision=precision, compile=compile_net,
                          overlap=overlap, overwrite=overwrite, masks=masks, inference=inference, cell_size=cell_size,

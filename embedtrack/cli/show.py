@@ -1,7 +1,7 @@
 """`embedtrack show RES_DIR --raw FRAMES --out FILE.gif`: an animated picture of a result and its lineage tree.
 
 Reads the result with ``ctc.io`` and the raw frames with :func:`ctc.frames.open_frames` (every form `run`
-accepts), one frame at a time, draws with :mod:`embedtrack.show` and writes each file through
+accepts), one frame at a time, draws with :mod:`embedtrack.io.show` and writes each file through
 :mod:`ctc.writer` (under a temporary name beside the target, renamed into place when complete).
 """
 
@@ -24,7 +24,7 @@ from ctc.progress import progress
 from ctc.writer import check, put_video, write_file, write_path
 from embedtrack.cli._common import handle_errors, overwrite_option
 from embedtrack.errors import EmbedTrackError
-from embedtrack.show import GifStream, intensity_range, render_lineage, render_overlay
+from embedtrack.io.show import GifStream, intensity_range, render_lineage, render_overlay
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ctc.wording import counted
-from embedtrack.pipeline import RunReport
+from embedtrack.io.pipeline import RunReport
 
 
 def test_counted_is_singular_for_exactly_one() -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import embedtrack.download
+import embedtrack.io.download
 from embedtrack.cli import main
-from embedtrack.download import unpack
+from embedtrack.io.download import unpack
 from tests.tree_state import tree_state
 
 NAME = "PhC-C2DL-PSC"
@@ -49,7 +49,7 @@ def test_zip_bomb_is_refused_before_extraction_and_kept(tmp_path: Path) -> None:
 def test_limit_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     zip_path = _zip(tmp_path / "a.zip", {f"{NAME}/01/t000.tif": bytes(2_000_000)})
     monkeypatch.setenv("EMBEDTRACK_MAX_UNPACKED_GB", "0.001")
-    with pytest.raises(embedtrack.download.UnpackSizeError, match="EMBEDTRACK_MAX_UNPACKED_GB"):
+    with pytest.raises(embedtrack.io.download.UnpackSizeError, match="EMBEDTRACK_MAX_UNPACKED_GB"):
         unpack(zip_path, tmp_path, NAME)
     monkeypatch.setenv("EMBEDTRACK_MAX_UNPACKED_GB", "0.01")
     assert (unpack(zip_path, tmp_path, NAME) / "01" / "t000.tif").stat().st_size == 2_000_000
@@ -57,7 +57,7 @@ def test_limit_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_more_than_the_free_space_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _zip(tmp_path / f"{NAME}-training.zip", {f"{NAME}/01/t000.tif": bytes(1_000_000)})
-    monkeypatch.setattr(embedtrack.download.shutil, "disk_usage", lambda path: type("Usage", (), {"free": 10_000}))
+    monkeypatch.setattr(embedtrack.io.download.shutil, "disk_usage", lambda path: type("Usage", (), {"free": 10_000}))
     result = _download(tmp_path)
     _one_error(result, "unpacks to 0.0 GB, but only 0.0 GB are free")
     assert not (tmp_path / NAME).exists()

@@ -16,7 +16,7 @@ import tifffile
 from click.testing import CliRunner, Result
 
 import ctc.io
-import embedtrack.pipeline
+import embedtrack.io.pipeline
 from ctc.synth import write_dataset
 from embedtrack.cli import main
 
@@ -36,7 +36,7 @@ def test_unexpected_error_is_one_line_with_a_hint(tiny_model: Path, synth_datase
     def broken(*args: object, **kwargs: object) -> None:
         raise TypeError("something nobody expected")
 
-    monkeypatch.setattr(embedtrack.pipeline, "run_sequence", broken)
+    monkeypatch.setattr(embedtrack.io.pipeline, "run_sequence", broken)
     result = _run(synth_dataset / "01", "--model", tiny_model)
     assert result.exit_code == 1
     assert "Traceback" not in result.output
@@ -97,7 +97,7 @@ def test_a_stop_signal_whose_interrupt_was_swallowed_still_stops_the_run(tiny_mo
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from embedtrack.cli import STOP_SIGNALS, _terminated
 
-    real, calls = embedtrack.pipeline._add_seconds, []
+    real, calls = embedtrack.io.pipeline._add_seconds, []
 
     def swallowing(*args: object) -> None:  # the signal lands in code that drops the exception (a __del__)
         calls.append(1)
@@ -108,7 +108,7 @@ def test_a_stop_signal_whose_interrupt_was_swallowed_still_stops_the_run(tiny_mo
                 pass
         real(*args)
 
-    monkeypatch.setattr(embedtrack.pipeline, "_add_seconds", swallowing)
+    monkeypatch.setattr(embedtrack.io.pipeline, "_add_seconds", swallowing)
     handlers = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
     try:
         result = _run(synth_dataset / "01", "--model", tiny_model, "--output", tmp_path / "a" / "01_RES")

@@ -87,9 +87,9 @@ def no_expensive_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every expensive entry point of the writing commands fails the test when it is reached."""
     import ctc.evaluate
     import ctc.synth
-    import embedtrack.batch
+    import embedtrack.io.batch
     import embedtrack.training.calibrate
-    import embedtrack.download
+    import embedtrack.io.download
     import embedtrack.training.loop
     from embedtrack.inference.tracker import Tracker
 
@@ -98,8 +98,8 @@ def no_expensive_work(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(embedtrack.training.calibrate, "load_annotated", _no_work)
     monkeypatch.setattr(ctc.synth, "generate_sequence", _no_work)
     monkeypatch.setattr(ctc.evaluate, "evaluate", _no_work)
-    monkeypatch.setattr(embedtrack.batch, "open_client", _no_work)
-    monkeypatch.setattr(embedtrack.download, "fetch", _no_work)
+    monkeypatch.setattr(embedtrack.io.batch, "open_client", _no_work)
+    monkeypatch.setattr(embedtrack.io.download, "fetch", _no_work)
 
 
 @pytest.mark.parametrize("overwrite", [False, True], ids=["plain", "overwrite"])

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from embedtrack.cli import main
-from embedtrack.download import KNOWN_DATASETS
+from embedtrack.io.download import KNOWN_DATASETS
 
 
 def write_sequence(root: Path, n: int = 4) -> tuple[Path, Path]:

@@ -28,7 +28,7 @@ from embedtrack.inference.appearance import (SIGMA_LADDER, AppearanceRecord, che
 from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError, ModelError
 from embedtrack.models.inference_config import InferenceConfig
-from embedtrack.pipeline import RunOptions, run_sequence
+from embedtrack.io.pipeline import RunOptions, run_sequence
 from embedtrack.models.predictions import Predictions
 from embedtrack.inference.preprocess import normalise
 from embedtrack.models.registry import CONFIG_NAME, read_config, write_appearance

@@ -30,7 +30,7 @@ from ctc.validate import validate_result
 from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError
 from embedtrack.models.inference_config import InferenceConfig
-from embedtrack.pipeline import RunOptions, run_sequence
+from embedtrack.io.pipeline import RunOptions, run_sequence
 from embedtrack.models.predictions import Predictions
 from embedtrack.inference.tracker import Tracker
 

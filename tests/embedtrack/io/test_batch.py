@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ctc.io import read_tiff
-from embedtrack import batch
+from embedtrack.io import batch
 from embedtrack.cli import main
 from embedtrack.errors import EmbedTrackError
-from embedtrack.pipeline import RunOptions, run_sequence
+from embedtrack.io.pipeline import RunOptions, run_sequence
 
 distributed = pytest.importorskip("distributed")
 

@@ -2,7 +2,7 @@
 
 Every ``ROOT/<DATASET>/<SEQ>`` folder (two-digit sequence names; CTC frames or any 2-D TIFFs), every
 ``ROOT/<DATASET>/<NAME>.tif`` stack and every ``<NAME>.zarr`` array (``T×Y×X``) of a dataset that has a model
-becomes one task, and each task goes through :func:`embedtrack.pipeline.run_sequence`, the code path of
+becomes one task, and each task goes through :func:`embedtrack.io.pipeline.run_sequence`, the code path of
 ``embedtrack run``: results are written atomically and validated before they appear. A sequence whose
 ``<SEQ>_RES`` exists and passes :func:`ctc.validate.validate_result` is skipped (unless ``overwrite``), so a
 batch that was stopped is finished by starting it again. A failing sequence is reported with its one-line
@@ -220,7 +220,7 @@ def remove_leftovers(jobs: list[Job]) -> None:
     """Remove the temporary folders and files that runs no longer alive (a worker stopped or killed with the
     batch) left beside each job's result folder and settings file; those of live processes are kept."""
     from ctc.guard import remove_stale_temps
-    from embedtrack.pipeline import settings_path
+    from embedtrack.io.pipeline import settings_path
 
     for job in jobs:
         for path in (Path(job.output), settings_path(Path(job.output))):
@@ -243,7 +243,7 @@ def process_job(job: Job, options: JobOptions, exclusive: bool = False) -> JobRe
             result.status = SKIPPED
         else:
             from ctc import progress
-            from embedtrack.pipeline import RunOptions, run_sequence
+            from embedtrack.io.pipeline import RunOptions, run_sequence
 
             quiet, progress.QUIET = progress.QUIET, progress.QUIET or options.quiet
             try:  # a worker process does not see the command's `-q`: it comes with the options
@@ -401,7 +401,7 @@ def check_report_path(path: str | Path, jobs: list[Job], overwrite: bool = False
     folder, none of the batch's inputs (sequences, ground truths, model folders) nor results, and an existing
     file is replaced only with ``overwrite`` and when it is a batch report."""
     from ctc.guard import REPORT, check_not_input, check_output
-    from embedtrack.pipeline import settings_path
+    from embedtrack.io.pipeline import settings_path
 
     path = Path(path)
     reads = [Path(p) for job in jobs for p in (job.seq_dir, job.gt_dir, job.model) if p and Path(p).is_dir()]

@@ -12,7 +12,7 @@ import tifffile
 from ctc.errors import CTCError
 from ctc.validate import validate_result
 from embedtrack.errors import ModelError
-from embedtrack.pipeline import RunOptions, default_output, run_sequence
+from embedtrack.io.pipeline import RunOptions, default_output, run_sequence
 from embedtrack.inference.tracker import remove_border_instances
 
 

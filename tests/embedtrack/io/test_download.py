@@ -1,4 +1,4 @@
-"""embedtrack.download against a local HTTP server (Range support written here) serving a synthetic CTC zip."""
+"""embedtrack.io.download against a local HTTP server (Range support written here) serving a synthetic CTC zip."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import pytest
 import tifffile
 
 from ctc.errors import CTCFormatError
-from embedtrack import download as dl
+from embedtrack.io import download as dl
 from embedtrack.errors import EmbedTrackError
 
 NAME = "Fluo-N2DH-SIM+"

@@ -12,7 +12,7 @@ import tifffile
 from click.testing import CliRunner
 
 from ctc.io import open_result, open_sequence
-from embedtrack.batch import find_jobs
+from embedtrack.io.batch import find_jobs
 from embedtrack.cli import main
 from embedtrack.inference.tracker import Tracker
 

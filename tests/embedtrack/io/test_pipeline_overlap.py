@@ -20,7 +20,7 @@ from click.testing import CliRunner
 import ctc.io
 from ctc.errors import CTCFormatError
 from embedtrack.cli import main
-from embedtrack.pipeline import STAGES, RunOptions, RunReport, run_sequence
+from embedtrack.io.pipeline import STAGES, RunOptions, RunReport, run_sequence
 from embedtrack.models.predictions import Predictions
 from embedtrack.inference.preprocess import normalise
 from embedtrack.inference.tracker import Tracker

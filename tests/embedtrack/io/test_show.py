@@ -1,4 +1,4 @@
-"""embedtrack.show (pure rendering, streamed GIF) and embedtrack.cli.show.show_result on a synthetic result."""
+"""embedtrack.io.show (pure rendering, streamed GIF) and embedtrack.cli.show.show_result on a synthetic result."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ctc.errors import CTCFormatError
 from ctc.lineage import Track
 from embedtrack.cli.show import show_result
 from embedtrack.errors import EmbedTrackError
-from embedtrack.show import (
+from embedtrack.io.show import (
     N_TRACK_COLORS,
     GifStream,
     centroids,
@@ -292,7 +292,7 @@ def test_show_result_mp4(tmp_path: Path) -> None:
 
 
 def test_render_lineage_with_hundreds_of_tracks_draws_whole_lineages_with_divisions_first() -> None:
-    from embedtrack.show import select_lineages
+    from embedtrack.io.show import select_lineages
 
     singles = [Track(k, 0, 9, 0) for k in range(1, 401)]
     tree = [Track(401, 0, 4, 0), Track(402, 5, 9, 401), Track(403, 5, 9, 401)]
