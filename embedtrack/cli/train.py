@@ -71,7 +71,7 @@ def _parse_widths(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace the model folder --out (put back if the run fails).")
 @click.option("--ddp", is_flag=True, help="One of several processes started by torchrun (DistributedDataParallel; "
-                                          "--batch-size is the global batch). See embedtrack.train_ddp.")
+                                          "--batch-size is the global batch). See embedtrack.cli.train_ddp.")
 @handle_errors
 def command(dataset_dir: Path, preset: str, out_dir: Path, epochs: int, crops_per_epoch: int | None,
             batch_size: int | None, device: str, precision: str, lr: float, widths: tuple[int, int, int] | None,

@@ -1,6 +1,6 @@
 """Multi-process training with ``torch.distributed`` (DistributedDataParallel), started by ``torchrun``.
 
-``torchrun --nproc-per-node N -m embedtrack.train_ddp DATASET --preset P --out M …`` (or ``embedtrack train …
+``torchrun --nproc-per-node N -m embedtrack.cli.train_ddp DATASET --preset P --out M …`` (or ``embedtrack train …
 --ddp`` under torchrun) trains one model with N processes: each holds a replica of the network, a
 :class:`~torch.utils.data.distributed.DistributedSampler` gives each its share of the crop pairs, and the
 gradients are averaged after every step, so a step sees the global batch (``--batch-size``, split evenly over
@@ -32,7 +32,7 @@ from embedtrack.errors import EmbedTrackError
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-LAUNCH_HINT = "start it with torchrun, e.g. torchrun --nproc-per-node 2 -m embedtrack.train_ddp DATASET --preset P --out M"
+LAUNCH_HINT = "start it with torchrun, e.g. torchrun --nproc-per-node 2 -m embedtrack.cli.train_ddp DATASET --preset P --out M"
 
 
 class SeededItems(Dataset):

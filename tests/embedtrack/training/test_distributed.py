@@ -78,7 +78,7 @@ def _free_port() -> int:
 def _torchrun(*args: str | Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr",
-               "127.0.0.1", "--master-port", str(_free_port()), "-m", "embedtrack.train_ddp", *map(str, args)]
+               "127.0.0.1", "--master-port", str(_free_port()), "-m", "embedtrack.cli.train_ddp", *map(str, args)]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
 
 

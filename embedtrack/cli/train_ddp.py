@@ -1,4 +1,4 @@
-"""`torchrun --nproc-per-node N -m embedtrack.train_ddp DATASET --preset P --out M [train options]`.
+"""`torchrun --nproc-per-node N -m embedtrack.cli.train_ddp DATASET --preset P --out M [train options]`.
 
 The same as ``embedtrack train … --ddp``: every process started by torchrun joins the process group and trains
 one shared model with DistributedDataParallel (see :mod:`embedtrack.training.distributed`); rank 0 alone writes.
