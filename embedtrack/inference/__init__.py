@@ -14,9 +14,11 @@ trained at
 - ``cluster_torch``: the same per-pixel stage in torch, on the device
 - ``instances``: whole cells: one connected piece per label, islands reassigned, holes filled
 - ``lineage``: LineageStage: corrections over a few frames (divisions, merges, gaps, short tracks)
+- ``lineage_geometry``: the lineage stage's pixel geometry: votes, contact, centres, a merged mask parted
 - ``link``: §3.4 labels + tracking offsets -> links
 - ``predict``: §4.4 whole-frame or tiled prediction, streamed TTA, feature reuse, precision, compile
 - ``preprocess``: per-frame percentile normalisation (training and inference), non-finite pixels
+- ``results``: FrameInput, FrameResult, TrackResult (CTC folder, table, CSV, networkx, geff, napari)
 - ``tracker``: Tracker: frames (+ masks) -> labels, links, lineage in memory; streaming (TrackStream)
 
 May import: ``embedtrack.models``, ``embedtrack.errors``, ``embedtrack.openmp``, ``ctc`` (never ``training``,

@@ -46,18 +46,15 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
 
 import numpy as np
-from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
 from ctc.lineage import LineageBuilder, Track
 from embedtrack.models.inference_config import InferenceConfig
+from embedtrack.inference import lineage_geometry as geometry
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["LineageStage", "LinkedFrame", "lookahead"]
-
-#: A second cell entering a mask must receive at least this share of the mask's shifted pixels.
-MERGE_MIN_SHARE = 0.2
 
 
 class LinkedFrame(Protocol):
@@ -98,58 +95,6 @@ class _Ended:
 def lookahead(config: InferenceConfig) -> int:
     """Frames a frame waits for after its own before it leaves the stage."""
     return max(config.division_min_frames - 1, config.min_track_frames - 1, 0)
-
-
-# ------------------------------------------------------------------------------------------ array helpers
-
-
-def _shifted(frame: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``(fg, targets)`` of a frame; without tracking offsets every pixel points at its own position."""
-    if frame.shifted is not None:
-        return frame.shifted
-    fg = np.flatnonzero(frame.instances)
-    return fg, fg
-
-
-def _votes(frame: Any, prev: np.ndarray, label: int) -> dict[int, int]:
-    """``{label at t-1: pixels}``: where the shifted pixels of one instance of ``frame`` land in ``prev``."""
-    fg, targets = _shifted(frame)
-    own = frame.instances.reshape(-1)[fg] == label
-    hit = prev.reshape(-1)[targets[own]]
-    values, counts = np.unique(hit[hit > 0], return_counts=True)
-    return dict(zip(values.tolist(), counts.tolist()))
-
-
-def _touch(instances: np.ndarray, a: int, b: int) -> bool:
-    """Whether instances ``a`` and ``b`` share a border (4-neighbourhood)."""
-    box = ndimage.find_objects((instances == a).astype(np.int8))
-    if not box or box[0] is None:
-        return False
-    rows, cols = box[0]
-    rows = slice(max(rows.start - 1, 0), rows.stop + 1)
-    cols = slice(max(cols.start - 1, 0), cols.stop + 1)
-    crop = instances[rows, cols]
-    grown = ndimage.binary_dilation(crop == a)
-    return bool((crop[grown] == b).any())
-
-
-def _children(frame: Any) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for child, parent in sorted(frame.links.items()):
-        out.setdefault(parent, []).append(child)
-    return out
-
-
-def _centres(instances: np.ndarray, flat: np.ndarray | None = None) -> dict[int, tuple[float, float, int]]:
-    """``{label: (y, x, pixels)}``; with ``flat`` (one flat index per pixel) the mean of those positions."""
-    labels = instances.reshape(-1)
-    fg = np.flatnonzero(labels)
-    where = fg if flat is None else flat
-    lab = labels[fg].astype(np.int64)
-    counts = np.bincount(lab)
-    rows, cols = np.divmod(where, instances.shape[1])
-    ys, xs = np.bincount(lab, weights=rows), np.bincount(lab, weights=cols)
-    return {int(v): (ys[v] / counts[v], xs[v] / counts[v], int(counts[v])) for v in np.flatnonzero(counts)}
 
 
 # ------------------------------------------------------------------------------------------ the stage
@@ -214,7 +159,7 @@ class LineageStage:
         if e - self.base >= len(self.window) or e - 1 < self.base:
             return
         if self.config.undo_merges and e - 2 >= self.base:
-            for mother, kids in _children(self._frame(e)).items():
+            for mother, kids in geometry.children(self._frame(e)).items():
                 if len(kids) == 2:
                     self._undo_merge(e, mother, kids)
         if self.config.division_min_frames > 1:
@@ -264,7 +209,7 @@ class LineageStage:
         for n in range(1, need):
             if t + n > last:
                 return True
-            kids = _children(self._frame(t + n)).get(label, [])
+            kids = geometry.children(self._frame(t + n)).get(label, [])
             if len(kids) != 1:
                 return len(kids) > 1
             label = kids[0]
@@ -278,7 +223,7 @@ class LineageStage:
         for n in range(1, need):
             if t + n > last:
                 return None
-            kids = _children(self._frame(t + n)).get(label, [])
+            kids = geometry.children(self._frame(t + n)).get(label, [])
             if len(kids) != 1:
                 return out if not kids else None
             label = kids[0]
@@ -291,11 +236,11 @@ class LineageStage:
         """Divisions at ``e`` whose daughters do not both last ``division_min_frames``: the short one is merged
         into its sibling when they touch (else detached); then fragments turned away by the linker."""
         frame, need = self._frame(e), self.config.division_min_frames
-        for mother, kids in _children(frame).items():
+        for mother, kids in geometry.children(frame).items():
             if len(kids) != 2:
                 continue
             lasts = [self._persists(e, k, need, last) for k in kids]
-            apart = not (self.config.divide_apart and self.editable and _touch(frame.instances, *kids))
+            apart = not (self.config.divide_apart and self.editable and geometry.touch(frame.instances, *kids))
             if all(lasts) and apart:
                 continue
             self.stats["divisions_rejected"] += 1
@@ -306,7 +251,7 @@ class LineageStage:
 
     def _merge_or_detach(self, e: int, fragment: int, into: int) -> None:
         frame = self._frame(e)
-        if self.editable and _touch(frame.instances, fragment, into):
+        if self.editable and geometry.touch(frame.instances, fragment, into):
             self._merge(e, fragment, into)
         else:
             frame.links.pop(fragment, None)
@@ -328,10 +273,10 @@ class LineageStage:
         merged into that successor when they touch it and do not last ``division_min_frames``; made its second
         daughter when both last that long (``restore_divisions``)."""
         frame, prev = self._frame(e), self._frame(e - 1)
-        children = _children(frame)
+        children = geometry.children(frame)
         need = self.config.division_min_frames
         for label in [int(v) for v in np.unique(frame.instances) if v and int(v) not in frame.links]:
-            votes = _votes(frame, prev.instances, label)
+            votes = geometry.votes(frame, prev.instances, label)
             if not votes:
                 continue
             mother = max(votes, key=lambda k: (votes[k], -k))
@@ -339,7 +284,7 @@ class LineageStage:
             if len(kids) != 1:
                 continue
             if not self._persists(e, label, need, last):
-                if self.editable and _touch(frame.instances, label, kids[0]):
+                if self.editable and geometry.touch(frame.instances, label, kids[0]):
                     self._merge(e, label, kids[0])
             elif self.config.restore_divisions and self._persists(e, kids[0], need, last):
                 frame.links[label] = mother  # a daughter the linker's min_daughter_ratio turned away
@@ -353,11 +298,11 @@ class LineageStage:
         entering = self._entering(e - 1, mother)
         if len(entering) != 2:
             return
-        parts = _split(prev.instances == mother, prev, before.instances, entering)
+        parts = geometry.split_mask(prev.instances == mother, prev, before.instances, entering)
         if parts is None:
             return
         frame = self._frame(e)
-        first, second = _assign(frame, kids, parts)
+        first, second = geometry.assign_parts(frame, kids, parts)
         self.stats["merges_split"] += 1
         prev.links[mother] = entering[0]
         if self.editable:
@@ -372,13 +317,13 @@ class LineageStage:
 
     def _entering(self, t: int, label: int) -> list[int]:
         """The cells at ``t-1`` that entered mask ``label`` at ``t``: its own predecessor (if any) first, then
-        cells whose track ended at ``t-1`` and that receive at least ``MERGE_MIN_SHARE`` of its pixels."""
+        cells whose track ended at ``t-1`` and that receive at least ``geometry.MERGE_MIN_SHARE`` of its pixels."""
         frame, before = self._frame(t), self._frame(t - 1)
-        votes = _votes(frame, before.instances, label)
+        votes = geometry.votes(frame, before.instances, label)
         size = int((frame.instances == label).sum())
         continued = set(frame.links.values())
         own = frame.links.get(label)
-        ended = sorted((v for v, n in votes.items() if v not in continued and n >= MERGE_MIN_SHARE * size),
+        ended = sorted((v for v, n in votes.items() if v not in continued and n >= geometry.MERGE_MIN_SHARE * size),
                        key=lambda v: -votes[v])
         return ([own] if own is not None else []) + ended[: 2 - (own is not None)]
 
@@ -405,10 +350,10 @@ class LineageStage:
         if not roots or not ended:
             return {}
         frame = self._frame(c)
-        fg, targets = _shifted(frame)
+        fg, targets = geometry.shifted(frame)
         where = np.zeros(frame.instances.size, np.int64)
         where[fg] = targets
-        seen = _centres(frame.instances, where[np.flatnonzero(frame.instances)])  # positions at c-1
+        seen = geometry.centres(frame.instances, where[np.flatnonzero(frame.instances)])  # positions at c-1
         cost = np.full((len(roots), len(ended)), np.inf)
         for i, root in enumerate(roots):
             y, x, _ = seen[root]
@@ -440,47 +385,14 @@ class LineageStage:
         if not gone:
             return
         prev = self._frame(c - 1)
-        fg, targets = _shifted(prev)
+        fg, targets = geometry.shifted(prev)
         where = np.zeros(prev.instances.size, np.int64)
         where[fg] = targets
-        now = _centres(prev.instances)
-        then = _centres(prev.instances, where[np.flatnonzero(prev.instances)]) if prev.shifted is not None else now
+        now = geometry.centres(prev.instances)
+        then = geometry.centres(prev.instances, where[np.flatnonzero(prev.instances)]) if prev.shifted is not None else now
         for label, track in gone.items():
             if label not in now:
                 continue
             y, x, n = now[label]
             py, px, _ = then[label]
             self.ended[track] = _Ended(c - 1, y, x, y - py, x - px, float(np.sqrt(n / np.pi)))
-
-
-def _split(mask: np.ndarray, frame: Any, before: np.ndarray, entering: list[int]) -> np.ndarray | None:
-    """The pixels of ``mask`` (in ``frame``) parted between two cells of the frame before: 1 / 2 where the
-    tracking offsets point into ``entering[0]`` / ``entering[1]``, the rest to the nearest such pixel; None
-    when a part would hold less than ``MERGE_MIN_SHARE`` of the mask."""
-    fg, targets = _shifted(frame)
-    inside = mask.reshape(-1)[fg]
-    hit = before.reshape(-1)[targets[inside]]
-    seeds = np.zeros(mask.size, np.int8)
-    pix = fg[inside]
-    seeds[pix[hit == entering[0]]] = 1
-    seeds[pix[hit == entering[1]]] = 2
-    seeds = seeds.reshape(mask.shape)
-    if not (seeds == 1).any() or not (seeds == 2).any():
-        return None
-    _, (iy, ix) = ndimage.distance_transform_edt(seeds == 0, return_indices=True)
-    parts = np.where(mask, seeds[iy, ix], 0)
-    size = int(mask.sum())
-    if min(int((parts == 1).sum()), int((parts == 2).sum())) < MERGE_MIN_SHARE * size:
-        return None
-    return parts
-
-
-def _assign(frame: Any, kids: list[int], parts: np.ndarray) -> tuple[int, int]:
-    """``(kid continuing part 1, kid continuing part 2)``: the pairing that gathers more shifted pixels."""
-    fg, targets = _shifted(frame)
-    lab = frame.instances.reshape(-1)[fg]
-    hit = parts.reshape(-1)[targets]
-    n = [[int(((lab == k) & (hit == p)).sum()) for p in (1, 2)] for k in kids]
-    if n[0][0] + n[1][1] >= n[0][1] + n[1][0]:
-        return kids[0], kids[1]
-    return kids[1], kids[0]
