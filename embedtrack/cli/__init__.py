@@ -2,6 +2,10 @@
 
 Each command lives in its own module `embedtrack/cli/<name>.py` exposing a click command named `command`,
 so `embedtrack --help` stays instant (no torch import).
+
+May import every layer below it (``io``, ``training``, ``inference``, ``models``, ``errors``, ``openmp``, ``ctc``);
+only ``embedtrack.__main__`` and the launcher ``cli.train_ddp`` import the group; checked by
+``tests/test_layering.py``.
 """
 
 from __future__ import annotations
