@@ -29,7 +29,8 @@ from typing import Any, Iterator
 import numpy as np
 import tifffile
 
-from embedtrack.inference.appearance import AppearanceRecord, first_pass_diameter, record_from_pairs
+from embedtrack.inference.appearance import first_pass_diameter, record_from_pairs
+from embedtrack.models.appearance_record import AppearanceRecord
 from embedtrack.errors import EmbedTrackError
 from embedtrack.models.registry import read_config, resolve_model, write_appearance
 

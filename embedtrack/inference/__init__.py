@@ -19,7 +19,8 @@ trained at
 - ``predict``: §4.4 whole-frame or tiled prediction, streamed TTA, feature reuse, precision, compile
 - ``preprocess``: per-frame percentile normalisation (training and inference), non-finite pixels
 - ``results``: FrameInput, FrameResult, TrackResult (CTC folder, table, CSV, networkx, geff, napari)
-- ``tracker``: Tracker: frames (+ masks) -> labels, links, lineage in memory; streaming (TrackStream)
+- ``tracker``: Tracker: frames (+ masks) -> labels, links, lineage in memory
+- ``stream``: TrackStream: frames taken, checked and prepared one ahead, the appearance stage decided on the first
 
 May import: ``embedtrack.models``, ``embedtrack.errors``, ``embedtrack.openmp``, ``ctc`` (never ``training``,
 ``io``, ``napari``, ``cli``); checked by ``tests/test_layering.py``.

@@ -14,6 +14,7 @@ Modules:
 - ``predictions``: Predictions: the network's output channels by name (the one place they are packed)
 - ``presets``: one table of per-dataset settings
 - ``registry``: model folders (config.json + weights.pt), bundled models
+- ``appearance_record``: AppearanceRecord, the conditions a model was trained at (config.json ``appearance``)
 - bundled model folders: ``Fluo-C2DL-MSC/``, ``Fluo-N2DH-GOWT1/``, ``Fluo-N2DH-SIM+/``, ``PhC-C2DL-PSC/``,
 ``fluo-nuclei-generalist/``, ``synth-brightfield/``, ``synth-fluorescence/``
 

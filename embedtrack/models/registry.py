@@ -5,7 +5,7 @@ A model folder holds:
 * ``config.json``: architecture, preset, tile size, the :class:`~embedtrack.models.inference_config.InferenceConfig`
   (``inference``: normalisation, clustering and linking thresholds, minimum mask size, border, coordinate scale),
   training provenance and, optionally, ``appearance``: the conditions it was trained at (median cell diameter and
-  body SNR of the training frames, :class:`~embedtrack.inference.appearance.AppearanceRecord`), which the tracker's
+  body SNR of the training frames, :class:`~embedtrack.models.appearance_record.AppearanceRecord`), which the tracker's
   appearance stage compares a sequence with. Unknown keys, wrong types and out-of-range values are rejected with one message
   naming the file and the key; format-1 configs (before ``inference`` existed) are migrated on read.
 * ``weights.pt``: the network's state dict only, loaded with ``weights_only=True``.
@@ -16,13 +16,13 @@ from __future__ import annotations
 import difflib
 import json
 import logging
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ctc.guard import MODEL_CONFIG, MODEL_FILE
 from ctc.writer import write_file
-from embedtrack.inference.appearance import AppearanceRecord
+from embedtrack.models.appearance_record import AppearanceRecord
 from embedtrack.errors import ConfigError, ModelError
 from embedtrack.models.inference_config import InferenceConfig, check_fields
 

@@ -12,6 +12,7 @@ Modules:
 - ``heldout``: the held-out block of frames a model never trained on, cut out as a CTC folder
 - ``lock``: the model folder lock (flock): of two runs into one folder only one trains
 - ``loop``: training loop, fine-tuning (--init), checkpoints (weights only), resume, log
+- ``conditions``: the training frames' conditions recorded in config.json (appearance)
 - ``losses``: §3.2 Lovász hinge; instance, variance, seed and tracking losses
 - ``metrics``: matched IoU for validation
 - ``sparse_labels``: sparse GT: markers + some outlines as training labels

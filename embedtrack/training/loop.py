@@ -14,7 +14,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import pickle
 import re
 import time
@@ -31,7 +30,7 @@ from ctc.fsutil import make_parents, remove_made, set_aside
 from ctc.guard import MODEL, MODEL_FILE, MODEL_FILES, TRAIN_LOCK, check_output, remove_stale_temps
 from ctc.progress import progress
 from ctc.writer import append_line, write_file
-from embedtrack.inference.appearance import AppearanceRecord, record_from_pairs
+from embedtrack.training.conditions import training_conditions
 from embedtrack.training.crops import Augment, CropPairs, collate
 from embedtrack.models.device import pick_device, resolve_precision, use_all_cores
 from embedtrack.training.data import TrackedSequence, load_dataset, min_mask_size
@@ -417,33 +416,6 @@ def _check_schedule(path: Path, saved: dict[str, Any], fresh: dict[str, Any]) ->
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write the checkpoint beside ``path`` and rename it into place: an interruption never leaves it broken."""
     write_file(path, lambda handle: torch.save(state, handle), MODEL_FILE, overwrite=True)
-
-
-#: At most this many labelled training frames per sequence are measured for the model's appearance record.
-CONDITION_FRAMES = 20
-
-
-def training_conditions(sequences: list[TrackedSequence], dataset: str) -> AppearanceRecord | None:
-    """The conditions the model trains at (config.json ``appearance``, :mod:`embedtrack.inference.appearance`): cell
-    diameter and body SNR of the training frames with full masks (sparse labels: the outlined cells of the
-    outlined frames; markers are not cells), at most :data:`CONDITION_FRAMES` per sequence, evenly spaced. The
-    frames are normalised already, which changes neither SNR nor diameter. None when no frame has full masks."""
-    pairs, names = [], []
-    for seq in sequences:
-        times = [t for t in seq.train_positions() if seq.is_outlined(t)]
-        times = [times[i] for i in np.linspace(0, len(times) - 1, min(len(times), CONDITION_FRAMES)).astype(int)] \
-            if times else []
-        for t in times:
-            labels = seq.labels[t]
-            if seq.outline_ids is not None:
-                labels = np.where(np.isin(labels, seq.outline_ids[t]), labels, 0)
-            pairs.append((seq.frames[t].astype(np.float32), labels))
-        names.append(f"{dataset}/{seq.name} {len(times)} frames")
-    try:
-        return record_from_pairs(pairs, "; ".join(names) + " (training frames with full masks)")
-    except EmbedTrackError:
-        logger.warning("%s: no training frame with full masks; the model gets no appearance record", dataset)
-        return None
 
 
 def _provenance(dataset_dir: Path, preset: Preset, sequences: list[TrackedSequence], opts: TrainOptions,
