@@ -67,6 +67,8 @@ SNR_TARGET = 0.4
 #: Scales tried when scale 1 is outside the dead band (relative to 1), and the range a scale is kept in.
 SCALE_GRID = (0.5, 0.7, 1.4, 2.0)
 SCALE_LIMITS = (0.25, 4.0)
+#: A magnification whose first pass holds more than this many times the instances of scale 1 is refused.
+MAGNIFY_COUNT_LIMIT = 1.3
 #: The first pass needs this many instances for a diameter.
 MIN_INSTANCES = 3
 #: Smoothing (pixels) before Otsu's threshold in the model-free SNR estimate, and the smallest object kept.
@@ -282,31 +284,41 @@ def first_pass_diameter(frames: Iterable[np.ndarray], first_pass: FirstPass) -> 
     return round(float(np.median(diameters)), 2) if diameters.size >= MIN_INSTANCES else None
 
 
-def estimate_scale(frame: np.ndarray, model_diameter: float, first_pass: FirstPass) -> tuple[float, float | None, int]:
-    """``(scale, sequence diameter in input pixels, passes)``: the scale among those tried whose instances'
-    median diameter at model scale is nearest ``model_diameter`` (module doc); 1 when nothing is found."""
+def estimate_scale(frame: np.ndarray, model_diameter: float,
+                   first_pass: FirstPass) -> tuple[float, float | None, int, str]:
+    """``(scale, sequence diameter in input pixels, passes, note)``: the scale among those tried whose instances'
+    median diameter at model scale is nearest ``model_diameter`` (module doc); 1 when nothing is found.
+
+    A magnification is kept only if the magnified frame holds about as many instances as the frame at scale 1
+    (at most :data:`MAGNIFY_COUNT_LIMIT` times): small whole cells keep their number when magnified, while a
+    model that cuts larger cells into small pieces cuts them into more pieces still (``note`` says so).
+    """
     seen: dict[float, float | None] = {}
+    counts: dict[float, int] = {}
 
     def diameter_at(scale: float) -> float | None:
         scale = float(min(max(scale, SCALE_LIMITS[0]), SCALE_LIMITS[1]))
         if scale not in seen:
             shaped = frame if scale == 1.0 else resample_frame(frame, scaled_shape(frame.shape, scale))
-            seen[scale] = median_diameter(first_pass(shaped))
+            labels = first_pass(shaped)
+            seen[scale], counts[scale] = median_diameter(labels), int(np.unique(labels[labels > 0]).size)
         return seen[scale]
 
     d1 = diameter_at(1.0)
     if d1 is not None and _within(model_diameter / d1, SCALE_DEAD_BAND):
-        return 1.0, d1, len(seen)
+        return 1.0, d1, len(seen), ""
     guesses = list(SCALE_GRID) + ([model_diameter / d1] if d1 is not None else [])
     for scale in guesses:
         diameter_at(scale)
     best = _nearest(seen, model_diameter)
     if best is None:
-        return 1.0, None, len(seen)
+        return 1.0, None, len(seen), ""
     diameter_at(best * model_diameter / seen[best])  # type: ignore[operator]  # one refinement step
     best = _nearest(seen, model_diameter)
     assert best is not None
-    return best, seen[best] / best, len(seen)  # type: ignore[operator]
+    if best > 1.0 and counts[1.0] > 0 and counts[best] > MAGNIFY_COUNT_LIMIT * counts[1.0]:
+        return 1.0, d1, len(seen), "more pieces when magnified"
+    return best, seen[best] / best, len(seen), ""  # type: ignore[operator]
 
 
 def _within(ratio: float, band: float) -> bool:
@@ -370,13 +382,16 @@ def _plan_scale(out: Appearance, frame: np.ndarray, record: AppearanceRecord | N
         out.scale_from = "no model"
         return
     target = record.diameter_estimate or record.cell_diameter
-    scale, found, out.passes = estimate_scale(frame, target, first_pass)
+    scale, found, out.passes, note = estimate_scale(frame, target, first_pass)
     if found is None:
         out.scale_from = "no estimate"
         return
-    out.cell_diameter = record.cell_diameter * found / target  # the sequence's, in the record's (labelled) terms
-    inside = _within(scale, SCALE_DEAD_BAND)
-    out.scale, out.scale_from = (1.0, "dead band") if inside else (scale, AUTO)
+    if note:
+        out.scale_from = note
+    else:
+        out.cell_diameter = record.cell_diameter * found / target  # the sequence's, in the record's terms
+        inside = _within(scale, SCALE_DEAD_BAND)
+        out.scale, out.scale_from = (1.0, "dead band") if inside else (scale, AUTO)
     if record.object_diameter:
         _check_objects(out, frame, record, target, first_pass)
 

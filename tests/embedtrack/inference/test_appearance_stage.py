@@ -324,3 +324,23 @@ def test_a_first_pass_scale_against_the_objects_is_checked_there(sequence: Synth
     smaller = Appearance(scale=1.0, scale_from="dead band")  # smaller objects (specks as often as cells): unused
     _check_objects(smaller, _scaled(sequence.images[:1], 0.5)[0], record, own, lambda f: model._cells(normalise(f)))
     assert smaller.scale == 1.0 and smaller.passes == 0
+
+
+def _tiles(shape: tuple[int, ...], side: float) -> np.ndarray:
+    """A label image of square tiles of ``side`` pixels covering the frame."""
+    step = max(1, int(round(side)))
+    yy, xx = np.indices(shape[:2])
+    return ((yy // step) * (shape[1] // step + 1) + xx // step + 1).astype(np.int32)
+
+
+def test_a_magnification_that_multiplies_the_instances_is_refused() -> None:
+    """Whole small cells keep their number when magnified; pieces of larger cells multiply: such a
+    magnification is refused (scale 1, with a note), a magnification of whole cells is kept."""
+    from embedtrack.inference.appearance import MAGNIFY_COUNT_LIMIT, estimate_scale
+
+    frame = np.zeros((64, 64), np.float32)
+    target = 2 * 2 * math.sqrt(8 * 8 / math.pi)  # twice the diameter of an 8-pixel tile
+    whole = estimate_scale(frame, target, lambda f: _tiles(f.shape, 8 * f.shape[0] / 64))  # cells scale with it
+    assert whole[0] == pytest.approx(2.0, rel=0.1) and whole[3] == ""
+    pieces = estimate_scale(frame, target, lambda f: _tiles(f.shape, 8 * math.sqrt(f.shape[0] / 64)))
+    assert pieces[0] == 1.0 and pieces[3] == "more pieces when magnified" and MAGNIFY_COUNT_LIMIT < 4
