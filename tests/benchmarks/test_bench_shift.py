@@ -105,15 +105,22 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
                          sequences=("01",))
 
 
-def test_conditions_and_runs_end_to_end(bench: Any, dataset: Path, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    name = "Fluo-N2DH-SIM+"
+def _real_data(bench: Any, dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
+               block: tuple[int, int]) -> tuple[Path, "GroundTruthTracker"]:
+    """``dataset`` as the real dataset ``name`` (held-out block ``block``), tracked by its ground truth."""
     real = tmp_path / "real"
     real.mkdir()
     (real / name).symlink_to(dataset)
     tracker = GroundTruthTracker()
-    monkeypatch.setattr(bench, "heldout_block", lambda dataset, sequence: (0, 4))
+    monkeypatch.setattr(bench, "heldout_block", lambda dataset, sequence: block)
     monkeypatch.setattr("embedtrack.inference.tracker.Tracker.from_model", lambda model, device: tracker)
+    return real, tracker
+
+
+def test_conditions_and_runs_end_to_end(bench: Any, dataset: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    name = "Fluo-N2DH-SIM+"
+    real, tracker = _real_data(bench, dataset, tmp_path, monkeypatch, name, (0, 4))
     args = bench.parse_args(["--real", str(real), "--datasets", name, "--models", name, "--stage", "on,off",
                              "--conditions", "clean,snr4,snr2,snr1,x0.6,x2", "--frames", "3"])
     rows, reached = bench.runs(args, tmp_path / "work", True)
@@ -139,12 +146,7 @@ def test_conditions_and_runs_end_to_end(bench: Any, dataset: Path, tmp_path: Pat
 def test_stage_off_only_when_the_tracker_has_none(bench: Any, dataset: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     name = "Fluo-N2DH-GOWT1"
-    real = tmp_path / "real"
-    real.mkdir()
-    (real / name).symlink_to(dataset)
-    tracker = GroundTruthTracker()
-    monkeypatch.setattr(bench, "heldout_block", lambda dataset, sequence: (1, 4))  # frame 0 has the outlines
-    monkeypatch.setattr("embedtrack.inference.tracker.Tracker.from_model", lambda model, device: tracker)
+    real, tracker = _real_data(bench, dataset, tmp_path, monkeypatch, name, (1, 4))  # frame 0 has the outlines
     args = bench.parse_args(["--real", str(real), "--datasets", name, "--models", name, "--conditions", "clean",
                              "--stage", "on", "off"])
     rows, reached = bench.runs(args, tmp_path / "work", False)
